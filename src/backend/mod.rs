@@ -1,0 +1,218 @@
+//! The backend boundary: the only place that knows a live directory's wire
+//! format. A backend gives a snapshot of one organization in a few list reads,
+//! takes primitive writes, keeps the ownership markers and the audit log, and
+//! declares what it cannot hold. The engine sees nothing else of it.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Kind, Name, SecretValue, Spec};
+
+/// A live object as a backend holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveObject {
+    /// The object's spec as stored (secrets as `{digest}` only).
+    pub spec: Spec,
+    /// True when orgctl created or adopted it (the ownership marker).
+    pub managed: bool,
+    /// Changes whenever the object is written (staleness checks compare it).
+    pub fingerprint: String,
+}
+
+/// A snapshot of one organization.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveOrg {
+    /// The organization's name.
+    pub organization: Option<Name>,
+    /// The organization's revision: moves only when something of it is written.
+    pub revision: u64,
+    /// Every object of the organization, the Organization object included.
+    pub objects: BTreeMap<(Kind, Name), LiveObject>,
+}
+
+impl LiveOrg {
+    /// Looks an object up by kind and name.
+    pub fn get(&self, kind: Kind, name: &Name) -> Option<&LiveObject> {
+        self.objects.get(&(kind, name.clone()))
+    }
+}
+
+/// A field a backend cannot hold, as `(kind, dotted spec path)`.
+pub type UnsupportedField = (Kind, &'static str);
+
+/// What a backend can express.
+#[derive(Debug, Clone, Default)]
+pub struct Capabilities {
+    /// Spec fields this backend cannot store; setting one is a plan error.
+    pub unsupported: Vec<UnsupportedField>,
+    /// True when a whole write request commits or rolls back as one.
+    pub transactional: bool,
+}
+
+/// One primitive write.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Create or replace an object's stored spec.
+    Put {
+        /// Kind of the object.
+        kind: Kind,
+        /// Name of the object.
+        name: Name,
+        /// The full spec to store (secret fields as `{digest}`).
+        spec: Spec,
+        /// Secret values by dotted spec path, stored apart from the spec.
+        secrets: BTreeMap<String, SecretValue>,
+        /// Ownership marker to store.
+        managed: bool,
+        /// Fingerprint the object must still have; `None`: it must not exist.
+        expected: Option<String>,
+    },
+    /// Delete an object; an object already gone is success.
+    Delete {
+        /// Kind of the object.
+        kind: Kind,
+        /// Name of the object.
+        name: Name,
+        /// Fingerprint the object must still have, if it exists.
+        expected: Option<String>,
+    },
+}
+
+impl Write {
+    /// Kind and name of the object written.
+    pub fn target(&self) -> (Kind, &Name) {
+        match self {
+            Write::Put { kind, name, .. } | Write::Delete { kind, name, .. } => (*kind, name),
+        }
+    }
+}
+
+/// One change as recorded in the audit log (secrets already redacted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditChange {
+    /// Kind of the object.
+    pub kind: Kind,
+    /// Name of the object.
+    pub name: String,
+    /// create, update, replace, delete.
+    pub action: String,
+    /// The spec before (absent on create).
+    pub before: Option<serde_json::Value>,
+    /// The spec after (absent on delete).
+    pub after: Option<serde_json::Value>,
+}
+
+/// One applied write request as the audit log shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Backend revision the apply produced.
+    pub revision: u64,
+    /// RFC 3339 time of the apply.
+    pub time: String,
+    /// The organization written.
+    pub organization: String,
+    /// Each change.
+    pub changes: Vec<AuditChange>,
+}
+
+/// A batch of writes to one organization.
+#[derive(Debug, Clone)]
+pub struct WriteRequest {
+    /// The organization written.
+    pub organization: Name,
+    /// The organization revision the plan was made against.
+    pub expected_revision: u64,
+    /// The writes, in execution order.
+    pub writes: Vec<Write>,
+    /// What the audit log records for this request.
+    pub audit: Vec<AuditChange>,
+}
+
+/// What a write request achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteOutcome {
+    /// The organization's revision afterwards.
+    pub revision: u64,
+    /// Per write, in order: `Ok` or the reason it failed.
+    pub results: Vec<Result<(), String>>,
+}
+
+/// Failures of a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend address could not be understood.
+    #[error("invalid backend {0:?}: expected sqlite:PATH")]
+    InvalidAddress(String),
+    /// The store could not be opened or read.
+    #[error("failed to open {path}")]
+    Open {
+        /// The store's path.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The store is newer than this orgctl understands.
+    #[error("{path} has schema version {found}; this orgctl understands up to {supported}: upgrade orgctl")]
+    SchemaTooNew {
+        /// The store's path.
+        path: String,
+        /// Version found.
+        found: u32,
+        /// Highest version understood.
+        supported: u32,
+    },
+    /// Someone changed an object after the snapshot the plan was made from.
+    #[error("conflict on {object}: {reason}; re-run plan")]
+    Conflict {
+        /// The object (`user "alice"`).
+        object: String,
+        /// What changed.
+        reason: String,
+    },
+    /// A stored object could not be read back.
+    #[error("stored {object} is unreadable: {message}")]
+    Corrupt {
+        /// The object.
+        object: String,
+        /// Why.
+        message: String,
+    },
+    /// Any other storage failure.
+    #[error("storage failure")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A live identity backend.
+pub trait Backend {
+    /// Address shown to people (`sqlite:.orgctl/directory.db`).
+    fn describe(&self) -> String;
+    /// What this backend can express.
+    fn capabilities(&self) -> Capabilities;
+    /// Names of the organizations the backend holds.
+    fn organizations(&self) -> Result<Vec<Name>, BackendError>;
+    /// Every object of one organization, in a few list reads.
+    fn snapshot(&self, organization: &Name) -> Result<LiveOrg, BackendError>;
+    /// Applies a batch; `progress` is called with the count of writes done.
+    fn write(
+        &mut self,
+        request: WriteRequest,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<WriteOutcome, BackendError>;
+    /// The newest audit entries first, optionally of one organization.
+    fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError>;
+}
+
+/// Opens a backend from its address (`sqlite:PATH`).
+pub fn open(address: &str) -> Result<Box<dyn Backend>, BackendError> {
+    match address.split_once(':') {
+        Some(("sqlite", path)) if !path.is_empty() => Ok(Box::new(sqlite::SqliteBackend::open(path)?)),
+        _ => Err(BackendError::InvalidAddress(address.to_string())),
+    }
+}
+
+/// The default backend address.
+pub const DEFAULT_ADDRESS: &str = "sqlite:.orgctl/directory.db";

@@ -1,0 +1,19 @@
+//! orgctl: an identity organization's security set-up as code.
+//!
+//! The engine is a pipeline: [`load`] turns bytes into located documents,
+//! [`validate`] turns them into a [`validate::DesiredState`], [`plan`] diffs it
+//! against a [`backend::LiveOrg`] snapshot into a [`plan::Plan`], [`render`]
+//! shows a plan, and [`apply`] executes one against a [`backend::Backend`].
+//! Only `backend`, `apply` and `cli` do I/O.
+#![forbid(unsafe_code)]
+
+pub mod apply;
+pub mod backend;
+pub mod cli;
+pub mod diagnostic;
+pub mod load;
+pub mod model;
+pub mod plan;
+pub mod render;
+pub mod synth;
+pub mod validate;

@@ -1,0 +1,348 @@
+//! Load: turns source texts into typed objects that remember where they came
+//! from. Pure: callers pass the bytes (see `cli::sources` for reading files).
+//! Every problem of every document is collected; a document with a problem is
+//! left out of the result but its identity is kept, so later checks do not
+//! report cascades.
+
+mod de;
+pub mod recover;
+pub mod tree;
+
+use serde::Deserialize;
+
+use crate::diagnostic::{did_you_mean, Diagnostic, Location};
+use crate::model::{
+    AppAssignmentSpec, ApplicationSpec, GroupSpec, IdentityProviderSpec, Kind, Metadata, Name, Object,
+    OrganizationSpec, RoleBindingSpec, RoleSpec, SecurityPolicySpec, Spec, UserSpec, API_VERSION,
+};
+use tree::{parse_stream, Node};
+
+/// One input: a file path (or `<stdin>`) and its text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Path as the user gave it.
+    pub name: String,
+    /// The whole text.
+    pub text: String,
+}
+
+/// An object and where it was written.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Index into the sources passed to [`load`].
+    pub source: usize,
+    /// Index of the document within its source.
+    pub index: usize,
+    /// Location of the document's start.
+    pub location: Location,
+    /// The object.
+    pub object: Object,
+}
+
+/// What could be learnt of a document that did not load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDocument {
+    /// Its kind, when readable.
+    pub kind: Option<Kind>,
+    /// Its name, when readable.
+    pub name: Option<String>,
+}
+
+/// The result of loading: good documents, and what failed.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Documents that parsed into objects.
+    pub documents: Vec<Document>,
+    /// Documents that did not (their problems are in the diagnostics).
+    pub failed: Vec<FailedDocument>,
+    /// True when a syntax error hid the rest of a file: references cannot be
+    /// checked for completeness.
+    pub incomplete: bool,
+}
+
+const ENVELOPE: [&str; 4] = ["apiVersion", "kind", "metadata", "spec"];
+
+/// Loads every document of every source, collecting all problems.
+pub fn load(sources: &[Source]) -> (Loaded, Vec<Diagnostic>) {
+    let mut loaded = Loaded::default();
+    let mut diags = Vec::new();
+    for (si, source) in sources.iter().enumerate() {
+        let (docs, err) = parse_stream(&source.text);
+        if let Some(e) = err {
+            loaded.incomplete = true;
+            diags.push(Diagnostic {
+                location: Some(Location {
+                    file: source.name.clone(),
+                    line: e.line,
+                    col: e.col,
+                }),
+                path: String::new(),
+                message: e.message,
+            });
+        }
+        for (di, doc) in docs.iter().enumerate() {
+            let at = |n: &Node| Location {
+                file: source.name.clone(),
+                line: n.line,
+                col: n.col,
+            };
+            match load_document(&doc.root) {
+                Ok(object) => loaded.documents.push(Document {
+                    source: si,
+                    index: di,
+                    location: at(&doc.root),
+                    object,
+                }),
+                Err(problems) => {
+                    loaded.failed.push(FailedDocument {
+                        kind: doc
+                            .root
+                            .get("kind")
+                            .and_then(|k| k.as_str())
+                            .and_then(|k| k.parse().ok()),
+                        name: doc
+                            .root
+                            .get("metadata")
+                            .and_then(|m| m.get("name"))
+                            .and_then(|n| n.as_str())
+                            .map(str::to_string),
+                    });
+                    diags.extend(problems.into_iter().map(|r| Diagnostic {
+                        location: Some(Location {
+                            file: source.name.clone(),
+                            line: r.line,
+                            col: r.col,
+                        }),
+                        path: r.path,
+                        message: r.message,
+                    }));
+                }
+            }
+        }
+    }
+    (loaded, diags)
+}
+
+fn problem(node: &Node, path: &str, message: impl Into<String>) -> recover::Recorded {
+    recover::Recorded {
+        line: node.line,
+        col: node.col,
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+fn load_document(root: &Node) -> Result<Object, Vec<recover::Recorded>> {
+    let mut problems = Vec::new();
+    let tree::NodeValue::Map(entries) = &root.value else {
+        return Err(vec![problem(
+            root,
+            "",
+            format!(
+                "expected an object with apiVersion, kind, metadata and spec, found {}",
+                root.describe()
+            ),
+        )]);
+    };
+    for (k, _) in entries {
+        let key = k.as_str().unwrap_or_default();
+        if !ENVELOPE.contains(&key) {
+            let message = match did_you_mean(key, ENVELOPE) {
+                Some(s) => format!("unknown field {key:?}, did you mean {s:?}?"),
+                None => format!("unknown field {key:?}; expected one of: {}", ENVELOPE.join(", ")),
+            };
+            problems.push(problem(k, key, message));
+        }
+    }
+    match root.get("apiVersion") {
+        None => problems.push(problem(
+            root,
+            "apiVersion",
+            format!("missing required field \"apiVersion\" (expected {API_VERSION:?})"),
+        )),
+        Some(v) if v.as_str() != Some(API_VERSION) => problems.push(problem(
+            v,
+            "apiVersion",
+            format!(
+                "unknown apiVersion {:?}; expected {API_VERSION:?}",
+                v.as_str().unwrap_or_default()
+            ),
+        )),
+        Some(_) => {}
+    }
+    let kind = match root.get("kind") {
+        None => {
+            problems.push(problem(root, "kind", "missing required field \"kind\""));
+            None
+        }
+        Some(k) => {
+            let text = k.as_str().unwrap_or_default();
+            match text.parse::<Kind>() {
+                Ok(kind) => Some(kind),
+                Err(_) => {
+                    let names = Kind::ALL.map(Kind::as_str);
+                    let message = match did_you_mean(text, names) {
+                        Some(s) => format!("unknown kind {text:?}, did you mean {s:?}?"),
+                        None => format!("unknown kind {text:?}; expected one of: {}", names.join(", ")),
+                    };
+                    problems.push(problem(k, "kind", message));
+                    None
+                }
+            }
+        }
+    };
+    let metadata = match root.get("metadata") {
+        None => {
+            problems.push(problem(root, "metadata", "missing required field \"metadata\""));
+            None
+        }
+        Some(node) => {
+            let (r, recorded) = recover::with_sink(vec!["metadata".into()], || {
+                Metadata::deserialize(de::NodeDe(node))
+            });
+            problems.extend(recorded);
+            r.ok()
+        }
+    };
+    let spec = match (root.get("spec"), kind) {
+        (None, _) => {
+            problems.push(problem(root, "spec", "missing required field \"spec\""));
+            None
+        }
+        (Some(_), None) => None,
+        (Some(node), Some(kind)) => {
+            let (r, recorded) = recover::with_sink(vec!["spec".into()], || spec_from_node(kind, node));
+            problems.extend(recorded);
+            r.ok()
+        }
+    };
+    match (metadata, spec) {
+        (Some(metadata), Some(spec)) if problems.is_empty() => Ok(Object { metadata, spec }),
+        _ => Err(problems),
+    }
+}
+
+fn spec_from_node(kind: Kind, node: &Node) -> Result<Spec, de::DeError> {
+    let d = || de::NodeDe(node);
+    Ok(match kind {
+        Kind::Organization => Spec::Organization(OrganizationSpec::deserialize(d())?),
+        Kind::User => Spec::User(UserSpec::deserialize(d())?),
+        Kind::Group => Spec::Group(GroupSpec::deserialize(d())?),
+        Kind::Application => Spec::Application(ApplicationSpec::deserialize(d())?),
+        Kind::IdentityProvider => Spec::IdentityProvider(IdentityProviderSpec::deserialize(d())?),
+        Kind::Role => Spec::Role(RoleSpec::deserialize(d())?),
+        Kind::RoleBinding => Spec::RoleBinding(RoleBindingSpec::deserialize(d())?),
+        Kind::SecurityPolicy => Spec::SecurityPolicy(SecurityPolicySpec::deserialize(d())?),
+        Kind::AppAssignment => Spec::AppAssignment(AppAssignmentSpec::deserialize(d())?),
+    })
+}
+
+/// Finds the line and column of a field path (`spec.members.users[2]`) in
+/// document `index` of `text`: the deepest node of the path that exists.
+pub fn locate(text: &str, index: usize, path: &str) -> Option<(usize, usize)> {
+    let (docs, _) = parse_stream(text);
+    let mut node = &docs.get(index)?.root;
+    for seg in split_path(path) {
+        let next = match seg {
+            PathSeg::Key(k) => node.get(k),
+            PathSeg::Index(i) => match &node.value {
+                tree::NodeValue::Seq(items) => items.get(i),
+                tree::NodeValue::Map(_) => node.get("items").and_then(|n| match &n.value {
+                    tree::NodeValue::Seq(items) => items.get(i),
+                    _ => None,
+                }),
+                tree::NodeValue::Scalar { .. } => None,
+            },
+        };
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    Some((node.line, node.col))
+}
+
+enum PathSeg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn split_path(path: &str) -> Vec<PathSeg<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            out.push(PathSeg::Key(key));
+        }
+        for idx in rest.split('[') {
+            if let Ok(i) = idx.trim_end_matches(']').parse() {
+                out.push(PathSeg::Index(i));
+            }
+        }
+    }
+    out
+}
+
+/// Names of objects of `kind` that failed to load (for cascade suppression).
+pub fn failed_names(loaded: &Loaded, kind: Kind) -> impl Iterator<Item = &str> {
+    loaded
+        .failed
+        .iter()
+        .filter(move |f| f.kind.is_none() || f.kind == Some(kind))
+        .filter_map(|f| f.name.as_deref())
+}
+
+/// Parses a name, for callers that hold raw text.
+pub fn parse_name(s: &str) -> Option<Name> {
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> (Loaded, Vec<String>) {
+        let (l, d) = load(&[Source {
+            name: "t.yaml".into(),
+            text: text.into(),
+        }]);
+        (l, d.iter().map(|d| d.to_string()).collect())
+    }
+
+    #[test]
+    fn reports_every_problem_of_a_document() {
+        let (l, d) = run(
+            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p}\nspec:\n  organization: acme\n  pasword: {}\n  session:\n    lifetime: 3 days\n    concurrentSessions: many\n  mfa:\n    modes: [totp, fax]\n",
+        );
+        assert!(l.documents.is_empty());
+        assert_eq!(
+            d,
+            vec![
+                "t.yaml:6:3: spec.pasword: unknown field \"pasword\", did you mean \"password\"?",
+                "t.yaml:8:15: spec.session.lifetime: invalid duration \"3 days\": expected a number and a unit (s, m, h, d, w), e.g. 30m, 12h, 45d",
+                "t.yaml:9:25: spec.session.concurrentSessions: expected a non-negative integer, found string \"many\"",
+                "t.yaml:11:19: spec.mfa.modes[1]: unknown value \"fax\"; expected one of: push-app, sms, totp, security-key",
+            ]
+        );
+    }
+
+    #[test]
+    fn loads_a_valid_user_with_three_valued_fields() {
+        let (l, d) = run(
+            "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: alice}\nspec:\n  organization: acme\n  email: Alice@Acme.example\n  department: null\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let crate::model::Spec::User(u) = &l.documents[0].object.spec else {
+            panic!()
+        };
+        assert_eq!(u.email.as_ref().unwrap().as_str(), "alice@acme.example");
+        assert_eq!(u.department, crate::model::Field::Clear);
+        assert_eq!(u.location, crate::model::Field::Unset);
+    }
+
+    #[test]
+    fn locate_finds_nested_paths() {
+        let text = "a: 1\n---\nspec:\n  members:\n    users: [x, y]\n";
+        assert_eq!(locate(text, 1, "spec.members.users[1]"), Some((5, 16)));
+    }
+}

@@ -1,0 +1,79 @@
+//! The error sink of a document being deserialized. The loader's deserializer
+//! records every problem here and feeds serde a stand-in value so it can go on
+//! and find the next one; domain scalar types report parse failures here too.
+//! Outside a loader run (e.g. serde_json) the sink is inactive and errors stay
+//! ordinary serde errors.
+
+use std::cell::RefCell;
+
+/// One recorded problem: position, field path and message.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// Field path such as `spec.password.minLength`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Default)]
+pub(crate) struct Sink {
+    pub path: Vec<String>,
+    pub line: usize,
+    pub col: usize,
+    pub errors: Vec<Recorded>,
+}
+
+thread_local! {
+    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+}
+
+/// Renders a path stack as `a.b[2].c`.
+pub(crate) fn join_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        if !seg.starts_with('[') && !out.is_empty() {
+            out.push('.');
+        }
+        out.push_str(seg);
+    }
+    out
+}
+
+/// Records a problem at the value being read; false when no loader is active.
+pub fn report(message: String) -> bool {
+    SINK.with(|s| match s.borrow_mut().as_mut() {
+        Some(sink) => {
+            let rec = Recorded {
+                line: sink.line,
+                col: sink.col,
+                path: join_path(&sink.path),
+                message,
+            };
+            sink.errors.push(rec);
+            true
+        }
+        None => false,
+    })
+}
+
+/// Runs `f` with an active sink starting at `path`; returns what it recorded.
+pub(crate) fn with_sink<T>(path: Vec<String>, f: impl FnOnce() -> T) -> (T, Vec<Recorded>) {
+    let previous = SINK.with(|s| {
+        s.borrow_mut().replace(Sink {
+            path,
+            ..Sink::default()
+        })
+    });
+    let out = f();
+    let sink = SINK.with(|s| std::mem::replace(&mut *s.borrow_mut(), previous));
+    (out, sink.map(|s| s.errors).unwrap_or_default())
+}
+
+/// Runs `f` on the active sink (no-op when none is active).
+pub(crate) fn with<R>(f: impl FnOnce(&mut Sink) -> R) -> Option<R> {
+    SINK.with(|s| s.borrow_mut().as_mut().map(f))
+}

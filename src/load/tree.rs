@@ -1,0 +1,294 @@
+//! Parses YAML text into a tree of nodes that remember their line and column.
+//! Aliases are expanded under a budget and nesting is bounded, so an alias bomb
+//! or a pathological document is a clear error, never a hang.
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Largest source accepted, in bytes.
+pub const MAX_SOURCE_BYTES: usize = 64 * 1024 * 1024;
+/// Most nodes that alias expansion may add to one source.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+/// Deepest nesting accepted.
+pub const MAX_DEPTH: usize = 64;
+
+/// A YAML node with its position.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// The content.
+    pub value: NodeValue,
+}
+
+/// What a node holds. Scalars keep their text; typing happens on demand.
+#[derive(Debug, Clone)]
+pub enum NodeValue {
+    /// A scalar: its text and whether it was plain (unquoted).
+    Scalar {
+        /// The text.
+        text: String,
+        /// Unquoted: may be read as null, bool or number.
+        plain: bool,
+    },
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in source order.
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// True for a plain `null`, `~` or empty scalar.
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, NodeValue::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    /// The scalar's text, if this is a scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            NodeValue::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Looks up a key of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            NodeValue::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// A short description of the node's type for messages.
+    pub fn describe(&self) -> String {
+        match &self.value {
+            NodeValue::Seq(_) => "a list".into(),
+            NodeValue::Map(_) => "a map".into(),
+            NodeValue::Scalar { .. } if self.is_null() => "null".into(),
+            NodeValue::Scalar { text, plain: true } if parse_bool(text).is_some() => {
+                format!("boolean {text}")
+            }
+            NodeValue::Scalar { text, plain: true } if text.parse::<f64>().is_ok() => {
+                format!("number {text}")
+            }
+            NodeValue::Scalar { text, .. } => format!("string {text:?}"),
+        }
+    }
+}
+
+/// YAML 1.2 core-schema booleans.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// A YAML syntax or limit error with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// A parsed document and its starting line.
+#[derive(Debug, Clone)]
+pub struct ParsedDoc {
+    /// The root node.
+    pub root: Node,
+}
+
+/// Parses every document of a YAML stream. Documents before a syntax error are
+/// returned along with the error.
+pub fn parse_stream(text: &str) -> (Vec<ParsedDoc>, Option<ParseError>) {
+    if text.len() > MAX_SOURCE_BYTES {
+        let err = ParseError {
+            line: 1,
+            col: 1,
+            message: format!(
+                "file is too large ({} bytes); the limit is {} bytes",
+                text.len(),
+                MAX_SOURCE_BYTES
+            ),
+        };
+        return (Vec::new(), Some(err));
+    }
+    let mut b = Builder {
+        parser: Parser::new_from_str(text),
+        anchors: std::collections::HashMap::new(),
+        alias_budget: MAX_ALIAS_NODES,
+    };
+    let mut docs = Vec::new();
+    loop {
+        match b.next() {
+            Err(e) => return (docs, Some(e)),
+            Ok((Event::StreamEnd, _)) => return (docs, None),
+            Ok((Event::DocumentStart, _)) => {
+                b.anchors.clear();
+                match b.next() {
+                    Err(e) => return (docs, Some(e)),
+                    Ok((Event::DocumentEnd, _)) => {}
+                    Ok((ev, mark)) => match b.node(ev, mark, 0) {
+                        Err(e) => return (docs, Some(e)),
+                        Ok(root) => {
+                            if let Err(e) = b.expect_document_end() {
+                                return (docs, Some(e));
+                            }
+                            if !root.is_null() {
+                                docs.push(ParsedDoc { root });
+                            }
+                        }
+                    },
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+struct Builder<'a> {
+    parser: Parser<std::str::Chars<'a>>,
+    anchors: std::collections::HashMap<usize, Node>,
+    alias_budget: usize,
+}
+
+fn err_at(mark: Marker, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line: mark.line(),
+        col: mark.col() + 1,
+        message: message.into(),
+    }
+}
+
+fn count_nodes(n: &Node) -> usize {
+    1 + match &n.value {
+        NodeValue::Scalar { .. } => 0,
+        NodeValue::Seq(items) => items.iter().map(count_nodes).sum(),
+        NodeValue::Map(entries) => entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum(),
+    }
+}
+
+impl Builder<'_> {
+    fn next(&mut self) -> Result<(Event, Marker), ParseError> {
+        self.parser.next_token().map_err(|e| {
+            let m = *e.marker();
+            err_at(m, format!("YAML syntax error: {}", e.info()))
+        })
+    }
+
+    fn expect_document_end(&mut self) -> Result<(), ParseError> {
+        match self.next()? {
+            (Event::DocumentEnd, _) => Ok(()),
+            (_, m) => Err(err_at(m, "YAML syntax error: expected the end of the document")),
+        }
+    }
+
+    fn node(&mut self, ev: Event, mark: Marker, depth: usize) -> Result<Node, ParseError> {
+        if depth > MAX_DEPTH {
+            return Err(err_at(mark, format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        let (line, col) = (mark.line(), mark.col() + 1);
+        let (value, anchor) = match ev {
+            Event::Scalar(text, style, anchor, _) => (
+                NodeValue::Scalar {
+                    text,
+                    plain: style == TScalarStyle::Plain,
+                },
+                anchor,
+            ),
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                loop {
+                    let (ev, m) = self.next()?;
+                    if matches!(ev, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(ev, m, depth + 1)?);
+                }
+                (NodeValue::Seq(items), anchor)
+            }
+            Event::MappingStart(anchor, _) => {
+                let mut entries: Vec<(Node, Node)> = Vec::new();
+                loop {
+                    let (ev, m) = self.next()?;
+                    if matches!(ev, Event::MappingEnd) {
+                        break;
+                    }
+                    let key = self.node(ev, m, depth + 1)?;
+                    let (ev, m) = self.next()?;
+                    let value = self.node(ev, m, depth + 1)?;
+                    if let Some(k) = key.as_str() {
+                        if entries.iter().any(|(e, _)| e.as_str() == Some(k)) {
+                            return Err(ParseError {
+                                line: key.line,
+                                col: key.col,
+                                message: format!("duplicate key {k:?}"),
+                            });
+                        }
+                    }
+                    entries.push((key, value));
+                }
+                (NodeValue::Map(entries), anchor)
+            }
+            Event::Alias(id) => {
+                let target = self
+                    .anchors
+                    .get(&id)
+                    .ok_or_else(|| err_at(mark, "alias to an unknown anchor"))?;
+                let size = count_nodes(target);
+                if size > self.alias_budget {
+                    return Err(err_at(
+                        mark,
+                        format!("aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?)"),
+                    ));
+                }
+                self.alias_budget -= size;
+                let mut n = target.clone();
+                n.line = line;
+                n.col = col;
+                return Ok(n);
+            }
+            _ => return Err(err_at(mark, "YAML syntax error: unexpected event")),
+        };
+        let node = Node { line, col, value };
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut y = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut prev = 'a';
+        for c in 'b'..='k' {
+            y.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+            prev = c;
+        }
+        let (_, err) = parse_stream(&y);
+        assert!(err.unwrap().message.contains("alias bomb"));
+    }
+
+    #[test]
+    fn positions_are_one_based() {
+        let (docs, err) = parse_stream("a:\n  b: 1\n");
+        assert!(err.is_none());
+        let b = docs[0].root.get("a").unwrap().get("b").unwrap();
+        assert_eq!((b.line, b.col), (2, 6));
+    }
+}

@@ -1,0 +1,147 @@
+//! Secret references and secret values. A secret's value never appears in the
+//! files, a plan, a log or an error: the files name where it comes from, the
+//! backend reports only a digest, and `SecretValue` cannot print itself.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Where a secret comes from (exactly one source), or, when read from a
+/// backend, the digest of the value it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(rename = "SecretRef")]
+pub struct SecretRef {
+    /// Name of an environment variable holding the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_env: Option<String>,
+    /// Path of a file holding the value (trailing newline trimmed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_file: Option<String>,
+    /// A key of a Kubernetes Secret in the object's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeyRef>,
+    /// Set by backends only: a digest of the stored value, never the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub digest: Option<String>,
+}
+
+/// A key inside a Kubernetes Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    pub name: String,
+    /// The key inside the Secret.
+    pub key: String,
+}
+
+/// The message for a secret written inline; it never repeats the value.
+pub const INLINE_SECRET: &str =
+    "secrets must not be written inline: use {fromEnv: VAR}, {fromFile: PATH} or {secretKeyRef: {name, key}}";
+
+/// Deserializes a `SecretRef`, refusing inline strings without echoing them.
+pub fn deserialize_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretRef>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<SecretRef>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a secret reference")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            if crate::load::recover::report(INLINE_SECRET.to_string()) {
+                Ok(None)
+            } else {
+                Err(E::custom(INLINE_SECRET))
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.visit_str(&v.to_string())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            SecretRef::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+impl SecretRef {
+    /// A short description of the source, safe to print (`env FOO`).
+    pub fn describe(&self) -> String {
+        match (&self.from_env, &self.from_file, &self.secret_key_ref) {
+            (Some(v), _, _) => format!("environment variable {v}"),
+            (_, Some(p), _) => format!("file {p}"),
+            (_, _, Some(r)) => format!("Secret {}/{}", r.name, r.key),
+            _ => "backend-held value".to_string(),
+        }
+    }
+    /// How many sources are named (exactly one is valid in files).
+    pub fn source_count(&self) -> usize {
+        [
+            self.from_env.is_some(),
+            self.from_file.is_some(),
+            self.secret_key_ref.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
+    }
+}
+
+/// A resolved secret. Debug and Display print `(sensitive value)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    /// Wraps a value read from its source.
+    pub fn new(v: impl Into<String>) -> Self {
+        SecretValue(v.into())
+    }
+    /// The value itself, for the one place that writes it to a backend.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// A digest that identifies the value without revealing it.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(self.0.as_bytes());
+        let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("(sensitive value)")
+    }
+}
+
+impl fmt::Display for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("(sensitive value)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_never_print() {
+        let s = SecretValue::new("hunter2");
+        assert_eq!(format!("{s} {s:?}"), "(sensitive value) (sensitive value)");
+        assert!(!s.digest().contains("hunter2"));
+    }
+}

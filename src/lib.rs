@@ -11,6 +11,7 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
+pub mod engine;
 pub mod load;
 pub mod model;
 pub mod plan;

@@ -1,1 +1,271 @@
-//! apply
+//! Apply: executes a [`Plan`] against a [`Backend`] and reports what happened
+//! per change. A saved plan is first checked for staleness against a fresh
+//! snapshot (revision and every fingerprint it read). Writes go in dependency
+//! order: creates, replaces and updates first, deletions last in reverse order.
+
+mod report;
+pub mod secrets;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::backend::{AuditChange, Backend, BackendError, Write, WriteRequest};
+use crate::model::{secret_paths, Spec};
+use crate::plan::{Action, Change, FieldDiff, OrgPlan, Plan};
+pub use report::{ApplyReport, ChangeOutcome, ChangeResult, OrgReport};
+pub use secrets::{resolve, EnvAndFiles, ResolvedSecrets, SecretError, SecretSource};
+
+/// Why an apply could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The live organization changed since the saved plan was made.
+    #[error(
+        "the saved plan is stale: {organization:?} changed since it was made ({reason}); run plan again"
+    )]
+    Stale {
+        /// The organization.
+        organization: String,
+        /// What changed.
+        reason: String,
+    },
+    /// The plan was made against another backend.
+    #[error("the saved plan was made against {planned}, not {actual}")]
+    WrongBackend {
+        /// Backend in the plan.
+        planned: String,
+        /// Backend given now.
+        actual: String,
+    },
+    /// Reading the live state failed.
+    #[error("failed to read the live state")]
+    Backend(#[from] BackendError),
+}
+
+/// Refuses a plan whose live objects or revision changed since it was made.
+pub fn check_stale(plan: &Plan, backend: &dyn Backend) -> Result<(), ApplyError> {
+    if plan.backend != backend.describe() {
+        return Err(ApplyError::WrongBackend {
+            planned: plan.backend.clone(),
+            actual: backend.describe(),
+        });
+    }
+    for org in &plan.organizations {
+        let live = backend.snapshot(&org.organization)?;
+        let stale = |reason: String| ApplyError::Stale {
+            organization: org.organization.to_string(),
+            reason,
+        };
+        if live.revision != org.revision {
+            return Err(stale(format!(
+                "revision {} is now {}",
+                org.revision, live.revision
+            )));
+        }
+        let now: BTreeMap<String, &str> = live
+            .objects
+            .iter()
+            .map(|((k, n), o)| (format!("{k}/{n}"), o.fingerprint.as_str()))
+            .collect();
+        for (key, fp) in &org.fingerprints {
+            match now.get(key) {
+                None => return Err(stale(format!("{key} was deleted"))),
+                Some(f) if f != fp => return Err(stale(format!("{key} was modified"))),
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = now.keys().find(|k| !org.fingerprints.contains_key(*k)) {
+            return Err(stale(format!("{extra} was created")));
+        }
+    }
+    Ok(())
+}
+
+/// Audit record of a change: the changed fields before and after, redacted.
+fn audit_of(change: &Change) -> AuditChange {
+    let mut before = Map::new();
+    let mut after = Map::new();
+    for f in &change.fields {
+        let (b, a) = match (&f.diff, f.sensitive) {
+            (_, true) => (json!("(sensitive value)"), json!("(sensitive value)")),
+            (FieldDiff::Value { before, after }, false) => (before.clone(), after.clone()),
+            (FieldDiff::Set { added, removed }, false) => {
+                (json!({ "removed": removed }), json!({ "added": added }))
+            }
+        };
+        before.insert(f.path.clone(), b);
+        after.insert(f.path.clone(), a);
+    }
+    let action = match change.action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Replace => "replace",
+        Action::Delete => "delete",
+    };
+    AuditChange {
+        kind: change.kind,
+        name: change.name.to_string(),
+        action: action.to_string(),
+        before: (change.action != Action::Create).then_some(Value::Object(before)),
+        after: (change.action != Action::Delete).then_some(Value::Object(after)),
+    }
+}
+
+/// Builds the primitive writes of one change.
+fn writes_of(org: &OrgPlan, change: &Change, secrets: &ResolvedSecrets) -> Result<Vec<Write>, String> {
+    let fingerprint = org
+        .fingerprints
+        .get(&format!("{}/{}", change.kind, change.name))
+        .cloned();
+    let delete = Write::Delete {
+        kind: change.kind,
+        name: change.name.clone(),
+        expected: fingerprint.clone(),
+    };
+    if change.action == Action::Delete {
+        return Ok(vec![delete]);
+    }
+    let mut after = change.after.clone().unwrap_or(Value::Null);
+    let mut values = BTreeMap::new();
+    for path in secret_paths(change.kind) {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        let Some(slot) = after.pointer_mut(&pointer) else {
+            continue;
+        };
+        if slot.is_null() || slot.get("digest").is_some() {
+            continue;
+        }
+        let key = (
+            org.organization.clone(),
+            change.kind,
+            change.name.clone(),
+            path.to_string(),
+        );
+        let value = secrets
+            .values
+            .get(&key)
+            .ok_or_else(|| format!("secret spec.{path} was not resolved"))?;
+        *slot = json!({ "digest": value.digest() });
+        values.insert(path.to_string(), value.clone());
+    }
+    let spec = Spec::from_json(change.kind, after).map_err(|e| format!("planned spec is invalid: {e}"))?;
+    let put = |expected| Write::Put {
+        kind: change.kind,
+        name: change.name.clone(),
+        spec: spec.clone(),
+        secrets: values.clone(),
+        managed: true,
+        expected,
+    };
+    Ok(match change.action {
+        Action::Create => vec![put(None)],
+        Action::Update => vec![put(fingerprint)],
+        Action::Replace => vec![delete, put(None)],
+        Action::Delete => Vec::new(),
+    })
+}
+
+/// Executes a plan. `progress(done, total)` is called as writes complete.
+/// Each organization is one write request (one transaction on backends that
+/// have them); a failed request leaves that organization as it was.
+pub fn execute(
+    plan: &Plan,
+    backend: &mut dyn Backend,
+    secrets: &ResolvedSecrets,
+    progress: &mut dyn FnMut(usize, usize),
+) -> ApplyReport {
+    let total: usize = plan.organizations.iter().map(|o| o.changes.len()).sum();
+    let mut done_before = 0;
+    let mut organizations = Vec::new();
+    for org in &plan.organizations {
+        // Execution order: everything but deletions in plan order, then deletions.
+        let order: Vec<&Change> = org
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::Delete)
+            .chain(org.changes.iter().filter(|c| c.action == Action::Delete))
+            .collect();
+        let mut writes = Vec::new();
+        let mut owners = Vec::new();
+        let mut build_error = None;
+        for (i, change) in order.iter().enumerate() {
+            match writes_of(org, change, secrets) {
+                Ok(ws) => {
+                    owners.extend(std::iter::repeat_n(i, ws.len()));
+                    writes.extend(ws);
+                }
+                Err(e) => {
+                    build_error = Some((i, e));
+                    break;
+                }
+            }
+        }
+        let mut results: Vec<ChangeResult> = order
+            .iter()
+            .map(|c| ChangeResult {
+                kind: c.kind,
+                name: c.name.clone(),
+                action: c.action,
+                outcome: ChangeOutcome::NotAttempted,
+            })
+            .collect();
+        let mut revision_after = org.revision;
+        if let Some((i, e)) = build_error {
+            if let Some(r) = results.get_mut(i) {
+                r.outcome = ChangeOutcome::Failed(e);
+            }
+        } else if !writes.is_empty() {
+            let request = WriteRequest {
+                organization: org.organization.clone(),
+                expected_revision: org.revision,
+                writes,
+                audit: order.iter().map(|c| audit_of(c)).collect(),
+            };
+            let base = done_before;
+            let owners_for_progress = owners.clone();
+            let mut on_write = |n: usize| {
+                let changes_done = owners_for_progress.get(n.saturating_sub(1)).map_or(0, |i| i + 1);
+                progress(base + changes_done, total);
+            };
+            match backend.write(request, &mut on_write) {
+                Ok(outcome) => {
+                    revision_after = outcome.revision;
+                    for (w, r) in outcome.results.iter().enumerate() {
+                        let Some(result) = owners.get(w).and_then(|i| results.get_mut(*i)) else {
+                            continue;
+                        };
+                        result.outcome = match (r, &result.outcome) {
+                            (Err(e), _) => ChangeOutcome::Failed(e.clone()),
+                            (Ok(()), ChangeOutcome::Failed(e)) => ChangeOutcome::Failed(e.clone()),
+                            (Ok(()), _) => ChangeOutcome::Applied,
+                        };
+                    }
+                }
+                Err(e) => {
+                    let message = crate::diagnostic::error_chain(&e);
+                    let culprit = match &e {
+                        BackendError::Conflict { object, .. } => results
+                            .iter()
+                            .position(|r| format!("{} {:?}", r.kind.noun(), r.name.as_str()) == *object),
+                        _ => None,
+                    };
+                    for (i, r) in results.iter_mut().enumerate() {
+                        r.outcome = if culprit.is_none_or(|c| c == i) {
+                            ChangeOutcome::Failed(message.clone())
+                        } else {
+                            ChangeOutcome::RolledBack
+                        };
+                    }
+                }
+            }
+        }
+        done_before += org.changes.len();
+        organizations.push(OrgReport {
+            organization: org.organization.clone(),
+            revision_before: org.revision,
+            revision_after,
+            results,
+        });
+    }
+    ApplyReport { organizations }
+}

@@ -53,6 +53,8 @@ pub struct Capabilities {
 }
 
 /// One primitive write.
+// Puts dominate and are built one per change, so boxing the spec buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Write {
     /// Create or replace an object's stored spec.

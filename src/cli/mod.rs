@@ -1,1 +1,119 @@
-//! cli
+//! The command-line driver: resolves settings, reads files, calls the engine,
+//! and prints through one [`printer::Printer`]. `main.rs` only parses
+//! arguments and calls [`run`].
+
+pub mod args;
+mod commands;
+mod inspect;
+pub mod printer;
+mod report;
+pub mod sources;
+
+use std::process::ExitCode;
+
+pub use args::Cli;
+use printer::Printer;
+
+use crate::backend::{self, Backend};
+use crate::diagnostic::{error_chain, Diagnostic};
+use crate::engine::EngineError;
+
+/// A command's failure, already explained to the user.
+#[derive(Debug)]
+pub struct Reported;
+
+/// What a command returns: an exit code, or a failure already printed.
+pub type CmdResult = Result<ExitCode, Reported>;
+
+/// Runs the CLI with parsed arguments.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.verbose);
+    let printer = Printer::new(cli.no_color);
+    let result = match &cli.command {
+        args::Command::Validate(a) => commands::validate(&printer, a),
+        args::Command::Plan(a) => commands::plan(&printer, &cli, a),
+        args::Command::Apply(a) => commands::apply(&printer, &cli, a),
+        args::Command::Diff(a) => inspect::diff(&printer, &cli, a),
+        args::Command::Export(a) => inspect::export(&printer, &cli, a),
+        args::Command::History(a) => inspect::history(&printer, &cli, a),
+        args::Command::Schema(a) => inspect::schema(&printer, a),
+    };
+    result.unwrap_or(ExitCode::FAILURE)
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORGCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("orgctl={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Opens the backend named by --backend / ORGCTL_BACKEND, or the default.
+fn open_backend(printer: &Printer, cli: &Cli) -> Result<Box<dyn Backend>, Reported> {
+    let address = cli.backend.as_deref().unwrap_or(backend::DEFAULT_ADDRESS);
+    backend::open(address).map_err(|e| {
+        printer.error(&error_chain(&e));
+        Reported
+    })
+}
+
+/// Prints diagnostics and a one-line count.
+fn print_diagnostics(printer: &Printer, diags: &[Diagnostic]) {
+    for d in diags {
+        printer.error(&d.to_string());
+    }
+    let files: std::collections::BTreeSet<&str> = diags
+        .iter()
+        .filter_map(|d| d.location.as_ref().map(|l| l.file.as_str()))
+        .collect();
+    let noun = if diags.len() == 1 { "problem" } else { "problems" };
+    let in_files = match files.len() {
+        0 => String::new(),
+        1 => " in 1 file".to_string(),
+        n => format!(" in {n} files"),
+    };
+    printer.err(&format!(
+        "{} {noun} found{in_files}; nothing was changed.",
+        diags.len()
+    ));
+}
+
+/// Prints an engine error with every problem it holds.
+fn print_engine_error(printer: &Printer, e: &EngineError) {
+    match e {
+        EngineError::Invalid(diags) => print_diagnostics(printer, diags),
+        EngineError::Secrets(errors) => {
+            for s in errors {
+                printer.error(&s.to_string());
+            }
+        }
+        EngineError::Backend(b) => printer.error(&format!("{}: {}", e, error_chain(b))),
+        EngineError::Plan(errors) => {
+            for p in errors {
+                printer.error(&p.to_string());
+            }
+        }
+    }
+}
+
+/// Reads the sources named by -f, printing every unreadable path.
+fn read_sources(
+    printer: &Printer,
+    files: &[std::path::PathBuf],
+) -> Result<Vec<crate::load::Source>, Reported> {
+    sources::read(files).map_err(|errors| {
+        for e in &errors {
+            printer.error(&e.to_string());
+        }
+        Reported
+    })
+}

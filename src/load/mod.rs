@@ -5,6 +5,7 @@
 //! report cascades.
 
 mod de;
+pub mod emit;
 pub mod recover;
 pub mod tree;
 
@@ -241,7 +242,27 @@ fn spec_from_node(kind: Kind, node: &Node) -> Result<Spec, de::DeError> {
 /// document `index` of `text`: the deepest node of the path that exists.
 pub fn locate(text: &str, index: usize, path: &str) -> Option<(usize, usize)> {
     let (docs, _) = parse_stream(text);
-    let mut node = &docs.get(index)?.root;
+    Some(locate_in(&docs.get(index)?.root, path))
+}
+
+/// Finds the line and column of a field path below `root`: the deepest node
+/// of the path that exists.
+pub fn locate_in(root: &Node, path: &str) -> (usize, usize) {
+    let node = walk(root, path).0;
+    (node.line, node.col)
+}
+
+/// The node at exactly `path`, if it exists.
+pub fn node_at<'a>(root: &'a Node, path: &str) -> Option<&'a Node> {
+    match walk(root, path) {
+        (node, true) => Some(node),
+        (_, false) => None,
+    }
+}
+
+/// Walks `path` from `root`: the deepest node reached and whether the walk was complete.
+fn walk<'a>(root: &'a Node, path: &str) -> (&'a Node, bool) {
+    let mut node = root;
     for seg in split_path(path) {
         let next = match seg {
             PathSeg::Key(k) => node.get(k),
@@ -256,10 +277,10 @@ pub fn locate(text: &str, index: usize, path: &str) -> Option<(usize, usize)> {
         };
         match next {
             Some(n) => node = n,
-            None => break,
+            None => return (node, false),
         }
     }
-    Some((node.line, node.col))
+    (node, true)
 }
 
 enum PathSeg<'a> {

@@ -1,0 +1,197 @@
+//! Command-line arguments (clap derive types only). Secrets never come from
+//! flag values.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "Exit codes:
+  0  success (for plan/diff: no changes)
+  1  error (invalid files, failed changes, refused plan)
+  2  changes present (plan, diff and apply --dry-run with --detailed-exitcode)";
+
+/// orgctl keeps an identity organization's security set-up as code.
+#[derive(Debug, Parser)]
+#[command(name = "orgctl", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Live backend: sqlite:PATH (default sqlite:.orgctl/directory.db).
+    #[arg(long, global = true, env = "ORGCTL_BACKEND", value_name = "ADDRESS")]
+    pub backend: Option<String>,
+    /// Never colour the output.
+    #[arg(long, global = true, env = "NO_COLOR", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_color: bool,
+    /// Log more to stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the files without touching any backend.
+    Validate(ValidateArgs),
+    /// Show what apply would change.
+    Plan(PlanArgs),
+    /// Change the live backend to match the files.
+    Apply(ApplyArgs),
+    /// Show a unified YAML diff of live and desired objects.
+    Diff(DiffArgs),
+    /// Write the live organization as YAML files.
+    Export(ExportArgs),
+    /// Show the audit log of applied changes.
+    History(HistoryArgs),
+    /// Print the JSON Schema of one kind, or of every kind.
+    Schema(SchemaArgs),
+}
+
+/// Where the desired state comes from.
+#[derive(Debug, Args, Clone)]
+pub struct FileArgs {
+    /// Files or directories (recursive, .yaml/.yml); `-` reads stdin.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// For scripts.
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+}
+
+/// Options that shape a plan.
+#[derive(Debug, Args, Clone)]
+pub struct PlanFlags {
+    /// Delete managed objects that are no longer in the files.
+    #[arg(long)]
+    pub prune: bool,
+    /// Take existing unmanaged objects with declared names under management.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Refuse plans that delete more than N objects.
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<usize>,
+}
+
+/// `orgctl validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    /// Output format (text or json).
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `orgctl plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// Save the plan to FILE for `apply --plan FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes, 0 when none, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `orgctl apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Files or directories (recursive, .yaml/.yml); `-` reads stdin.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "PATH",
+        required_unless_present = "plan"
+    )]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// Apply a plan saved by `plan --out` (refused if the live state changed since).
+    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    pub plan: Option<PathBuf>,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Show the plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: exit 2 when there are changes.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `orgctl diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    #[command(flatten)]
+    pub flags: PlanFlags,
+    /// Exit 2 when there are differences.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// How export lays out files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Layout {
+    /// One file per kind (`users.yaml`).
+    #[default]
+    Kind,
+    /// One file per object (`user/alice.yaml`).
+    Object,
+}
+
+/// `orgctl export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The organization to export.
+    #[arg(long = "org", value_name = "NAME")]
+    pub organization: String,
+    /// Directory to write; without it, all documents go to stdout.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// One file per kind or per object.
+    #[arg(long, value_enum, default_value_t)]
+    pub layout: Layout,
+}
+
+/// `orgctl history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this organization.
+    #[arg(long = "org", value_name = "NAME")]
+    pub organization: Option<String>,
+    /// How many entries, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Output format (text or json).
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// `orgctl schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// A kind (User, Group, …); without it, one schema accepting every kind.
+    pub kind: Option<String>,
+}

@@ -1,0 +1,205 @@
+//! `validate`, `plan` and `apply`: the main job.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use super::args::{ApplyArgs, Cli, OutputFormat, PlanArgs, PlanFlags, ValidateArgs};
+use super::printer::Printer;
+use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
+use crate::apply::{self, EnvAndFiles};
+use crate::backend::Backend;
+use crate::diagnostic::error_chain;
+use crate::engine;
+use crate::plan::{Plan, PlanOptions, FORMAT_VERSION};
+use crate::render::{self, Format};
+use crate::validate;
+
+fn options(flags: &PlanFlags) -> PlanOptions {
+    PlanOptions {
+        prune: flags.prune,
+        adopt: flags.adopt,
+        max_deletes: flags.max_deletes,
+    }
+}
+
+fn format_of(o: OutputFormat) -> Format {
+    match o {
+        OutputFormat::Text => Format::Text,
+        OutputFormat::Json => Format::Json,
+        OutputFormat::Markdown => Format::Markdown,
+    }
+}
+
+/// `orgctl validate`.
+pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
+    let sources = read_sources(printer, &a.files.files)?;
+    match validate::run(&sources) {
+        Ok(state) => {
+            let objects: usize = state.organizations.values().map(|o| o.objects.len()).sum();
+            let orgs = state.organizations.len();
+            if a.output == OutputFormat::Json {
+                printer.out(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] }).to_string());
+            } else {
+                let s = if orgs == 1 { "" } else { "s" };
+                printer.out(&format!(
+                    "The files are valid: {objects} objects in {orgs} organization{s}."
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diags) => {
+            if a.output == OutputFormat::Json {
+                printer.out(&serde_json::json!({ "valid": false, "problems": diags }).to_string());
+            } else {
+                print_diagnostics(printer, &diags);
+            }
+            Err(Reported)
+        }
+    }
+}
+
+fn make_plan(
+    printer: &Printer,
+    backend: &dyn Backend,
+    files: &[std::path::PathBuf],
+    flags: &PlanFlags,
+) -> Result<engine::Planned, Reported> {
+    let sources = read_sources(printer, files)?;
+    engine::plan(&sources, backend, &options(flags), &EnvAndFiles).map_err(|e| {
+        print_engine_error(printer, &e);
+        Reported
+    })
+}
+
+fn changes_code(plan: &Plan, detailed: bool) -> ExitCode {
+    if detailed && !plan.is_empty() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `orgctl plan`.
+pub fn plan(printer: &Printer, cli: &Cli, a: &PlanArgs) -> CmdResult {
+    let backend = open_backend(printer, cli)?;
+    let planned = make_plan(printer, backend.as_ref(), &a.files.files, &a.flags)?;
+    printer.out(&render::render(&planned.plan, format_of(a.output), printer.color));
+    if let Some(path) = &a.out {
+        let json = serde_json::to_string_pretty(&planned.plan).map_err(|e| {
+            printer.error(&format!("failed to encode the plan: {e}"));
+            Reported
+        })?;
+        std::fs::write(path, json).map_err(|e| {
+            printer.error(&format!("failed to write {}: {e}", path.display()));
+            Reported
+        })?;
+        printer.err(&format!(
+            "Saved the plan to {}; apply it with: orgctl apply --plan {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(changes_code(&planned.plan, a.detailed_exitcode))
+}
+
+fn read_saved_plan(printer: &Printer, path: &std::path::Path) -> Result<Plan, Reported> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        printer.error(&format!("failed to read {}: {e}", path.display()));
+        Reported
+    })?;
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("formatVersion").and_then(serde_json::Value::as_u64));
+    if version != Some(u64::from(FORMAT_VERSION)) {
+        printer.error(&format!(
+            "{} is not a plan of format version {FORMAT_VERSION} (written by `orgctl plan --out`)",
+            path.display()
+        ));
+        return Err(Reported);
+    }
+    serde_json::from_str(&text).map_err(|e| {
+        printer.error(&format!("{} is not a valid plan: {e}", path.display()));
+        Reported
+    })
+}
+
+fn confirm(printer: &Printer) -> Result<bool, Reported> {
+    if !std::io::stdin().is_terminal() {
+        printer.error("refusing to apply without a terminal to confirm on; pass --auto-approve to apply non-interactively");
+        return Err(Reported);
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    );
+    let _ = err.flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    Ok(line.trim() == "yes")
+}
+
+/// `orgctl apply`.
+pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
+    let mut backend = open_backend(printer, cli)?;
+    let (plan, secrets) = match &a.plan {
+        Some(path) => {
+            let plan = read_saved_plan(printer, path)?;
+            apply::check_stale(&plan, backend.as_ref()).map_err(|e| {
+                printer.error(&error_chain(&e));
+                Reported
+            })?;
+            let secrets = apply::secrets::resolve_plan(&plan, &EnvAndFiles).map_err(|errors| {
+                for e in errors {
+                    printer.error(&e.to_string());
+                }
+                Reported
+            })?;
+            (plan, secrets)
+        }
+        None => {
+            let planned = make_plan(printer, backend.as_ref(), &a.files, &a.flags)?;
+            (planned.plan, planned.secrets)
+        }
+    };
+    let json = a.output == OutputFormat::Json;
+    if !json {
+        printer.out(&render::render(&plan, format_of(a.output), printer.color));
+    }
+    if a.dry_run {
+        if json {
+            printer.out(&render::render(&plan, Format::Json, false));
+        }
+        return Ok(changes_code(&plan, a.detailed_exitcode));
+    }
+    if plan.is_empty() {
+        if json {
+            printer.out(&report::json(&plan, None));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !a.auto_approve && !confirm(printer)? {
+        printer.err("Apply cancelled; nothing was changed.");
+        return Err(Reported);
+    }
+    let bar = report::progress_bar(&plan);
+    let result = apply::execute(&plan, backend.as_mut(), &secrets, &mut |done, total| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        printer.out(&report::json(&plan, Some(&result)));
+    } else {
+        printer.out(&report::text(&plan, &result, printer.color));
+    }
+    if result.failed() > 0 {
+        Err(Reported)
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}

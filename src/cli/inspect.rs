@@ -1,0 +1,321 @@
+//! `diff`, `export`, `history` and `schema`: looking at state without changing it.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use super::args::{Cli, DiffArgs, ExportArgs, HistoryArgs, Layout, OutputFormat, SchemaArgs};
+use super::printer::Printer;
+use super::{open_backend, print_engine_error, read_sources, CmdResult, Reported};
+use crate::apply::EnvAndFiles;
+use crate::diagnostic::error_chain;
+use crate::engine;
+use crate::load::emit;
+use crate::model::{secret_paths, Kind, Metadata, Name, Object, Spec};
+use crate::plan::{Action, PlanOptions};
+
+/// Replaces secret fields by a marker so no digest or reference is shown.
+fn redact(kind: Kind, mut spec: Value) -> Value {
+    for path in secret_paths(kind) {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        if let Some(slot) = spec.pointer_mut(&pointer) {
+            if !slot.is_null() {
+                *slot = Value::from("(sensitive value)");
+            }
+        }
+    }
+    spec
+}
+
+fn document(kind: Kind, name: &Name, spec: Value) -> Value {
+    serde_json::json!({
+        "apiVersion": crate::model::API_VERSION,
+        "kind": kind.as_str(),
+        "metadata": { "name": name.as_str() },
+        "spec": spec,
+    })
+}
+
+/// `orgctl diff`.
+pub fn diff(printer: &Printer, cli: &Cli, a: &DiffArgs) -> CmdResult {
+    let backend = open_backend(printer, cli)?;
+    let sources = read_sources(printer, &a.files.files)?;
+    let options = PlanOptions {
+        prune: a.flags.prune,
+        adopt: a.flags.adopt,
+        max_deletes: a.flags.max_deletes,
+    };
+    let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles).map_err(|e| {
+        print_engine_error(printer, &e);
+        Reported
+    })?;
+    let mut out = String::new();
+    for org in &planned.plan.organizations {
+        let live = planned.live.get(&org.organization);
+        for change in &org.changes {
+            let before = live
+                .and_then(|l| l.get(change.kind, &change.name))
+                .map(|o| {
+                    emit::document(&document(
+                        change.kind,
+                        &change.name,
+                        redact(change.kind, o.spec.to_json()),
+                    ))
+                })
+                .unwrap_or_default();
+            let after = match (&change.after, change.action) {
+                (Some(after), a) if a != Action::Delete => emit::document(&document(
+                    change.kind,
+                    &change.name,
+                    redact(change.kind, after.clone()),
+                )),
+                _ => String::new(),
+            };
+            let label = format!("{}/{}/{}", org.organization, change.kind, change.name);
+            let text = similar::TextDiff::from_lines(&before, &after);
+            out.push_str(
+                &text
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&format!("live/{label}"), &format!("desired/{label}"))
+                    .to_string(),
+            );
+        }
+    }
+    if out.is_empty() {
+        printer.out("No differences.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    printer.out(&out);
+    Ok(if a.detailed_exitcode {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn file_stem(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Organization => "organization",
+        Kind::User => "users",
+        Kind::Group => "groups",
+        Kind::Application => "applications",
+        Kind::IdentityProvider => "identity-providers",
+        Kind::Role => "roles",
+        Kind::RoleBinding => "role-bindings",
+        Kind::SecurityPolicy => "security-policies",
+        Kind::AppAssignment => "app-assignments",
+    }
+}
+
+/// Drops secret fields: their values never leave the backend.
+fn without_secrets(kind: Kind, mut spec: Value) -> (Value, usize) {
+    let mut dropped = 0;
+    for path in secret_paths(kind) {
+        let (parent, leaf) = match path.rsplit_once('.') {
+            Some((p, l)) => (format!("/{}", p.replace('.', "/")), l),
+            None => (String::new(), *path),
+        };
+        if let Some(obj) = spec.pointer_mut(&parent).and_then(Value::as_object_mut) {
+            if obj.remove(leaf).is_some() {
+                dropped += 1;
+            }
+        }
+    }
+    (spec, dropped)
+}
+
+/// `orgctl export`.
+pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
+    let backend = open_backend(printer, cli)?;
+    let org: Name = a.organization.parse().map_err(|e: String| {
+        printer.error(&format!("--org: {e}"));
+        Reported
+    })?;
+    let live = backend.snapshot(&org).map_err(|e| {
+        printer.error(&error_chain(&e));
+        Reported
+    })?;
+    if live.objects.is_empty() {
+        printer.error(&format!(
+            "organization {:?} does not exist in {}",
+            org.as_str(),
+            backend.describe()
+        ));
+        return Err(Reported);
+    }
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut dropped = 0;
+    for ((kind, name), obj) in &live.objects {
+        let (spec, n) = without_secrets(*kind, obj.spec.to_json());
+        dropped += n;
+        let object = Object {
+            metadata: Metadata {
+                name: name.clone(),
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+            },
+            spec: Spec::from_json(*kind, spec).map_err(|e| {
+                printer.error(&format!(
+                    "stored {} {:?} is unreadable: {e}",
+                    kind.noun(),
+                    name.as_str()
+                ));
+                Reported
+            })?,
+        };
+        let file = match a.layout {
+            Layout::Kind => format!("{}.yaml", file_stem(*kind)),
+            Layout::Object => format!("{}/{}.yaml", kind.as_str().to_lowercase(), name),
+        };
+        files
+            .entry(file)
+            .or_default()
+            .push_str(&emit::document(&object.to_document()));
+    }
+    let sorted: Vec<(String, String)> = {
+        // Files in dependency order of their first kind, for readers.
+        let mut v: Vec<(String, String)> = files.into_iter().collect();
+        v.sort_by_key(|(f, _)| {
+            let rank = Kind::ALL
+                .iter()
+                .position(|k| f.starts_with(file_stem(*k)) || f.starts_with(&k.as_str().to_lowercase()))
+                .unwrap_or(0);
+            (rank, f.clone())
+        });
+        v
+    };
+    match &a.dir {
+        None => {
+            let all: String = sorted.into_iter().map(|(_, text)| text).collect();
+            printer.out(&all);
+        }
+        Some(dir) => {
+            for (file, text) in &sorted {
+                let path = dir.join(file);
+                let written = path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|_| std::fs::write(&path, text));
+                if let Err(e) = written {
+                    printer.error(&format!("failed to write {}: {e}", path.display()));
+                    return Err(Reported);
+                }
+            }
+            printer.err(&format!(
+                "Exported {} objects of {:?} into {} files under {}.",
+                live.objects.len(),
+                org.as_str(),
+                sorted.len(),
+                dir.display()
+            ));
+        }
+    }
+    if dropped > 0 {
+        printer.warn(&format!(
+            "{dropped} secret field(s) were left out (secret values never leave the backend); they stay as they are when the export is applied"
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orgctl history`.
+pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
+    let backend = open_backend(printer, cli)?;
+    let org = match &a.organization {
+        Some(o) => Some(o.parse::<Name>().map_err(|e| {
+            printer.error(&format!("--org: {e}"));
+            Reported
+        })?),
+        None => None,
+    };
+    let entries = backend.history(org.as_ref(), a.limit).map_err(|e| {
+        printer.error(&error_chain(&e));
+        Reported
+    })?;
+    if a.output == OutputFormat::Json {
+        printer.out(&serde_json::to_string_pretty(&entries).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if entries.is_empty() {
+        printer.out("No changes have been applied yet.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    for e in &entries {
+        let n = e.changes.len();
+        out.push_str(&format!(
+            "revision {}  {}  {}  {n} change{}\n",
+            e.revision,
+            e.time,
+            e.organization,
+            if n == 1 { "" } else { "s" }
+        ));
+        for c in &e.changes {
+            let sym = match c.action.as_str() {
+                "create" => "+",
+                "delete" => "-",
+                "replace" => "-/+",
+                _ => "~",
+            };
+            let fields: Vec<String> = c
+                .after
+                .as_ref()
+                .or(c.before.as_ref())
+                .and_then(Value::as_object)
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            let detail = if fields.is_empty() || c.action == "create" {
+                String::new()
+            } else {
+                format!(": {}", fields.join(", "))
+            };
+            out.push_str(&format!("  {sym} {} {:?}{detail}\n", c.kind.noun(), c.name));
+        }
+    }
+    printer.out(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The schema accepting any kind: `oneOf` the per-kind schemas, shared `$defs`.
+pub fn combined_schema() -> Value {
+    let mut defs = serde_json::Map::new();
+    let mut one_of = Vec::new();
+    for kind in Kind::ALL {
+        let mut s = kind.json_schema();
+        if let Some(o) = s.as_object_mut() {
+            if let Some(Value::Object(d)) = o.remove("$defs") {
+                defs.extend(d);
+            }
+            o.remove("$schema");
+        }
+        one_of.push(s);
+    }
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "orgctl object",
+        "oneOf": one_of,
+        "$defs": defs,
+    })
+}
+
+/// `orgctl schema`.
+pub fn schema(printer: &Printer, a: &SchemaArgs) -> CmdResult {
+    let schema = match &a.kind {
+        None => combined_schema(),
+        Some(k) => match k.parse::<Kind>() {
+            Ok(kind) => kind.json_schema(),
+            Err(_) => {
+                let names = Kind::ALL.map(Kind::as_str);
+                let hint = crate::diagnostic::did_you_mean(k, names)
+                    .map(|s| format!(", did you mean {s:?}?"))
+                    .unwrap_or_else(|| format!("; expected one of: {}", names.join(", ")));
+                printer.error(&format!("unknown kind {k:?}{hint}"));
+                return Err(Reported);
+            }
+        },
+    };
+    printer.out(&serde_json::to_string_pretty(&schema).unwrap_or_default());
+    Ok(ExitCode::SUCCESS)
+}

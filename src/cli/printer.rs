@@ -1,0 +1,60 @@
+//! The one place that writes to the terminal: results to stdout, messages to
+//! stderr, colour only on a terminal and never with --no-color. A closed pipe
+//! ends output quietly instead of failing.
+
+use std::io::{IsTerminal, Write};
+
+/// Writes results and messages.
+pub struct Printer {
+    /// Colour stdout.
+    pub color: bool,
+    /// Colour stderr.
+    pub color_err: bool,
+}
+
+impl Printer {
+    /// A printer for this process's terminals.
+    pub fn new(no_color: bool) -> Self {
+        Printer {
+            color: !no_color && std::io::stdout().is_terminal(),
+            color_err: !no_color && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Writes a result to stdout (ignoring a closed pipe).
+    pub fn out(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        if !text.ends_with('\n') && !text.is_empty() {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
+    }
+
+    /// Writes a message to stderr.
+    pub fn err(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        if !text.ends_with('\n') {
+            let _ = err.write_all(b"\n");
+        }
+    }
+
+    /// Writes an error line (`error: …`) to stderr.
+    pub fn error(&self, text: &str) {
+        if self.color_err {
+            self.err(&format!("\x1b[1;31merror\x1b[0m: {text}"));
+        } else {
+            self.err(&format!("error: {text}"));
+        }
+    }
+
+    /// Writes a warning line to stderr.
+    pub fn warn(&self, text: &str) {
+        if self.color_err {
+            self.err(&format!("\x1b[1;33mwarning\x1b[0m: {text}"));
+        } else {
+            self.err(&format!("warning: {text}"));
+        }
+    }
+}

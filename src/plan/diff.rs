@@ -1,0 +1,279 @@
+//! diff(desired, live) → Plan. Keys every object by (kind, organization,
+//! name), compares managed fields only, decides create / update / replace /
+//! delete, enforces ownership (`--adopt`, `--prune`, `--max-deletes`) and the
+//! backend's capabilities, and records the fingerprint of every live object
+//! read so a saved plan can be refused as stale.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::fields::{merge, Differ};
+use super::{Action, Change, ObjectRef, OrgPlan, Plan, PlanOptions, FORMAT_VERSION};
+use crate::backend::{Capabilities, LiveOrg};
+use crate::model::{secret_paths, Kind, Name, Spec, UserStatus};
+use crate::validate::DesiredState;
+
+/// Identifies one secret field of one object: (organization, kind, name, path).
+pub type SecretKey = (Name, Kind, Name, String);
+
+/// Why a plan cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A live object with a declared name exists but orgctl does not manage it.
+    #[error("{object} already exists in organization {organization:?} but is not managed by orgctl; re-run with --adopt to take it over")]
+    Unmanaged {
+        /// The object.
+        object: String,
+        /// Its organization.
+        organization: String,
+    },
+    /// The backend cannot hold a field the files set.
+    #[error("{object}: field spec.{field} cannot be stored by backend {backend}")]
+    Unsupported {
+        /// The object.
+        object: String,
+        /// Dotted spec path.
+        field: String,
+        /// Backend address.
+        backend: String,
+    },
+    /// More deletions than `--max-deletes` allows.
+    #[error("the plan deletes {count} objects, more than --max-deletes {max}")]
+    TooManyDeletes {
+        /// Deletions (replaces included).
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A secret the files reference was not resolved.
+    #[error("{object}: secret spec.{path} could not be read")]
+    MissingSecret {
+        /// The object.
+        object: String,
+        /// Dotted spec path.
+        path: String,
+    },
+}
+
+/// Fields that cannot change in place, per kind.
+fn immutable(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Application | Kind::IdentityProvider => &["type"],
+        _ => &[],
+    }
+}
+
+fn describe(kind: Kind, name: &Name) -> String {
+    format!("{} {:?}", kind.noun(), name.as_str())
+}
+
+/// Replaces secret references by the digests of their resolved values, so the
+/// comparison with the backend's digests is exact without holding values.
+fn with_digests(
+    org: &Name,
+    kind: Kind,
+    name: &Name,
+    mut spec: Value,
+    digests: &BTreeMap<SecretKey, String>,
+    errors: &mut Vec<PlanError>,
+) -> Value {
+    for path in secret_paths(kind) {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        let Some(slot) = spec.pointer_mut(&pointer) else {
+            continue;
+        };
+        if slot.is_null() {
+            continue;
+        }
+        match digests.get(&(org.clone(), kind, name.clone(), path.to_string())) {
+            Some(d) => *slot = serde_json::json!({ "digest": d }),
+            None => errors.push(PlanError::MissingSecret {
+                object: describe(kind, name),
+                path: path.to_string(),
+            }),
+        }
+    }
+    spec
+}
+
+/// True when `path` is set (non-null) in `spec`.
+fn sets_path(spec: &Value, path: &str) -> bool {
+    let pointer = format!("/{}", path.replace('.', "/"));
+    spec.pointer(&pointer).is_some_and(|v| !v.is_null())
+}
+
+/// Diffs the desired state against one live snapshot per organization.
+pub fn diff(
+    desired: &DesiredState,
+    live: &BTreeMap<Name, LiveOrg>,
+    digests: &BTreeMap<SecretKey, String>,
+    caps: &Capabilities,
+    options: &PlanOptions,
+    backend: &str,
+) -> Result<Plan, Vec<PlanError>> {
+    let mut errors = Vec::new();
+    let empty = LiveOrg::default();
+    let mut organizations = Vec::new();
+    for (org_name, org) in &desired.organizations {
+        let live_org = live.get(org_name).unwrap_or(&empty);
+        let mut deletes = Vec::new();
+        let mut others = Vec::new();
+        let mut prune_candidates = Vec::new();
+        let mut unmanaged = 0;
+        for ((kind, name), obj) in &org.objects {
+            let kind = *kind;
+            let desired_json = with_digests(org_name, kind, name, obj.spec.to_json(), digests, &mut errors);
+            for (k, field) in &caps.unsupported {
+                if *k == kind && sets_path(&desired_json, field) {
+                    errors.push(PlanError::Unsupported {
+                        object: describe(kind, name),
+                        field: field.to_string(),
+                        backend: backend.to_string(),
+                    });
+                }
+            }
+            let after_spec = obj.spec.to_json();
+            let mut differ = Differ::new(kind, secret_paths(kind));
+            let Some(current) = live_org.get(kind, name) else {
+                differ.create("", &desired_json);
+                others.push(Change {
+                    kind,
+                    name: name.clone(),
+                    action: Action::Create,
+                    adopt: false,
+                    destructive: None,
+                    replace_reason: None,
+                    fields: differ.changes,
+                    unchanged_fields: 0,
+                    after: merge(kind, "", None, &after_spec),
+                });
+                continue;
+            };
+            if !current.managed && !options.adopt {
+                errors.push(PlanError::Unmanaged {
+                    object: describe(kind, name),
+                    organization: org_name.to_string(),
+                });
+                continue;
+            }
+            let live_json = current.spec.to_json();
+            differ.diff("", &desired_json, Some(&live_json));
+            let replaced: Vec<&str> = immutable(kind)
+                .iter()
+                .copied()
+                .filter(|p| differ.changes.iter().any(|c| c.path == *p))
+                .collect();
+            if !replaced.is_empty() {
+                let mut full = Differ::new(kind, secret_paths(kind));
+                full.diff("", &desired_json, Some(&live_json));
+                others.push(Change {
+                    kind,
+                    name: name.clone(),
+                    action: Action::Replace,
+                    adopt: !current.managed,
+                    destructive: Some(format!(
+                        "{} will be deleted and created again",
+                        describe(kind, name)
+                    )),
+                    replace_reason: Some(format!("{} cannot change in place", replaced.join(", "))),
+                    fields: full.changes,
+                    unchanged_fields: full.unchanged,
+                    after: merge(kind, "", None, &after_spec),
+                });
+                continue;
+            }
+            if differ.changes.is_empty() && current.managed {
+                continue;
+            }
+            let closing = matches!(&obj.spec, Spec::User(u) if u.status.get() == Some(&UserStatus::Closed))
+                && differ.changes.iter().any(|c| c.path == "status");
+            others.push(Change {
+                kind,
+                name: name.clone(),
+                action: Action::Update,
+                adopt: !current.managed,
+                destructive: closing
+                    .then(|| format!("closing user {:?} deletes the account's data", name.as_str())),
+                replace_reason: None,
+                fields: differ.changes,
+                unchanged_fields: differ.unchanged,
+                after: merge(kind, "", Some(&live_json), &after_spec),
+            });
+        }
+        for ((kind, name), current) in &live_org.objects {
+            if org.objects.contains_key(&(*kind, name.clone())) {
+                continue;
+            }
+            if !current.managed {
+                unmanaged += 1;
+            } else if options.prune {
+                deletes.push(Change {
+                    kind: *kind,
+                    name: name.clone(),
+                    action: Action::Delete,
+                    adopt: false,
+                    destructive: Some(format!(
+                        "{} will be deleted from the backend",
+                        describe(*kind, name)
+                    )),
+                    replace_reason: None,
+                    fields: Vec::new(),
+                    unchanged_fields: 0,
+                    after: None,
+                });
+            } else {
+                prune_candidates.push(ObjectRef {
+                    kind: *kind,
+                    name: name.clone(),
+                });
+            }
+        }
+        // Display order: deletions first in reverse dependency order, then the
+        // rest in dependency order; names break ties (BTreeMap order already).
+        deletes.sort_by(|a, b| {
+            b.kind
+                .rank()
+                .cmp(&a.kind.rank())
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        others.sort_by(|a, b| {
+            a.kind
+                .rank()
+                .cmp(&b.kind.rank())
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        let mut changes = deletes;
+        changes.extend(others);
+        let fingerprints = live_org
+            .objects
+            .iter()
+            .map(|((k, n), o)| (format!("{k}/{n}"), o.fingerprint.clone()))
+            .collect();
+        organizations.push(OrgPlan {
+            organization: org_name.clone(),
+            revision: live_org.revision,
+            fingerprints,
+            changes,
+            prune_candidates,
+            unmanaged,
+        });
+    }
+    let plan = Plan {
+        format_version: FORMAT_VERSION,
+        backend: backend.to_string(),
+        options: options.clone(),
+        organizations,
+    };
+    if let Some(max) = options.max_deletes {
+        let count = plan.summary().destroy;
+        if count > max {
+            errors.push(PlanError::TooManyDeletes { count, max });
+        }
+    }
+    if errors.is_empty() {
+        Ok(plan)
+    } else {
+        Err(errors)
+    }
+}

@@ -1,0 +1,336 @@
+//! The domain rules of each kind (DESIGN.md's table): required fields, ranges
+//! of policy settings, secret sources, reserved names, and the per-organization
+//! rules (declared organization, one super admin holding the admin role, one
+//! default security policy).
+
+use std::collections::BTreeSet;
+
+use super::refs::Known;
+use super::{DesiredObject, DesiredOrg, Reporter};
+use crate::model::{
+    AppType, Duration, Field, Kind, Name, ProviderType, SecretRef, SecurityPolicySpec, Spec, BUILTIN_ROLES,
+};
+
+const DAY: u64 = 86_400;
+
+fn required(r: &mut Reporter, obj: &DesiredObject, field: &str) {
+    r.at(&obj.origin, "spec", format!("missing required field {field:?}"));
+}
+
+fn check_secret(r: &mut Reporter, obj: &DesiredObject, path: &str, s: &Option<SecretRef>) {
+    let Some(s) = s else { return };
+    if s.digest.is_some() {
+        r.at(
+            &obj.origin,
+            &format!("{path}.digest"),
+            "`digest` is set by backends and cannot be written in files",
+        );
+    }
+    if s.source_count() != 1 {
+        r.at(
+            &obj.origin,
+            path,
+            "a secret reference needs exactly one of fromEnv, fromFile or secretKeyRef",
+        );
+    }
+}
+
+/// Checks the rules that concern one object alone.
+pub(crate) fn check_object(r: &mut Reporter, kind: Kind, name: &Name, obj: &DesiredObject) {
+    match &obj.spec {
+        Spec::Organization(o) => {
+            if o.super_admin.is_none() {
+                required(r, obj, "superAdmin");
+            }
+        }
+        Spec::User(u) => {
+            if u.email.is_none() {
+                required(r, obj, "email");
+            }
+        }
+        Spec::Group(_) => {}
+        Spec::Application(a) => {
+            match a.app_type {
+                None => required(r, obj, "type"),
+                Some(t) => {
+                    let blocks = [
+                        (
+                            "saml",
+                            !a.saml.is_unset() && a.saml != Field::Clear,
+                            AppType::Saml,
+                        ),
+                        (
+                            "oidc",
+                            !a.oidc.is_unset() && a.oidc != Field::Clear,
+                            AppType::Oidc,
+                        ),
+                        ("catalogId", a.catalog_id.get().is_some(), AppType::Catalog),
+                    ];
+                    for (field, present, needs) in blocks {
+                        if present && t != needs {
+                            r.at(
+                                &obj.origin,
+                                &format!("spec.{field}"),
+                                format!("`{field}` applies to applications of type {}", type_word(needs)),
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(s) = a.saml.get() {
+                check_secret(r, obj, "spec.saml.signingKey", &s.signing_key);
+            }
+            if let Some(o) = a.oidc.get() {
+                check_secret(r, obj, "spec.oidc.clientSecret", &o.client_secret);
+            }
+        }
+        Spec::IdentityProvider(i) => {
+            match i.provider_type {
+                None => required(r, obj, "type"),
+                Some(t) => {
+                    if i.saml.get().is_some() && t != ProviderType::Saml {
+                        r.at(
+                            &obj.origin,
+                            "spec.saml",
+                            "`saml` applies to identity providers of type saml",
+                        );
+                    }
+                }
+            }
+            check_secret(r, obj, "spec.clientSecret", &i.client_secret);
+        }
+        Spec::Role(_) => {
+            if BUILTIN_ROLES.contains(&name.as_str()) {
+                r.at(
+                    &obj.origin,
+                    "metadata.name",
+                    format!(
+                        "{:?} is a built-in role; choose another name for a custom {kind}",
+                        name.as_str()
+                    ),
+                );
+            }
+        }
+        Spec::RoleBinding(b) => {
+            if b.role.is_none() {
+                required(r, obj, "role");
+            }
+        }
+        Spec::SecurityPolicy(p) => check_policy(r, obj, p),
+        Spec::AppAssignment(a) => {
+            if a.priority.get().is_none() {
+                required(r, obj, "priority");
+            }
+            if a.rule.get().is_none() {
+                required(r, obj, "rule");
+            }
+            if a.assign.get().is_none_or(|g| g.items.is_empty()) {
+                r.at(
+                    &obj.origin,
+                    "spec",
+                    "missing required field \"assign\" (at least one app and role)",
+                );
+            }
+        }
+    }
+}
+
+fn type_word(t: AppType) -> &'static str {
+    match t {
+        AppType::Catalog => "catalog",
+        AppType::Saml => "saml",
+        AppType::Oidc => "oidc",
+    }
+}
+
+fn check_policy(r: &mut Reporter, obj: &DesiredObject, p: &SecurityPolicySpec) {
+    let o = &obj.origin;
+    let is_default = p.default.get().copied().unwrap_or(false);
+    if is_default {
+        if p.targets.get().is_some() {
+            r.at(
+                o,
+                "spec.targets",
+                "the default policy applies to everyone not targeted by another policy; remove `targets`",
+            );
+        }
+    } else {
+        if p.targets.get().is_none() {
+            r.at(o, "spec", "missing required field \"targets\" (a non-default policy applies to groups, users or a rule)");
+        }
+        if p.priority.get().is_none() {
+            r.at(
+                o,
+                "spec",
+                "missing required field \"priority\" (a non-default policy needs one)",
+            );
+        }
+    }
+    if let Some(pw) = p.password.get() {
+        if let Some(&n) = pw.min_length.get() {
+            if n < 8 {
+                r.at(
+                    o,
+                    "spec.password.minLength",
+                    format!("must be at least 8, found {n}"),
+                );
+            }
+        }
+        if let (Some(min), Some(max)) = (pw.min_age.get(), pw.max_age.get()) {
+            if min >= max {
+                r.at(
+                    o,
+                    "spec.password.minAge",
+                    format!("must be shorter than maxAge ({max}), found {min}"),
+                );
+            }
+        }
+    }
+    if let Some(m) = p.mfa.get() {
+        let required = m.required.get().copied().unwrap_or(false);
+        let no_modes = matches!(&m.modes, Field::Clear) || m.modes.get().is_some_and(|c| c.items.is_empty());
+        if required && no_modes {
+            r.at(o, "spec.mfa.modes", "MFA is required but no mode is allowed; list at least one of push-app, sms, totp, security-key");
+        }
+    }
+    if let Some(s) = p.session.get() {
+        if let Some(d) = s.lifetime.get() {
+            if !(DAY..=30 * DAY).contains(&d.as_secs()) {
+                r.at(
+                    o,
+                    "spec.session.lifetime",
+                    format!("must be between 1d and 30d, found {d}"),
+                );
+            }
+        }
+        if let Some(d) = s.idle_timeout.get() {
+            if d.as_secs() < Duration::from_secs(30 * 60).as_secs() {
+                r.at(
+                    o,
+                    "spec.session.idleTimeout",
+                    format!("must be at least 30m, found {d}"),
+                );
+            }
+        }
+        if let Some(&n) = s.concurrent_sessions.get() {
+            if !(1..=50).contains(&n) {
+                r.at(
+                    o,
+                    "spec.session.concurrentSessions",
+                    format!("must be between 1 and 50, found {n}"),
+                );
+            }
+        }
+    }
+}
+
+/// Checks the rules of a whole organization.
+pub(crate) fn check_org(r: &mut Reporter, org_name: &Name, org: &DesiredOrg, known: &Known) {
+    let Some(org_obj) = org.get(Kind::Organization, org_name.as_str()) else {
+        if !known.hides(Kind::Organization, org_name.as_str()) {
+            if let Some(first) = org.objects.values().next() {
+                r.at(
+                    &first.origin,
+                    "spec.organization",
+                    format!(
+                        "organization {:?} is not declared (add an Organization named {:?})",
+                        org_name.as_str(),
+                        org_name.as_str()
+                    ),
+                );
+            }
+        }
+        return;
+    };
+    // The super admin must hold the built-in admin role, directly or through groups.
+    if let Spec::Organization(o) = &org_obj.spec {
+        if let Some(admin) = &o.super_admin {
+            if org.get(Kind::User, admin.as_str()).is_some() && !holds_admin(org, admin) {
+                r.at(
+                    &org_obj.origin,
+                    "spec.superAdmin",
+                    format!(
+                        "super admin {:?} must hold the built-in admin role: add a RoleBinding with role admin for this user (a custom role is not eligible)",
+                        admin.as_str()
+                    ),
+                );
+            }
+        }
+    }
+    let defaults: Vec<&DesiredObject> = org
+        .of_kind(Kind::SecurityPolicy)
+        .filter(|(_, o)| matches!(&o.spec, Spec::SecurityPolicy(p) if p.default.get() == Some(&true)))
+        .map(|(_, o)| o)
+        .collect();
+    match defaults.as_slice() {
+        [] => {
+            if !known.hides(Kind::SecurityPolicy, "") && !known.incomplete {
+                r.at(
+                    &org_obj.origin,
+                    "metadata.name",
+                    format!(
+                        "organization {:?} has no default security policy: exactly one SecurityPolicy must have `default: true`",
+                        org_name.as_str()
+                    ),
+                );
+            }
+        }
+        [_] => {}
+        [first, rest @ ..] => {
+            for extra in rest {
+                r.at(
+                    &extra.origin,
+                    "spec.default",
+                    format!(
+                        "organization {:?} already has a default security policy (at {}); exactly one is allowed",
+                        org_name.as_str(),
+                        first.origin.location
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Groups that contain `user`, directly or through nested groups.
+pub fn groups_of(org: &DesiredOrg, user: &Name) -> BTreeSet<Name> {
+    let mut found: BTreeSet<Name> = BTreeSet::new();
+    let mut frontier: Vec<Name> = org
+        .of_kind(Kind::Group)
+        .filter(|(_, o)| matches!(&o.spec, Spec::Group(g) if g.members.get().and_then(|m| m.users.get()).is_some_and(|u| u.items.contains(user))))
+        .map(|(n, _)| n.clone())
+        .collect();
+    while let Some(g) = frontier.pop() {
+        if !found.insert(g.clone()) {
+            continue;
+        }
+        for (parent, o) in org.of_kind(Kind::Group) {
+            if let Spec::Group(pg) = &o.spec {
+                if pg
+                    .members
+                    .get()
+                    .and_then(|m| m.groups.get())
+                    .is_some_and(|gs| gs.items.contains(&g))
+                {
+                    frontier.push(parent.clone());
+                }
+            }
+        }
+    }
+    found
+}
+
+fn holds_admin(org: &DesiredOrg, user: &Name) -> bool {
+    let groups = groups_of(org, user);
+    org.of_kind(Kind::RoleBinding).any(|(_, o)| match &o.spec {
+        Spec::RoleBinding(b) if b.role.as_ref().is_some_and(|r| r.as_str() == "admin") => {
+            b.subjects.get().is_some_and(|s| {
+                s.users.get().is_some_and(|u| u.items.contains(user))
+                    || s.groups
+                        .get()
+                        .is_some_and(|g| g.items.iter().any(|g| groups.contains(g)))
+            })
+        }
+        _ => false,
+    })
+}

@@ -160,7 +160,10 @@ string_scalar!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration(u64);
 
+/// Units accepted when parsing; weeks are read but written as days.
 const UNITS: [(&str, u64); 5] = [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
+/// Units used when writing, largest first.
+const DISPLAY_UNITS: [(&str, u64); 4] = [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)];
 
 impl Duration {
     /// A duration of this many seconds.
@@ -199,7 +202,7 @@ impl fmt::Display for Duration {
         if self.0 == 0 {
             return f.write_str("0s");
         }
-        let (unit, mult) = UNITS
+        let (unit, mult) = DISPLAY_UNITS
             .iter()
             .find(|(_, m)| self.0 % m == 0)
             .copied()

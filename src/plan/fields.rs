@@ -90,10 +90,22 @@ impl<'a> Differ<'a> {
 
     fn push(&mut self, path: &str, diff: FieldDiff) {
         let sensitive = self.sensitive.contains(&path);
+        // A secret's digest never enters the plan: only whether it is set.
+        let marker = |v: &Value| {
+            if v.is_null() {
+                Value::Null
+            } else {
+                Value::from("(sensitive value)")
+            }
+        };
         let diff = match (sensitive, diff) {
-            (true, FieldDiff::Value { .. }) | (true, FieldDiff::Set { .. }) => FieldDiff::Value {
-                before: Value::Null,
-                after: Value::Null,
+            (true, FieldDiff::Value { before, after }) => FieldDiff::Value {
+                before: marker(&before),
+                after: marker(&after),
+            },
+            (true, FieldDiff::Set { .. }) => FieldDiff::Value {
+                before: Value::from("(sensitive value)"),
+                after: Value::from("(sensitive value)"),
             },
             (false, d) => d,
         };
@@ -130,6 +142,9 @@ impl<'a> Differ<'a> {
                 }
                 let live_obj = live.and_then(Value::as_object);
                 for (k, v) in d {
+                    if path.is_empty() && k == "organization" {
+                        continue; // part of the object's key, never a change
+                    }
                     self.diff(&join(path, k), v, live_obj.and_then(|o| o.get(k)));
                 }
             }
@@ -187,6 +202,9 @@ impl<'a> Differ<'a> {
                     return;
                 }
                 for (k, v) in d {
+                    if path.is_empty() && k == "organization" {
+                        continue;
+                    }
                     self.create(&join(path, k), v);
                 }
             }

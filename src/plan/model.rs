@@ -111,7 +111,7 @@ pub struct OrgPlan {
 
 /// Options the plan was made with.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct PlanOptions {
     /// Delete managed objects absent from the files.
     pub prune: bool,

@@ -1,18 +1,42 @@
-//! Placeholder until the renderers land.
+//! Render: turn a [`Plan`] into text — the terminal plan in Terraform's
+//! grammar ([`text()`]), JSON for scripts and saved plans ([`json()`]), and
+//! Markdown for pull-request comments ([`markdown()`]). Every renderer reads the
+//! one `Plan` structure and returns a `String`; this module must not do I/O
+//! (no printing, no files, no terminal detection: the caller says whether to
+//! colour). Secrets show as `(sensitive value)` in every format.
+
+mod json;
+mod lines;
+mod markdown;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+pub use json::json;
+pub use markdown::markdown;
+pub use text::{text, TextOptions};
+
 use crate::plan::Plan;
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An output format for a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Format {
-    /// Text.
+    /// The terminal plan ([`text()`]).
+    #[default]
     Text,
-    /// JSON.
+    /// Pretty JSON ([`json()`]).
     Json,
-    /// Markdown.
+    /// A Markdown pull-request comment ([`markdown()`]).
     Markdown,
 }
 
-/// Renders a plan.
-pub fn render(plan: &Plan, _format: Format, _color: bool) -> String {
-    serde_json::to_string_pretty(plan).unwrap_or_default()
+/// Renders `plan` in `format`; `color` only affects [`Format::Text`].
+#[must_use]
+pub fn render(plan: &Plan, format: Format, color: bool) -> String {
+    match format {
+        Format::Text => text(plan, &TextOptions { color }),
+        Format::Json => json(plan),
+        Format::Markdown => markdown(plan),
+    }
 }

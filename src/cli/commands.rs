@@ -58,17 +58,26 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
     }
 }
 
+/// Reads and validates the files first, so invalid files never touch (or
+/// create) the backend, then plans against it.
 fn make_plan(
     printer: &Printer,
-    backend: &dyn Backend,
+    cli: &Cli,
     files: &[std::path::PathBuf],
     flags: &PlanFlags,
-) -> Result<engine::Planned, Reported> {
+) -> Result<(Box<dyn Backend>, engine::Planned), Reported> {
     let sources = read_sources(printer, files)?;
-    engine::plan(&sources, backend, &options(flags), &EnvAndFiles).map_err(|e| {
-        print_engine_error(printer, &e);
+    let desired = validate::run(&sources).map_err(|diags| {
+        print_diagnostics(printer, &diags);
         Reported
-    })
+    })?;
+    let backend = open_backend(printer, cli)?;
+    let planned =
+        engine::plan_desired(desired, backend.as_ref(), &options(flags), &EnvAndFiles).map_err(|e| {
+            print_engine_error(printer, &e);
+            Reported
+        })?;
+    Ok((backend, planned))
 }
 
 fn changes_code(plan: &Plan, detailed: bool) -> ExitCode {
@@ -81,8 +90,7 @@ fn changes_code(plan: &Plan, detailed: bool) -> ExitCode {
 
 /// `orgctl plan`.
 pub fn plan(printer: &Printer, cli: &Cli, a: &PlanArgs) -> CmdResult {
-    let backend = open_backend(printer, cli)?;
-    let planned = make_plan(printer, backend.as_ref(), &a.files.files, &a.flags)?;
+    let (_backend, planned) = make_plan(printer, cli, &a.files.files, &a.flags)?;
     printer.out(&render::render(&planned.plan, format_of(a.output), printer.color));
     if let Some(path) = &a.out {
         let json = serde_json::to_string_pretty(&planned.plan).map_err(|e| {
@@ -141,10 +149,10 @@ fn confirm(printer: &Printer) -> Result<bool, Reported> {
 
 /// `orgctl apply`.
 pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
-    let mut backend = open_backend(printer, cli)?;
-    let (plan, secrets) = match &a.plan {
+    let (mut backend, plan, secrets) = match &a.plan {
         Some(path) => {
             let plan = read_saved_plan(printer, path)?;
+            let backend = open_backend(printer, cli)?;
             apply::check_stale(&plan, backend.as_ref()).map_err(|e| {
                 printer.error(&error_chain(&e));
                 Reported
@@ -155,11 +163,11 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
                 }
                 Reported
             })?;
-            (plan, secrets)
+            (backend, plan, secrets)
         }
         None => {
-            let planned = make_plan(printer, backend.as_ref(), &a.files, &a.flags)?;
-            (planned.plan, planned.secrets)
+            let (backend, planned) = make_plan(printer, cli, &a.files, &a.flags)?;
+            (backend, planned.plan, planned.secrets)
         }
     };
     let json = a.output == OutputFormat::Json;

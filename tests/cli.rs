@@ -1,0 +1,433 @@
+//! CLI behaviour as users see it: exit codes, stdout and stderr of real runs
+//! of the binary against an embedded directory in a temporary folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const SECRET: &str = "s3cr3t-portal-value";
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("directory.db")
+    }
+
+    fn cmd(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::new(env!("CARGO_BIN_EXE_orgctl"));
+        c.current_dir(self.dir.path())
+            .env("ORGCTL_BACKEND", format!("sqlite:{}", self.db().display()))
+            .env("ORGCTL_TEST_PORTAL_SECRET", SECRET)
+            .env("NO_COLOR", "1")
+            .env_remove("ORGCTL_LOG");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, None)
+    }
+
+    fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut c = self.cmd();
+        c.args(args);
+        if let Some(s) = stdin {
+            c.write_stdin(s);
+        }
+        let out: Output = c.output().expect("run orgctl");
+        let clean = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .replace(&self.dir.path().display().to_string(), "[TMP]")
+                .replace(env!("CARGO_MANIFEST_DIR"), "[REPO]")
+        };
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: clean(&out.stdout),
+            stderr: clean(&out.stderr),
+        };
+        assert!(
+            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+            "a secret value was printed:\n{}",
+            run.transcript()
+        );
+        assert!(!run.stderr.contains("panicked"), "panic:\n{}", run.transcript());
+        run
+    }
+
+    /// Copies a data folder into the temp dir so tests can edit it.
+    fn copy(&self, rel: &str) -> PathBuf {
+        let to = self.dir.path().join(rel);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for e in std::fs::read_dir(data(rel)).expect("read data") {
+            let p = e.expect("entry").path();
+            std::fs::copy(&p, to.join(p.file_name().expect("name"))).expect("copy");
+        }
+        to
+    }
+}
+
+fn small() -> String {
+    data("small").display().to_string()
+}
+
+#[test]
+fn apply_then_replan_shows_no_changes_and_second_apply_writes_nothing() {
+    let env = Env::new();
+    let first = env.run(&["apply", "-f", &small(), "--auto-approve"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    insta::assert_snapshot!("first_apply", first.transcript());
+    let plan = env.run(&["plan", "-f", &small(), "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    assert_eq!(plan.stdout, "No changes. The live directory matches the files.\n");
+    let second = env.run(&["apply", "-f", &small(), "--auto-approve"]);
+    assert_eq!(second.code, 0);
+    let history = env.run(&["history", "--output", "json"]);
+    let entries: serde_json::Value = serde_json::from_str(&history.stdout).expect("history json");
+    assert_eq!(
+        entries.as_array().map(Vec::len),
+        Some(1),
+        "only the first apply wrote"
+    );
+}
+
+#[test]
+fn plan_detailed_exitcode_is_two_when_changes_are_present() {
+    let env = Env::new();
+    let r = env.run(&["plan", "-f", &small(), "--detailed-exitcode"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stdout.ends_with("Plan: 8 to add, 0 to change, 0 to destroy.\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn apply_without_terminal_or_auto_approve_is_refused() {
+    let env = Env::new();
+    let r = env.run(&["apply", "-f", &small()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("pass --auto-approve"), "{}", r.stderr);
+    let plan = env.run(&["plan", "-f", &small(), "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "nothing was applied");
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let env = Env::new();
+    let r = env.run(&["apply", "-f", &small(), "--dry-run", "--detailed-exitcode"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    let h = env.run(&["history"]);
+    assert_eq!(h.stdout, "No changes have been applied yet.\n");
+}
+
+#[test]
+fn invalid_files_exit_one_and_never_touch_the_backend() {
+    let env = Env::new();
+    let bad = env.dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: x}\nspec:\n  organization: acme\n  emial: x@acme.example\n",
+    )
+    .expect("write");
+    let r = env.run(&["apply", "-f", "bad.yaml", "--auto-approve"]);
+    insta::assert_snapshot!("invalid_apply", r.transcript());
+    assert!(!env.db().exists(), "the directory file was not even created");
+}
+
+#[test]
+fn saved_plan_applies_and_a_stale_one_is_refused() {
+    let env = Env::new();
+    let r = env.run(&["plan", "-f", &small(), "--out", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let saved = std::fs::read_to_string(env.dir.path().join("plan.json")).expect("plan file");
+    assert!(!saved.contains(SECRET), "saved plans hold no secret values");
+    let r = env.run(&["apply", "--plan", "plan.json", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    // A plan made now, then the backend changes, then the plan is applied.
+    let work = env.copy("small");
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    std::fs::write(&people, text.replace("department: Sales", "department: Finance")).expect("write");
+    let r = env.run(&["plan", "-f", "small", "--out", "stale.json"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    std::fs::write(&people, text.replace("firstName: Bob", "firstName: Robert")).expect("write");
+    let r = env.run(&["apply", "-f", "small", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = env.run(&["apply", "--plan", "stale.json", "--auto-approve"]);
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("stale_plan", r.stderr);
+}
+
+#[test]
+fn removed_objects_are_pruned_only_with_prune_and_within_max_deletes() {
+    let env = Env::new();
+    env.run(&["apply", "-f", &small(), "--auto-approve"]);
+    let work = env.copy("small");
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    // Drop the group and the assignment (the last two documents but the app).
+    let kept: Vec<&str> = text
+        .split("---\n")
+        .filter(|d| !d.contains("kind: Group") && !d.contains("kind: AppAssignment"))
+        .collect();
+    std::fs::write(&people, kept.join("---\n")).expect("write");
+    let r = env.run(&["plan", "-f", "small"]);
+    insta::assert_snapshot!("prune_candidates", r.stdout);
+    let r = env.run(&[
+        "apply",
+        "-f",
+        "small",
+        "--prune",
+        "--max-deletes",
+        "1",
+        "--auto-approve",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: the plan deletes 2 objects, more than --max-deletes 1\n"
+    );
+    let r = env.run(&["apply", "-f", "small", "--prune", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    insta::assert_snapshot!("prune_apply", r.stdout);
+    let r = env.run(&["plan", "-f", "small", "--prune", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+}
+
+#[test]
+fn export_round_trips_to_no_changes() {
+    let env = Env::new();
+    env.run(&["apply", "-f", &small(), "--auto-approve"]);
+    let r = env.run(&["export", "--org", "acme", "--dir", "exported"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    insta::assert_snapshot!("export_messages", r.stderr);
+    let users = std::fs::read_to_string(env.dir.path().join("exported/users.yaml")).expect("users.yaml");
+    assert!(users.contains("email: alice@acme.example"), "{users}");
+    let r = env.run(&["plan", "-f", "exported", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = env.run(&[
+        "export",
+        "--org",
+        "acme",
+        "--dir",
+        "per-object",
+        "--layout",
+        "object",
+    ]);
+    assert_eq!(r.code, 0);
+    assert!(env.dir.path().join("per-object/user/bob.yaml").exists());
+    let r = env.run(&["plan", "-f", "per-object", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+}
+
+#[test]
+fn history_lists_applied_changes_with_secrets_redacted() {
+    let env = Env::new();
+    env.run(&["apply", "-f", &small(), "--auto-approve"]);
+    let r = env.run(&["history"]);
+    let text = regex_time(&r.stdout);
+    insta::assert_snapshot!("history", text);
+    let db = std::fs::read(env.db()).expect("db");
+    let audit_has_secret = String::from_utf8_lossy(&db).contains("sensitive value");
+    assert!(
+        audit_has_secret,
+        "the audit log marks the secret change as sensitive"
+    );
+}
+
+fn regex_time(s: &str) -> String {
+    let re = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").expect("regex");
+    re.replace_all(s, "[TIME]").into_owned()
+}
+
+#[test]
+fn missing_secret_is_a_clear_error() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .env_remove("ORGCTL_TEST_PORTAL_SECRET")
+        .args(["plan", "-f", &small()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(env!("CARGO_MANIFEST_DIR"), "[REPO]");
+    insta::assert_snapshot!("missing_secret", stderr);
+}
+
+#[test]
+fn changing_a_secret_shows_it_as_sensitive() {
+    let env = Env::new();
+    env.run(&["apply", "-f", &small(), "--auto-approve"]);
+    let out = env
+        .cmd()
+        .env("ORGCTL_TEST_PORTAL_SECRET", "rotated-value-123")
+        .args(["plan", "-f", &small()])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("rotated-value-123"));
+    insta::assert_snapshot!("secret_rotation", stdout);
+}
+
+#[test]
+fn stdin_is_read_with_dash() {
+    let env = Env::new();
+    let text: String = ["org.yaml", "people.yaml"]
+        .iter()
+        .map(|f| std::fs::read_to_string(data("small").join(f)).expect("read") + "---\n")
+        .collect();
+    let r = env.run_with(&["validate", "-f", "-"], Some(&text));
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(r.stdout, "The files are valid: 8 objects in 1 organization.\n");
+}
+
+#[test]
+fn plan_renders_json_and_markdown() {
+    let env = Env::new();
+    let r = env.run(&["plan", "-f", &small(), "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["formatVersion"], 1);
+    assert_eq!(v["organizations"][0]["changes"].as_array().map(Vec::len), Some(8));
+    let r = env.run(&["plan", "-f", &small(), "--output", "markdown"]);
+    assert!(
+        r.stdout
+            .starts_with("### orgctl plan: 8 to add, 0 to change, 0 to destroy"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn diff_shows_unified_yaml_of_live_and_desired() {
+    let env = Env::new();
+    env.run(&["apply", "-f", &small(), "--auto-approve"]);
+    let work = env.copy("small");
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    std::fs::write(&people, text.replace("department: Sales", "department: Finance")).expect("write");
+    let r = env.run(&["diff", "-f", "small", "--detailed-exitcode"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    insta::assert_snapshot!("diff", r.stdout);
+}
+
+#[test]
+fn adopting_an_unmanaged_object_needs_adopt() {
+    let env = Env::new();
+    // Someone created bob by hand: apply only bob's org without him as managed…
+    env.run(&["apply", "-f", &small(), "--auto-approve"]);
+    let conn = rusqlite::Connection::open(env.db()).expect("open db");
+    conn.execute(
+        "UPDATE objects SET managed = 0 WHERE kind = 'User' AND name = 'bob'",
+        [],
+    )
+    .expect("mark unmanaged");
+    drop(conn);
+    let work = env.copy("small");
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    std::fs::write(&people, text.replace("firstName: Bob", "firstName: Robert")).expect("write");
+    let r = env.run(&["plan", "-f", "small"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: user \"bob\" already exists in organization \"acme\" but is not managed by orgctl; re-run with --adopt to take it over\n"
+    );
+    let r = env.run(&["apply", "-f", "small", "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = env.run(&["plan", "-f", "small", "--detailed-exitcode"]);
+    assert_eq!(
+        r.code,
+        0,
+        "adopted objects are managed from now on: {}",
+        r.transcript()
+    );
+}
+
+#[test]
+fn schema_prints_one_kind_and_suggests_on_typos() {
+    let env = Env::new();
+    let r = env.run(&["schema", "User"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("schema json");
+    assert_eq!(v["properties"]["kind"]["const"], "User");
+    let r = env.run(&["schema", "Usr"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr, "error: unknown kind \"Usr\", did you mean \"User\"?\n");
+    let r = env.run(&["schema"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("schema json");
+    assert_eq!(v["oneOf"].as_array().map(Vec::len), Some(9));
+}
+
+#[test]
+fn killed_apply_leaves_the_directory_as_before() {
+    let env = Env::new();
+    let dir = env.dir.path().join("big");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let params = orgctl::synth::SynthParams::benchmark(20_000);
+    for s in orgctl::synth::generate(&params) {
+        let name = Path::new(&s.name).file_name().expect("file name").to_owned();
+        std::fs::write(dir.join(name), s.text).expect("write");
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_orgctl"))
+        .current_dir(env.dir.path())
+        .env("ORGCTL_BACKEND", format!("sqlite:{}", env.db().display()))
+        .args(["apply", "-f", "big", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill it once the write transaction has begun (the WAL file appears).
+    let wal = env.dir.path().join("directory.db-wal");
+    let start = std::time::Instant::now();
+    while !wal.exists() && start.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let conn = rusqlite::Connection::open(env.db()).expect("open");
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("check");
+    assert_eq!(check, "ok");
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM objects", [], |r| r.get(0))
+        .unwrap_or(0);
+    drop(conn);
+    let total: usize = 1 + params.users + params.groups + params.apps + params.rules + params.roles;
+    assert!(
+        count == 0 || count as usize >= total,
+        "all or nothing, found {count} objects"
+    );
+    // The next apply converges.
+    let r = env.run(&["apply", "-f", "big", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = env.run(&["plan", "-f", "big", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+}

@@ -52,7 +52,28 @@ fn clean_message(m: &str) -> String {
         let field = rest.trim_end_matches('`');
         return format!("missing required field {field:?}");
     }
+    if let Some(rest) = m.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once('`') {
+            return unknown_field_message(field, expected);
+        }
+    }
     m.to_string()
+}
+
+/// Rewrites serde's "unknown field `x`, expected `a` or `b`" (raised by
+/// structs read through a map access, e.g. collections and secret refs).
+fn unknown_field_message(field: &str, expected: &str) -> String {
+    let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    if names == ["mode", "items"] {
+        return format!(
+            "unknown field {field:?}: expected a list, or a map with `mode` (authoritative or additive) and `items`"
+        );
+    }
+    match did_you_mean(field, names.iter().copied()) {
+        Some(s) => format!("unknown field {field:?}, did you mean {s:?}?"),
+        None if names.is_empty() => format!("unknown field {field:?}"),
+        None => format!("unknown field {field:?}; expected one of: {}", names.join(", ")),
+    }
 }
 
 fn set_position(node: &Node) {
@@ -108,7 +129,18 @@ macro_rules! de_int {
             let v = match self.int::<$ty>() {
                 Some(v) => v,
                 None => {
-                    self.mismatch($what);
+                    match self.scalar() {
+                        Some((t, true)) if t.parse::<i128>().is_ok() => record_at(
+                            self.0,
+                            format!(
+                                "expected {} from {} to {}, found number {t}",
+                                $what,
+                                <$ty>::MIN,
+                                <$ty>::MAX
+                            ),
+                        ),
+                        _ => self.mismatch($what),
+                    }
                     Default::default()
                 }
             };
@@ -278,7 +310,13 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         };
         let mut known = Vec::with_capacity(entries.len());
         for entry in entries {
-            let key = entry.0.as_str().unwrap_or_default();
+            let Some(key) = entry.0.as_str() else {
+                record_at(
+                    &entry.0,
+                    format!("expected a field name, found {}", entry.0.describe()),
+                );
+                continue;
+            };
             if fields.contains(&key) {
                 known.push(entry);
                 continue;

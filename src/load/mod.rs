@@ -145,17 +145,25 @@ fn load_document(root: &Node) -> Result<Object, Vec<recover::Recorded>> {
             ),
         )]);
     };
+    // Envelope fields a misspelt key was taken for: their absence is that
+    // key's problem, not reported a second time.
+    let mut suggested = Vec::new();
     for (k, _) in entries {
         let key = k.as_str().unwrap_or_default();
         if !ENVELOPE.contains(&key) {
             let message = match did_you_mean(key, ENVELOPE) {
-                Some(s) => format!("unknown field {key:?}, did you mean {s:?}?"),
+                Some(s) => {
+                    suggested.push(s);
+                    format!("unknown field {key:?}, did you mean {s:?}?")
+                }
                 None => format!("unknown field {key:?}; expected one of: {}", ENVELOPE.join(", ")),
             };
             problems.push(problem(k, key, message));
         }
     }
+    let explained = |field: &str| suggested.contains(&field);
     match root.get("apiVersion") {
+        None if explained("apiVersion") => {}
         None => problems.push(problem(
             root,
             "apiVersion",
@@ -172,6 +180,7 @@ fn load_document(root: &Node) -> Result<Object, Vec<recover::Recorded>> {
         Some(_) => {}
     }
     let kind = match root.get("kind") {
+        None if explained("kind") => None,
         None => {
             problems.push(problem(root, "kind", "missing required field \"kind\""));
             None
@@ -193,6 +202,7 @@ fn load_document(root: &Node) -> Result<Object, Vec<recover::Recorded>> {
         }
     };
     let metadata = match root.get("metadata") {
+        None if explained("metadata") => None,
         None => {
             problems.push(problem(root, "metadata", "missing required field \"metadata\""));
             None
@@ -206,6 +216,7 @@ fn load_document(root: &Node) -> Result<Object, Vec<recover::Recorded>> {
         }
     };
     let spec = match (root.get("spec"), kind) {
+        (None, _) if explained("spec") => None,
         (None, _) => {
             problems.push(problem(root, "spec", "missing required field \"spec\""));
             None

@@ -34,7 +34,7 @@ thread_local! {
 /// Renders a path stack as `a.b[2].c`.
 pub(crate) fn join_path(path: &[String]) -> String {
     let mut out = String::new();
-    for seg in path {
+    for seg in path.iter().filter(|s| !s.is_empty()) {
         if !seg.starts_with('[') && !out.is_empty() {
             out.push('.');
         }

@@ -170,6 +170,23 @@ fn err_at(mark: Marker, message: impl Into<String>) -> ParseError {
     }
 }
 
+/// A likely cause to add to the YAML parser's message, for the common slips.
+fn syntax_hint(info: &str) -> Option<&'static str> {
+    if info.starts_with("mapping values are not allowed") || info.contains("did not find expected key") {
+        Some("check the indentation of this line (a value containing \": \" must be quoted)")
+    } else if info.contains("quoted scalar") && !info.contains("escape") {
+        Some("is a closing quote missing?")
+    } else if info.contains("flow sequence") {
+        Some("is a closing ']' missing?")
+    } else if info.contains("flow mapping") {
+        Some("is a closing '}' missing?")
+    } else if info.starts_with("tabs disallowed") {
+        Some("indent with spaces, not tabs")
+    } else {
+        None
+    }
+}
+
 fn count_nodes(n: &Node) -> usize {
     1 + match &n.value {
         NodeValue::Scalar { .. } => 0,
@@ -182,7 +199,11 @@ impl Builder<'_> {
     fn next(&mut self) -> Result<(Event, Marker), ParseError> {
         self.parser.next_token().map_err(|e| {
             let m = *e.marker();
-            err_at(m, format!("YAML syntax error: {}", e.info()))
+            let info = e.info();
+            match syntax_hint(info) {
+                Some(hint) => err_at(m, format!("YAML syntax error: {info}; {hint}")),
+                None => err_at(m, format!("YAML syntax error: {info}")),
+            }
         })
     }
 
@@ -197,7 +218,7 @@ impl Builder<'_> {
         if depth > MAX_DEPTH {
             return Err(err_at(mark, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
-        let (line, col) = (mark.line(), mark.col() + 1);
+        let (mut line, mut col) = (mark.line(), mark.col() + 1);
         let (value, anchor) = match ev {
             Event::Scalar(text, style, anchor, _) => (
                 NodeValue::Scalar {
@@ -226,7 +247,12 @@ impl Builder<'_> {
                     }
                     let key = self.node(ev, m, depth + 1)?;
                     let (ev, m) = self.next()?;
-                    let value = self.node(ev, m, depth + 1)?;
+                    let mut value = self.node(ev, m, depth + 1)?;
+                    // An empty value is marked where the next token starts
+                    // (often the next line); place it at its key instead.
+                    if matches!(&value.value, NodeValue::Scalar { text, plain: true } if text.is_empty()) {
+                        (value.line, value.col) = (key.line, key.col);
+                    }
                     if let Some(k) = key.as_str() {
                         if entries.iter().any(|(e, _)| e.as_str() == Some(k)) {
                             return Err(ParseError {
@@ -237,6 +263,11 @@ impl Builder<'_> {
                         }
                     }
                     entries.push((key, value));
+                }
+                // The parser marks a block mapping at the `:` of its first
+                // key; the mapping starts at that key.
+                if let Some((k, _)) = entries.first() {
+                    (line, col) = (line, col).min((k.line, k.col));
                 }
                 (NodeValue::Map(entries), anchor)
             }
@@ -282,6 +313,20 @@ mod tests {
         }
         let (_, err) = parse_stream(&y);
         assert!(err.unwrap().message.contains("alias bomb"));
+    }
+
+    #[test]
+    fn mappings_and_empty_values_are_placed_at_their_keys() {
+        let (docs, err) = parse_stream("kind: User\nspec:\n  name: x\nmeta:\nflow: {a: 1}\n");
+        assert!(err.is_none());
+        let root = &docs[0].root;
+        assert_eq!((root.line, root.col), (1, 1));
+        let spec = root.get("spec").unwrap();
+        assert_eq!((spec.line, spec.col), (3, 3));
+        let meta = root.get("meta").unwrap();
+        assert_eq!((meta.line, meta.col), (4, 1));
+        let flow = root.get("flow").unwrap();
+        assert_eq!((flow.line, flow.col), (5, 7));
     }
 
     #[test]

@@ -59,14 +59,13 @@ impl FromStr for ConditionField {
             other => match other.strip_prefix("attributes.") {
                 Some(a) if !a.is_empty() => ConditionField::Attribute(a.to_string()),
                 _ => {
-                    let hint = match did_you_mean(other, FIELDS) {
-                        Some(s) => format!(", did you mean {s:?}?"),
-                        None => String::new(),
-                    };
-                    return Err(format!(
-                        "unknown condition field {other:?}{hint}; expected one of: {}, or attributes.<name>",
-                        FIELDS.join(", ")
-                    ));
+                    return Err(match did_you_mean(other, FIELDS) {
+                        Some(s) => format!("unknown condition field {other:?}, did you mean {s:?}?"),
+                        None => format!(
+                            "unknown condition field {other:?}; expected one of: {}, or attributes.<name>",
+                            FIELDS.join(", ")
+                        ),
+                    });
                 }
             },
         })
@@ -91,7 +90,13 @@ pub fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
                 .last()
                 .unwrap_or_default()
                 .trim()
-                .trim_start_matches("error: ");
+                .trim_start_matches("error: ")
+                .trim_end_matches('.');
+            let mut chars = last.chars();
+            let last: String = match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => String::new(),
+            };
             format!("invalid regular expression {pattern:?}: {last}")
         })
 }
@@ -105,10 +110,19 @@ pub(crate) fn check(
     org: &DesiredOrg,
     known: &Known,
 ) {
-    let forms = [c.all.is_some(), c.any.is_some(), c.field.is_some()];
-    let count = forms.iter().filter(|f| **f).count();
-    if count != 1 {
-        let found = if count == 0 { "none" } else { "several" };
+    let forms: Vec<&str> = [
+        ("`all`", c.all.is_some()),
+        ("`any`", c.any.is_some()),
+        ("`field`", c.field.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(word, present)| present.then_some(word))
+    .collect();
+    if forms.len() != 1 {
+        let found = match forms.as_slice() {
+            [] => "none".to_string(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        };
         r.at(
             origin,
             path,
@@ -150,6 +164,8 @@ pub(crate) fn check(
         r.at(origin, path, "missing required field \"op\"");
         return;
     };
+    // A `value` written where `values` belongs (or the reverse) is one
+    // problem, reported once at the field written.
     let operands: Vec<&String> = match op {
         Operator::In | Operator::NotIn => {
             if c.value.is_some() {
@@ -162,11 +178,13 @@ pub(crate) fn check(
             match &c.values {
                 Some(v) if !v.is_empty() => v.iter().collect(),
                 _ => {
-                    r.at(
-                        origin,
-                        path,
-                        format!("`{}` needs a non-empty `values` list", op_name(op)),
-                    );
+                    if c.value.is_none() {
+                        r.at(
+                            origin,
+                            path,
+                            format!("`{}` needs a non-empty `values` list", op_name(op)),
+                        );
+                    }
                     Vec::new()
                 }
             }
@@ -182,7 +200,9 @@ pub(crate) fn check(
             match &c.value {
                 Some(v) => vec![v],
                 None => {
-                    r.at(origin, path, format!("`{}` needs a `value`", op_name(op)));
+                    if c.values.is_none() {
+                        r.at(origin, path, format!("`{}` needs a `value`", op_name(op)));
+                    }
                     Vec::new()
                 }
             }
@@ -208,11 +228,7 @@ pub(crate) fn check(
                 } else {
                     format!("{path}.value")
                 };
-                r.at(
-                    origin,
-                    &at,
-                    format!("group {v:?} is not declared in this organization"),
-                );
+                r.at(origin, &at, super::refs::undeclared(org, Kind::Group, v));
             }
         }
     }

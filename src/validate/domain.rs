@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use super::refs::Known;
 use super::{DesiredObject, DesiredOrg, Reporter};
+use crate::diagnostic::did_you_mean;
 use crate::model::{
     AppType, Duration, Field, Kind, Name, ProviderType, SecretRef, SecurityPolicySpec, Spec, BUILTIN_ROLES,
 };
@@ -225,19 +226,25 @@ fn check_policy(r: &mut Reporter, obj: &DesiredObject, p: &SecurityPolicySpec) {
 }
 
 /// Checks the rules of a whole organization.
-pub(crate) fn check_org(r: &mut Reporter, org_name: &Name, org: &DesiredOrg, known: &Known) {
+/// `declared` names the organizations that have an Organization object.
+pub(crate) fn check_org(
+    r: &mut Reporter,
+    org_name: &Name,
+    org: &DesiredOrg,
+    known: &Known,
+    declared: &[&str],
+) {
     let Some(org_obj) = org.get(Kind::Organization, org_name.as_str()) else {
         if !known.hides(Kind::Organization, org_name.as_str()) {
             if let Some(first) = org.objects.values().next() {
-                r.at(
-                    &first.origin,
-                    "spec.organization",
-                    format!(
-                        "organization {:?} is not declared (add an Organization named {:?})",
-                        org_name.as_str(),
-                        org_name.as_str()
-                    ),
-                );
+                let name = org_name.as_str();
+                let message = match did_you_mean(name, declared.iter().copied()) {
+                    Some(s) => format!("organization {name:?} is not declared, did you mean {s:?}?"),
+                    None => {
+                        format!("organization {name:?} is not declared (add an Organization named {name:?})")
+                    }
+                };
+                r.at(&first.origin, "spec.organization", message);
             }
         }
         return;
@@ -257,11 +264,13 @@ pub(crate) fn check_org(r: &mut Reporter, org_name: &Name, org: &DesiredOrg, kno
             }
         }
     }
-    let defaults: Vec<&DesiredObject> = org
+    let mut defaults: Vec<&DesiredObject> = org
         .of_kind(Kind::SecurityPolicy)
         .filter(|(_, o)| matches!(&o.spec, Spec::SecurityPolicy(p) if p.default.get() == Some(&true)))
         .map(|(_, o)| o)
         .collect();
+    // The first in the order the files were given keeps the title.
+    defaults.sort_by_key(|o| (o.origin.source, o.origin.index));
     match defaults.as_slice() {
         [] => {
             if !known.hides(Kind::SecurityPolicy, "") && !known.incomplete {

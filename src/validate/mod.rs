@@ -221,8 +221,14 @@ pub fn validate(loaded: &Loaded, sources: &[Source]) -> Result<DesiredState, Vec
         failed: &failed,
         incomplete: loaded.incomplete,
     };
+    let declared: Vec<&str> = state
+        .organizations
+        .iter()
+        .filter(|(name, org)| org.get(Kind::Organization, name.as_str()).is_some())
+        .map(|(name, _)| name.as_str())
+        .collect();
     for (org_name, org) in &state.organizations {
-        domain::check_org(&mut r, org_name, org, &refs);
+        domain::check_org(&mut r, org_name, org, &refs, &declared);
         for ((kind, name), obj) in &org.objects {
             domain::check_object(&mut r, *kind, name, obj);
             refs::check_object(&mut r, org, obj, &refs);

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{condition, DesiredObject, DesiredOrg, Origin, Reporter};
+use crate::diagnostic::did_you_mean;
 use crate::model::{Collection, Field, Kind, Members, Name, ProviderType, Spec, BUILTIN_ROLES};
 
 /// What the validator knows beyond the loaded objects.
@@ -26,6 +27,22 @@ impl Known<'_> {
     }
 }
 
+/// "user \"x\" is not declared in this organization", with a did-you-mean
+/// among the names of that kind that are (and the built-in roles).
+pub(crate) fn undeclared(org: &DesiredOrg, kind: Kind, name: &str) -> String {
+    let mut candidates: Vec<&str> = org.of_kind(kind).map(|(n, _)| n.as_str()).collect();
+    if kind == Kind::Role {
+        candidates.extend(BUILTIN_ROLES.iter().filter(|r| **r != "super-admin"));
+    }
+    match did_you_mean(name, candidates) {
+        Some(s) => format!(
+            "{} {name:?} is not declared in this organization, did you mean {s:?}?",
+            kind.noun()
+        ),
+        None => format!("{} {name:?} is not declared in this organization", kind.noun()),
+    }
+}
+
 fn items(c: &Field<Collection<Name>>) -> impl Iterator<Item = &Name> {
     c.get().into_iter().flat_map(|c| c.items.iter())
 }
@@ -43,11 +60,7 @@ impl Ctx<'_, '_, '_> {
             return true;
         }
         if !self.known.hides(kind, name.as_str()) {
-            let message = format!(
-                "{} {:?} is not declared in this organization",
-                kind.noun(),
-                name.as_str()
-            );
+            let message = undeclared(self.org, kind, name.as_str());
             self.r.at_item(self.origin, list_path, name.as_str(), message);
         }
         false
@@ -58,11 +71,7 @@ impl Ctx<'_, '_, '_> {
             return true;
         }
         if !self.known.hides(kind, name.as_str()) {
-            let message = format!(
-                "{} {:?} is not declared in this organization",
-                kind.noun(),
-                name.as_str()
-            );
+            let message = undeclared(self.org, kind, name.as_str());
             self.r.at(self.origin, path, message);
         }
         false

@@ -1,41 +1,300 @@
-//! The embedded directory (placeholder while it is being written).
+//! The embedded directory: a real transactional store in one SQLite file
+//! (`sqlite:PATH`, by default `.orgctl/directory.db`) that can hold several
+//! organizations. It owns the file's schema, the revision counter, the
+//! ownership markers, the secret values and the audit log; it must not know
+//! about plans, YAML or rendering. Every write request is one `BEGIN IMMEDIATE`
+//! transaction: it commits whole or leaves the file exactly as it was.
+//!
+//! Schema (version 1, see [`schema`]; the version is `PRAGMA user_version`):
+//!
+//! - `revision(id = 0, value)`: the global revision counter. Each write request
+//!   that changes something takes the next value.
+//! - `organizations(name PK, revision)`: the global revision of the last write
+//!   to the organization; it is [`LiveOrg::revision`] (0 for an organization
+//!   never written).
+//! - `objects(organization, kind, name, spec, managed, revision)`, key
+//!   `(organization, kind, name)`, clustered (`WITHOUT ROWID`) so a snapshot is
+//!   one range scan. `kind` is [`Kind::as_str`], `spec` the JSON of
+//!   [`Spec::to_json`] (secret fields as `{digest}` only), `managed` the
+//!   ownership marker, `revision` the global revision of the object's last
+//!   write; the object's fingerprint is `r<revision>`.
+//! - `secrets(organization, kind, name, path, value)`: secret values by dotted
+//!   spec path, kept apart from the specs so a snapshot never reads them.
+//! - `audit(id, revision, time, organization, changes)`: one row per applied
+//!   request, `time` in RFC 3339 UTC, `changes` the JSON of its
+//!   [`AuditChange`]s (already redacted by the caller).
 
-use super::*;
+mod schema;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::{
+    AuditChange, AuditEntry, Backend, BackendError, Capabilities, LiveObject, LiveOrg, WriteOutcome,
+    WriteRequest,
+};
+use crate::model::{Kind, Name, Spec};
+
+/// How long a connection waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The newest audit rows of one organization (`?1`), at most `?2`.
+const HISTORY_OF_ORG: &str = "SELECT id, revision, time, organization, changes FROM audit
+     WHERE organization = ?1 ORDER BY id DESC LIMIT ?2";
+/// The newest audit rows of every organization, at most `?1`.
+const HISTORY_ALL: &str =
+    "SELECT id, revision, time, organization, changes FROM audit ORDER BY id DESC LIMIT ?1";
 
 /// The embedded SQLite directory.
-pub struct SqliteBackend;
+pub struct SqliteBackend {
+    /// The connection to the directory file.
+    conn: Connection,
+    /// The path as given, for `describe`.
+    path: String,
+}
 
 impl SqliteBackend {
-    /// Opens (creating if needed) the directory file at `path`.
+    /// Opens (creating if needed) the directory file at `path` and brings its schema up to date.
     pub fn open(path: &str) -> Result<Self, BackendError> {
-        Err(BackendError::InvalidAddress(path.to_string()))
+        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| BackendError::Open {
+            path: path.to_string(),
+            source,
+        };
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| open_error(Box::new(e)))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| open_error(Box::new(e)))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| open_error(Box::new(e)))?;
+        conn.set_prepared_statement_cache_capacity(32);
+        match schema::migrate(&mut conn) {
+            Ok(()) => {}
+            Err(schema::MigrateError::TooNew(found)) => {
+                return Err(BackendError::SchemaTooNew {
+                    path: path.to_string(),
+                    found,
+                    supported: schema::SCHEMA_VERSION,
+                })
+            }
+            Err(e) => return Err(open_error(Box::new(e))),
+        }
+        // After the version check, so a file this build refuses is left untouched.
+        // Returns the mode now in force ("memory" for an in-memory database).
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .map_err(|e| open_error(Box::new(e)))?;
+        Ok(SqliteBackend {
+            conn,
+            path: path.to_string(),
+        })
     }
 }
 
 impl Backend for SqliteBackend {
     fn describe(&self) -> String {
-        String::new()
+        format!("sqlite:{}", self.path)
     }
+
     fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+        Capabilities {
+            unsupported: Vec::new(),
+            transactional: true,
+        }
     }
+
     fn organizations(&self) -> Result<Vec<Name>, BackendError> {
-        Ok(vec![])
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM organizations ORDER BY name")
+            .map_err(storage)?;
+        let mut rows = stmt.query([]).map_err(storage)?;
+        let mut names = Vec::new();
+        while let Some(row) = rows.next().map_err(storage)? {
+            let fail = |message: String| BackendError::Corrupt {
+                object: "organization list".to_string(),
+                message,
+            };
+            let name = column_text(row, 0).map_err(fail)?;
+            names.push(name.parse::<Name>().map_err(fail)?);
+        }
+        names.sort();
+        Ok(names)
     }
-    fn snapshot(&self, _organization: &Name) -> Result<LiveOrg, BackendError> {
-        Ok(LiveOrg::default())
-    }
-    fn write(
-        &mut self,
-        _request: WriteRequest,
-        _progress: &mut dyn FnMut(usize),
-    ) -> Result<WriteOutcome, BackendError> {
-        Ok(WriteOutcome {
-            revision: 0,
-            results: vec![],
+
+    /// Two reads in one read transaction (so they agree): the organization's
+    /// revision, then all its objects in one range scan.
+    fn snapshot(&self, organization: &Name) -> Result<LiveOrg, BackendError> {
+        let org = organization.as_str();
+        let tx = self.conn.unchecked_transaction().map_err(storage)?;
+        let revision = org_revision(&tx, org)?;
+        // Collected first: building the map from a (nearly sorted) batch is
+        // cheaper than inserting row by row.
+        let mut objects = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT kind, name, spec, managed, revision FROM objects WHERE organization = ?1",
+                )
+                .map_err(storage)?;
+            let mut rows = stmt.query([org]).map_err(storage)?;
+            while let Some(row) = rows.next().map_err(storage)? {
+                objects.push(read_object(org, row)?);
+            }
+        }
+        // Read-only: ending it either way changes nothing.
+        tx.commit().map_err(storage)?;
+        Ok(LiveOrg {
+            organization: Some(organization.clone()),
+            revision,
+            objects: objects.into_iter().collect(),
         })
     }
-    fn history(&self, _organization: Option<&Name>, _limit: usize) -> Result<Vec<AuditEntry>, BackendError> {
-        Ok(vec![])
+
+    fn write(
+        &mut self,
+        request: WriteRequest,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<WriteOutcome, BackendError> {
+        write::write(&mut self.conn, request, progress)
     }
+
+    fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut entries = Vec::new();
+        let mut collect = |row: &Row<'_>| -> Result<(), BackendError> {
+            entries.push(read_audit(row)?);
+            Ok(())
+        };
+        match organization {
+            Some(org) => {
+                let mut stmt = self.conn.prepare_cached(HISTORY_OF_ORG).map_err(storage)?;
+                let mut rows = stmt
+                    .query(rusqlite::params![org.as_str(), limit])
+                    .map_err(storage)?;
+                while let Some(row) = rows.next().map_err(storage)? {
+                    collect(row)?;
+                }
+            }
+            None => {
+                let mut stmt = self.conn.prepare_cached(HISTORY_ALL).map_err(storage)?;
+                let mut rows = stmt.query([limit]).map_err(storage)?;
+                while let Some(row) = rows.next().map_err(storage)? {
+                    collect(row)?;
+                }
+            }
+        }
+        Ok(entries)
+    }
+}
+
+/// Wraps any storage failure (SQLite, JSON encoding, integer range).
+fn storage<E: std::error::Error + Send + Sync + 'static>(e: E) -> BackendError {
+    BackendError::Storage(Box::new(e))
+}
+
+/// How errors and plans name an object: `user "alice"`.
+fn label(kind: Kind, name: &str) -> String {
+    format!("{} {:?}", kind.noun(), name)
+}
+
+/// The fingerprint of an object last written at `revision`.
+fn fingerprint(revision: u64) -> String {
+    format!("r{revision}")
+}
+
+/// A revision as SQLite stores it (a signed 64-bit integer).
+fn revision_to_sql(revision: u64) -> Result<i64, BackendError> {
+    i64::try_from(revision).map_err(storage)
+}
+
+/// A revision read back; a negative one means the file was damaged.
+fn revision_from_sql(value: i64, object: impl FnOnce() -> String) -> Result<u64, BackendError> {
+    u64::try_from(value).map_err(|_| BackendError::Corrupt {
+        object: object(),
+        message: format!("negative revision {value}"),
+    })
+}
+
+/// The organization's revision, 0 when it was never written.
+fn org_revision(conn: &Connection, org: &str) -> Result<u64, BackendError> {
+    let value: Option<i64> = conn
+        .prepare_cached("SELECT revision FROM organizations WHERE name = ?1")
+        .and_then(|mut stmt| stmt.query_row([org], |r| r.get(0)).optional())
+        .map_err(storage)?;
+    match value {
+        Some(v) => revision_from_sql(v, || format!("organization {org:?}")),
+        None => Ok(0),
+    }
+}
+
+/// A text column, or why it is not one.
+fn column_text<'r>(row: &'r Row<'_>, i: usize) -> Result<&'r str, String> {
+    row.get_ref(i)
+        .map_err(|e| e.to_string())?
+        .as_str()
+        .map_err(|e| e.to_string())
+}
+
+/// Reads one `objects` row (`kind, name, spec, managed, revision`).
+fn read_object(org: &str, row: &Row<'_>) -> Result<((Kind, Name), LiveObject), BackendError> {
+    let kind_text = column_text(row, 0);
+    let name_text = column_text(row, 1);
+    // Names the row as well as it can be read; built only on failure.
+    let fail = |message: String| {
+        let object = match (&kind_text, &name_text) {
+            (Ok(k), Ok(n)) => match k.parse::<Kind>() {
+                Ok(kind) => label(kind, n),
+                Err(_) => format!("object {k}/{n:?}"),
+            },
+            _ => format!("object of organization {org:?}"),
+        };
+        BackendError::Corrupt { object, message }
+    };
+    let kind = kind_text.clone().map_err(fail)?.parse::<Kind>().map_err(fail)?;
+    let name = name_text.clone().map_err(fail)?.parse::<Name>().map_err(fail)?;
+    let spec_text = column_text(row, 2).map_err(fail)?;
+    let value: serde_json::Value = serde_json::from_str(spec_text).map_err(|e| fail(e.to_string()))?;
+    let spec = Spec::from_json(kind, value).map_err(|e| fail(e.to_string()))?;
+    let managed: i64 = row.get(3).map_err(|e| fail(e.to_string()))?;
+    let revision: i64 = row.get(4).map_err(|e| fail(e.to_string()))?;
+    let revision = u64::try_from(revision).map_err(|_| fail(format!("negative revision {revision}")))?;
+    let object = LiveObject {
+        spec,
+        managed: managed != 0,
+        fingerprint: fingerprint(revision),
+    };
+    Ok(((kind, name), object))
+}
+
+/// Reads one `audit` row (`id, revision, time, organization, changes`).
+fn read_audit(row: &Row<'_>) -> Result<AuditEntry, BackendError> {
+    let id: i64 = row.get(0).map_err(storage)?;
+    let fail = |message: String| BackendError::Corrupt {
+        object: format!("audit entry {id}"),
+        message,
+    };
+    let revision: i64 = row.get(1).map_err(|e| fail(e.to_string()))?;
+    let revision = u64::try_from(revision).map_err(|_| fail(format!("negative revision {revision}")))?;
+    let time = column_text(row, 2).map_err(fail)?.to_string();
+    let organization = column_text(row, 3).map_err(fail)?.to_string();
+    let changes: Vec<AuditChange> =
+        serde_json::from_str(column_text(row, 4).map_err(fail)?).map_err(|e| fail(e.to_string()))?;
+    Ok(AuditEntry {
+        revision,
+        time,
+        organization,
+        changes,
+    })
+}
+
+/// Starts the one write transaction of a request (takes the write lock now,
+/// so the revision check and the writes see the same state).
+fn begin_write(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, BackendError> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(storage)
 }

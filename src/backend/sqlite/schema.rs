@@ -1,0 +1,98 @@
+//! The directory file's schema and its migrations. The schema version lives in
+//! `PRAGMA user_version`; `MIGRATIONS[i]` takes a file from version `i` to
+//! `i + 1`. Migrations are only ever appended, never edited, and all pending
+//! ones run in one `BEGIN IMMEDIATE` transaction, so two processes opening the
+//! same fresh file cannot both migrate it and a failed migration leaves the file
+//! as it was. This module must not know about specs or the engine.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Schema version 1: the revision counter, organizations, objects, secrets and
+/// the audit log.
+const V1: &str = "
+CREATE TABLE revision (
+    id    INTEGER PRIMARY KEY CHECK (id = 0),
+    value INTEGER NOT NULL CHECK (value >= 0)
+);
+INSERT INTO revision (id, value) VALUES (0, 0);
+
+CREATE TABLE organizations (
+    name     TEXT PRIMARY KEY NOT NULL,
+    revision INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE objects (
+    organization TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    spec         TEXT NOT NULL,
+    managed      INTEGER NOT NULL CHECK (managed IN (0, 1)),
+    revision     INTEGER NOT NULL,
+    PRIMARY KEY (organization, kind, name)
+) WITHOUT ROWID;
+
+CREATE TABLE secrets (
+    organization TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    value        TEXT NOT NULL,
+    PRIMARY KEY (organization, kind, name, path)
+) WITHOUT ROWID;
+
+CREATE TABLE audit (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    revision     INTEGER NOT NULL,
+    time         TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    changes      TEXT NOT NULL
+);
+CREATE INDEX audit_by_organization ON audit (organization, id);
+";
+
+/// Every migration in order; the schema version of a file is how many ran.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The highest schema version this build understands.
+pub(super) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Why a file's schema could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum MigrateError {
+    /// The file was written by a newer orgctl.
+    #[error("schema version {0} is newer than this orgctl understands")]
+    TooNew(u32),
+    /// `user_version` holds something no orgctl writes.
+    #[error("schema version {0} is not valid")]
+    Invalid(i64),
+    /// SQLite failed.
+    #[error("failed to migrate the schema")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Reads the file's schema version.
+fn version(conn: &Connection) -> Result<u32, MigrateError> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let v = u32::try_from(v).map_err(|_| MigrateError::Invalid(v))?;
+    if v > SCHEMA_VERSION {
+        return Err(MigrateError::TooNew(v));
+    }
+    Ok(v)
+}
+
+/// Applies every pending migration in one transaction; a file already up to
+/// date is not written (and not locked for writing).
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    if version(conn)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another process may have migrated.
+    let from = version(&tx)?;
+    for sql in MIGRATIONS.iter().skip(from as usize) {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}

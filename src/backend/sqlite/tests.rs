@@ -1,0 +1,673 @@
+//! Behaviour of the embedded directory against real files in temporary
+//! directories: round trips, revisions, conflicts, rollback, isolation,
+//! history and schema versioning.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::SqliteBackend;
+use crate::backend::{AuditChange, Backend, BackendError, Write, WriteOutcome, WriteRequest};
+use crate::model::{Kind, Name, SecretValue, Spec};
+
+fn name(s: &str) -> Name {
+    s.parse().unwrap()
+}
+
+fn temp_db() -> (TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("directory.db").to_string_lossy().into_owned();
+    (dir, path)
+}
+
+fn user(org: &str, local: &str) -> Spec {
+    Spec::from_json(
+        Kind::User,
+        json!({"organization": org, "email": format!("{local}@{org}.example"), "department": "Sales"}),
+    )
+    .unwrap()
+}
+
+fn group(org: &str) -> Spec {
+    Spec::from_json(Kind::Group, json!({"organization": org})).unwrap()
+}
+
+fn organization() -> Spec {
+    Spec::from_json(Kind::Organization, json!({"displayName": "Acme Inc."})).unwrap()
+}
+
+fn oidc_app(org: &str, digest: &str) -> Spec {
+    Spec::from_json(
+        Kind::Application,
+        json!({"organization": org, "type": "oidc", "oidc": {"clientSecret": {"digest": digest}}}),
+    )
+    .unwrap()
+}
+
+fn put(kind: Kind, n: &str, spec: Spec, managed: bool, expected: Option<&str>) -> Write {
+    Write::Put {
+        kind,
+        name: name(n),
+        spec,
+        secrets: BTreeMap::new(),
+        managed,
+        expected: expected.map(str::to_string),
+    }
+}
+
+fn put_user(org: &str, n: &str, expected: Option<&str>) -> Write {
+    put(Kind::User, n, user(org, n), true, expected)
+}
+
+fn put_app_with_secret(org: &str, n: &str, secret: &str, expected: Option<&str>) -> Write {
+    let value = SecretValue::new(secret);
+    Write::Put {
+        kind: Kind::Application,
+        name: name(n),
+        spec: oidc_app(org, &value.digest()),
+        secrets: BTreeMap::from([("oidc.clientSecret".to_string(), value)]),
+        managed: true,
+        expected: expected.map(str::to_string),
+    }
+}
+
+fn delete(kind: Kind, n: &str, expected: Option<&str>) -> Write {
+    Write::Delete {
+        kind,
+        name: name(n),
+        expected: expected.map(str::to_string),
+    }
+}
+
+fn audit_for(writes: &[Write]) -> Vec<AuditChange> {
+    writes
+        .iter()
+        .map(|w| match w {
+            Write::Put { kind, name, spec, .. } => AuditChange {
+                kind: *kind,
+                name: name.as_str().to_string(),
+                action: "create".into(),
+                before: None,
+                after: Some(spec.to_json()),
+            },
+            Write::Delete { kind, name, .. } => AuditChange {
+                kind: *kind,
+                name: name.as_str().to_string(),
+                action: "delete".into(),
+                before: None,
+                after: None,
+            },
+        })
+        .collect()
+}
+
+fn request(org: &str, expected_revision: u64, writes: Vec<Write>) -> WriteRequest {
+    WriteRequest {
+        organization: name(org),
+        expected_revision,
+        audit: audit_for(&writes),
+        writes,
+    }
+}
+
+fn apply(b: &mut SqliteBackend, req: WriteRequest) -> Result<WriteOutcome, BackendError> {
+    b.write(req, &mut |_| {})
+}
+
+/// Applies writes against the organization's current revision.
+fn apply_now(b: &mut SqliteBackend, org: &str, writes: Vec<Write>) -> WriteOutcome {
+    let rev = b.snapshot(&name(org)).unwrap().revision;
+    apply(b, request(org, rev, writes)).unwrap()
+}
+
+/// Every row of every table, as text, in a stable order.
+fn dump(b: &SqliteBackend) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in ["revision", "organizations", "objects", "secrets", "audit"] {
+        let mut stmt = b.conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                let mut cells = vec![table.to_string()];
+                for i in 0..n {
+                    cells.push(format!("{:?}", r.get::<_, rusqlite::types::Value>(i)?));
+                }
+                Ok(cells.join("|"))
+            })
+            .unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out.sort();
+    out
+}
+
+fn secrets_of(b: &SqliteBackend, org: &str, n: &str) -> Vec<(String, String)> {
+    let mut stmt = b
+        .conn
+        .prepare("SELECT path, value FROM secrets WHERE organization = ?1 AND name = ?2 ORDER BY path")
+        .unwrap();
+    stmt.query_map([org, n], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn put_then_snapshot_round_trips_specs_and_ownership() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let out = apply_now(
+        &mut b,
+        "acme",
+        vec![
+            put(Kind::Organization, "acme", organization(), true, None),
+            put_user("acme", "alice", None),
+            put(Kind::Group, "finance", group("acme"), false, None),
+        ],
+    );
+    assert_eq!(out.results, vec![Ok(()), Ok(()), Ok(())]);
+
+    let live = b.snapshot(&name("acme")).unwrap();
+    assert_eq!(live.organization, Some(name("acme")));
+    assert_eq!(live.revision, out.revision);
+    assert_eq!(live.objects.len(), 3);
+    let alice = live.get(Kind::User, &name("alice")).unwrap();
+    assert_eq!(alice.spec, user("acme", "alice"));
+    assert!(alice.managed);
+    assert_eq!(alice.fingerprint, format!("r{}", out.revision));
+    let finance = live.get(Kind::Group, &name("finance")).unwrap();
+    assert_eq!(finance.spec, group("acme"));
+    assert!(!finance.managed);
+    assert_eq!(
+        live.get(Kind::Organization, &name("acme")).unwrap().spec,
+        organization()
+    );
+}
+
+#[test]
+fn unknown_organization_snapshots_empty_at_revision_zero() {
+    let (_dir, path) = temp_db();
+    let b = SqliteBackend::open(&path).unwrap();
+    let live = b.snapshot(&name("nobody")).unwrap();
+    assert_eq!(live.organization, Some(name("nobody")));
+    assert_eq!(live.revision, 0);
+    assert!(live.objects.is_empty());
+    assert!(b.organizations().unwrap().is_empty());
+}
+
+#[test]
+fn revision_moves_only_when_something_is_written() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+
+    let empty = apply(&mut b, request("acme", 0, vec![])).unwrap();
+    assert_eq!(empty.revision, 0);
+    assert!(empty.results.is_empty());
+    assert!(b.organizations().unwrap().is_empty());
+    assert!(b.history(None, 10).unwrap().is_empty());
+
+    let first = apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]);
+    assert!(first.revision > 0);
+
+    let before = dump(&b);
+    let again = apply(&mut b, request("acme", first.revision, vec![])).unwrap();
+    assert_eq!(again.revision, first.revision);
+    assert_eq!(dump(&b), before);
+
+    let gone = apply(
+        &mut b,
+        request("acme", first.revision, vec![delete(Kind::User, "bob", None)]),
+    )
+    .unwrap();
+    assert_eq!(gone.revision, first.revision);
+    assert_eq!(gone.results, vec![Ok(())]);
+    assert_eq!(dump(&b), before);
+
+    let fp = format!("r{}", first.revision);
+    let second = apply_now(&mut b, "acme", vec![put_user("acme", "alice", Some(&fp))]);
+    assert!(second.revision > first.revision);
+    assert_eq!(b.snapshot(&name("acme")).unwrap().revision, second.revision);
+}
+
+#[test]
+fn conflicting_write_midway_rolls_back_everything() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let seed: Vec<Write> = (0..60)
+        .map(|i| put_app_with_secret("acme", &format!("app-{i}"), &format!("secret-{i}"), None))
+        .collect();
+    let seeded = apply_now(&mut b, "acme", seed);
+    let fp = format!("r{}", seeded.revision);
+
+    let before_dump = dump(&b);
+    let before_snapshot = b.snapshot(&name("acme")).unwrap();
+    let before_history = b.history(None, 100).unwrap();
+
+    let mut writes: Vec<Write> = (0..49)
+        .map(|i| match i % 3 {
+            0 => put_app_with_secret("acme", &format!("app-{i}"), "rotated", Some(&fp)),
+            1 => delete(Kind::Application, &format!("app-{i}"), Some(&fp)),
+            _ => put_user("acme", &format!("user-{i}"), None),
+        })
+        .collect();
+    writes.push(put_app_with_secret("acme", "app-55", "rotated", Some("r999")));
+    writes.extend((60..70).map(|i| put_user("acme", &format!("user-{i}"), None)));
+    assert_eq!(writes.len(), 60);
+
+    let mut calls = 0;
+    let err = b
+        .write(request("acme", seeded.revision, writes), &mut |_| calls += 1)
+        .unwrap_err();
+    match err {
+        BackendError::Conflict { object, reason } => {
+            assert_eq!(object, r#"application "app-55""#);
+            assert!(reason.contains("changed since the plan"), "{reason}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(calls, 49);
+
+    assert_eq!(dump(&b), before_dump);
+    assert_eq!(b.snapshot(&name("acme")).unwrap(), before_snapshot);
+    assert_eq!(b.history(None, 100).unwrap(), before_history);
+    assert_eq!(
+        secrets_of(&b, "acme", "app-0"),
+        vec![("oidc.clientSecret".to_string(), "secret-0".to_string())]
+    );
+
+    // The file still takes writes, against the unchanged revision.
+    apply(
+        &mut b,
+        request("acme", seeded.revision, vec![put_user("acme", "zoe", None)]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn stale_org_revision_is_a_conflict() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let first = apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]);
+    let before = dump(&b);
+
+    let err = apply(&mut b, request("acme", 0, vec![put_user("acme", "bob", None)])).unwrap_err();
+    match err {
+        BackendError::Conflict { object, reason } => {
+            assert_eq!(object, r#"organization "acme""#);
+            assert_eq!(
+                reason,
+                format!(
+                    "it changed since the plan was made (revision 0, now {})",
+                    first.revision
+                )
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(dump(&b), before);
+}
+
+#[test]
+fn object_fingerprints_guard_creates_updates_and_deletes() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let first = apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]);
+    let rev = first.revision;
+    let before = dump(&b);
+
+    let cases = [
+        (put_user("acme", "alice", None), "it already exists"),
+        (
+            put_user("acme", "bob", Some("r1")),
+            "it was deleted since the plan was made",
+        ),
+        (
+            put_user("acme", "alice", Some("r0")),
+            "it changed since the plan was made",
+        ),
+        (
+            delete(Kind::User, "alice", Some("r0")),
+            "it changed since the plan was made",
+        ),
+    ];
+    for (write, expected_reason) in cases {
+        let target = format!("user {:?}", write.target().1.as_str());
+        match apply(&mut b, request("acme", rev, vec![write])).unwrap_err() {
+            BackendError::Conflict { object, reason } => {
+                assert_eq!(object, target);
+                assert!(reason.starts_with(expected_reason), "{reason}");
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(dump(&b), before);
+    }
+}
+
+#[test]
+fn delete_of_missing_object_is_success() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let first = apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]);
+    let out = apply(
+        &mut b,
+        request(
+            "acme",
+            first.revision,
+            vec![
+                delete(Kind::User, "ghost", Some("r7")),
+                delete(Kind::User, "alice", None),
+            ],
+        ),
+    )
+    .unwrap();
+    assert_eq!(out.results, vec![Ok(()), Ok(())]);
+    assert!(out.revision > first.revision);
+    assert!(b.snapshot(&name("acme")).unwrap().objects.is_empty());
+}
+
+#[test]
+fn secrets_are_kept_apart_from_specs_replaced_and_deleted() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let first = apply_now(
+        &mut b,
+        "acme",
+        vec![put_app_with_secret("acme", "crm", "hunter2", None)],
+    );
+    assert_eq!(
+        secrets_of(&b, "acme", "crm"),
+        vec![("oidc.clientSecret".to_string(), "hunter2".to_string())]
+    );
+    let spec_text: String = b
+        .conn
+        .query_row("SELECT spec FROM objects WHERE name = 'crm'", [], |r| r.get(0))
+        .unwrap();
+    assert!(!spec_text.contains("hunter2"));
+    assert!(spec_text.contains(&SecretValue::new("hunter2").digest()));
+
+    let fp = format!("r{}", first.revision);
+    let second = apply_now(
+        &mut b,
+        "acme",
+        vec![put(
+            Kind::Application,
+            "crm",
+            oidc_app("acme", "x"),
+            true,
+            Some(&fp),
+        )],
+    );
+    assert!(secrets_of(&b, "acme", "crm").is_empty());
+
+    let fp = format!("r{}", second.revision);
+    let third = apply_now(
+        &mut b,
+        "acme",
+        vec![put_app_with_secret("acme", "crm", "s3cret", Some(&fp))],
+    );
+    assert_eq!(
+        secrets_of(&b, "acme", "crm"),
+        vec![("oidc.clientSecret".to_string(), "s3cret".to_string())]
+    );
+
+    let fp = format!("r{}", third.revision);
+    apply_now(&mut b, "acme", vec![delete(Kind::Application, "crm", Some(&fp))]);
+    assert!(secrets_of(&b, "acme", "crm").is_empty());
+}
+
+#[test]
+fn progress_is_reported_after_each_write() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let mut seen = Vec::new();
+    let writes = vec![
+        put_user("acme", "a", None),
+        put_user("acme", "b", None),
+        delete(Kind::User, "c", None),
+    ];
+    b.write(request("acme", 0, writes), &mut |n| seen.push(n))
+        .unwrap();
+    assert_eq!(seen, vec![1, 2, 3]);
+}
+
+#[test]
+fn organizations_are_isolated_in_one_file() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let acme = apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]);
+    let globex = apply_now(
+        &mut b,
+        "globex",
+        vec![
+            put_user("globex", "alice", None),
+            put_user("globex", "hank", None),
+        ],
+    );
+
+    assert_eq!(b.organizations().unwrap(), vec![name("acme"), name("globex")]);
+    let a = b.snapshot(&name("acme")).unwrap();
+    let g = b.snapshot(&name("globex")).unwrap();
+    assert_eq!(a.revision, acme.revision);
+    assert_eq!(g.revision, globex.revision);
+    assert_eq!(a.objects.len(), 1);
+    assert_eq!(g.objects.len(), 2);
+    assert_eq!(
+        a.get(Kind::User, &name("alice")).unwrap().spec,
+        user("acme", "alice")
+    );
+    assert_eq!(
+        g.get(Kind::User, &name("alice")).unwrap().spec,
+        user("globex", "alice")
+    );
+
+    // A write to globex does not move acme's revision, so acme's plans stay fresh.
+    let gfp = format!("r{}", globex.revision);
+    apply_now(&mut b, "globex", vec![delete(Kind::User, "alice", Some(&gfp))]);
+    assert_eq!(b.snapshot(&name("acme")).unwrap(), a);
+    apply(
+        &mut b,
+        request("acme", acme.revision, vec![put_user("acme", "bob", None)]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn history_lists_newest_first_and_filters_by_org() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let r1 = apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]).revision;
+    let r2 = apply_now(&mut b, "globex", vec![put_user("globex", "hank", None)]).revision;
+    let r3 = apply_now(&mut b, "acme", vec![put_user("acme", "bob", None)]).revision;
+
+    let all = b.history(None, 10).unwrap();
+    let revs: Vec<u64> = all.iter().map(|e| e.revision).collect();
+    assert_eq!(revs, vec![r3, r2, r1]);
+    assert_eq!(all[0].organization, "acme");
+    assert_eq!(all[0].changes, audit_for(&[put_user("acme", "bob", None)]));
+    assert!(
+        time::OffsetDateTime::parse(&all[0].time, &time::format_description::well_known::Rfc3339).is_ok(),
+        "{}",
+        all[0].time
+    );
+    assert!(all[0].time.ends_with('Z'));
+
+    let acme = b.history(Some(&name("acme")), 10).unwrap();
+    assert_eq!(acme.iter().map(|e| e.revision).collect::<Vec<_>>(), vec![r3, r1]);
+    assert!(acme.iter().all(|e| e.organization == "acme"));
+
+    assert_eq!(b.history(None, 1).unwrap().len(), 1);
+    assert!(b.history(None, 0).unwrap().is_empty());
+    assert!(b.history(Some(&name("initech")), 10).unwrap().is_empty());
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let (_dir, path) = temp_db();
+    drop(SqliteBackend::open(&path).unwrap());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    match SqliteBackend::open(&path) {
+        Err(BackendError::SchemaTooNew {
+            path: p,
+            found,
+            supported,
+        }) => {
+            assert_eq!(p, path);
+            assert_eq!(found, 99);
+            assert_eq!(supported, super::schema::SCHEMA_VERSION);
+        }
+        Err(other) => panic!("expected SchemaTooNew, got {other:?}"),
+        Ok(_) => panic!("expected SchemaTooNew, got a backend"),
+    }
+}
+
+#[test]
+fn reopening_keeps_data() {
+    let (_dir, path) = temp_db();
+    let (snapshot, history) = {
+        let mut b = SqliteBackend::open(&path).unwrap();
+        apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]);
+        apply_now(
+            &mut b,
+            "acme",
+            vec![put_app_with_secret("acme", "crm", "hunter2", None)],
+        );
+        (b.snapshot(&name("acme")).unwrap(), b.history(None, 10).unwrap())
+    };
+    let mut b = SqliteBackend::open(&path).unwrap();
+    assert_eq!(b.snapshot(&name("acme")).unwrap(), snapshot);
+    assert_eq!(b.history(None, 10).unwrap(), history);
+    assert_eq!(
+        secrets_of(&b, "acme", "crm"),
+        vec![("oidc.clientSecret".to_string(), "hunter2".to_string())]
+    );
+    let next = apply_now(&mut b, "acme", vec![put_user("acme", "bob", None)]);
+    assert!(next.revision > snapshot.revision);
+}
+
+#[test]
+fn open_creates_missing_directories_and_describes_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join("a/b/.orgctl/directory.db")
+        .to_string_lossy()
+        .into_owned();
+    let b = SqliteBackend::open(&path).unwrap();
+    assert!(std::path::Path::new(&path).exists());
+    assert_eq!(b.describe(), format!("sqlite:{path}"));
+    let caps = b.capabilities();
+    assert!(caps.transactional);
+    assert!(caps.unsupported.is_empty());
+    let mode: String = b
+        .conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn unopenable_path_is_an_open_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory cannot be opened as a database file.
+    let path = dir.path().to_string_lossy().into_owned();
+    match SqliteBackend::open(&path) {
+        Err(BackendError::Open { path: p, .. }) => assert_eq!(p, path),
+        Err(other) => panic!("expected an open error, got {other:?}"),
+        Ok(_) => panic!("expected an open error, got a backend"),
+    }
+}
+
+#[test]
+fn unreadable_row_is_corrupt_and_names_the_object() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]);
+    b.conn
+        .execute(
+            "UPDATE objects SET spec = '{\"nope\": 1}' WHERE name = 'alice'",
+            [],
+        )
+        .unwrap();
+    match b.snapshot(&name("acme")).unwrap_err() {
+        BackendError::Corrupt { object, .. } => assert_eq!(object, r#"user "alice""#),
+        other => panic!("expected corrupt, got {other:?}"),
+    }
+    b.conn
+        .execute("UPDATE objects SET kind = 'Gadget' WHERE name = 'alice'", [])
+        .unwrap();
+    match b.snapshot(&name("acme")).unwrap_err() {
+        BackendError::Corrupt { object, message } => {
+            assert_eq!(object, r#"object Gadget/"alice""#);
+            assert!(message.contains("unknown kind"), "{message}");
+        }
+        other => panic!("expected corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn two_handles_on_one_file_see_each_others_writes_and_conflict() {
+    let (_dir, path) = temp_db();
+    let mut first = SqliteBackend::open(&path).unwrap();
+    let mut second = SqliteBackend::open(&path).unwrap();
+    let planned = second.snapshot(&name("acme")).unwrap().revision;
+    let out = apply_now(&mut first, "acme", vec![put_user("acme", "alice", None)]);
+    assert_eq!(second.snapshot(&name("acme")).unwrap().revision, out.revision);
+    match apply(
+        &mut second,
+        request("acme", planned, vec![put_user("acme", "bob", None)]),
+    ) {
+        Err(BackendError::Conflict { object, .. }) => assert_eq!(object, r#"organization "acme""#),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+#[test]
+fn put_of_a_spec_of_another_kind_is_refused() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let before = dump(&b);
+    let err = apply(
+        &mut b,
+        request(
+            "acme",
+            0,
+            vec![put(Kind::Group, "alice", user("acme", "alice"), true, None)],
+        ),
+    )
+    .unwrap_err();
+    assert!(matches!(err, BackendError::Storage(_)), "{err:?}");
+    assert_eq!(dump(&b), before);
+}
+
+/// Timing of the targets in the brief; run with
+/// `cargo test --release --lib backend::sqlite -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn timing_of_twelve_thousand_puts_and_a_snapshot() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let writes: Vec<Write> = (0..12_000)
+        .map(|i| put_user("acme", &format!("user-{i}"), None))
+        .collect();
+    let req = request("acme", 0, writes);
+    let started = std::time::Instant::now();
+    let out = apply(&mut b, req).unwrap();
+    let write_time = started.elapsed();
+    let mut snapshot_times = Vec::new();
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        let live = b.snapshot(&name("acme")).unwrap();
+        snapshot_times.push(started.elapsed());
+        assert_eq!(live.objects.len(), 12_000);
+        assert_eq!(live.revision, out.revision);
+    }
+    snapshot_times.sort();
+    eprintln!(
+        "12,000 puts in one request: {write_time:?}; snapshot of 12,000 objects: min {:?}, median {:?}",
+        snapshot_times[0], snapshot_times[5]
+    );
+}

@@ -1,0 +1,227 @@
+//! One write request as one transaction. Guarantees: the organization's
+//! revision is checked against the plan's before anything is written; every
+//! object is checked against the fingerprint the plan read; the first failed
+//! check or storage error drops the transaction uncommitted, so the file
+//! (objects, secrets, revisions, audit) is exactly as before. The revision
+//! moves, and an audit row is added, only when a row was actually written: an
+//! empty request (checked against nothing) and a request that only deletes
+//! objects already gone return the current revision.
+//! Secret values are written here and nowhere else, and never logged.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{begin_write, fingerprint, label, org_revision, revision_to_sql, storage};
+use crate::backend::{BackendError, Write, WriteOutcome, WriteRequest};
+use crate::model::{Kind, Name};
+
+/// The stored revision of one object, if it exists.
+const SELECT_OBJECT: &str =
+    "SELECT revision FROM objects WHERE organization = ?1 AND kind = ?2 AND name = ?3";
+/// Creates or replaces one object.
+const UPSERT_OBJECT: &str = "INSERT INTO objects (organization, kind, name, spec, managed, revision)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (organization, kind, name)
+     DO UPDATE SET spec = excluded.spec, managed = excluded.managed, revision = excluded.revision";
+/// Deletes one object.
+const DELETE_OBJECT: &str = "DELETE FROM objects WHERE organization = ?1 AND kind = ?2 AND name = ?3";
+/// Deletes all secrets of one object.
+const DELETE_SECRETS: &str = "DELETE FROM secrets WHERE organization = ?1 AND kind = ?2 AND name = ?3";
+/// Stores one secret value.
+const INSERT_SECRET: &str =
+    "INSERT INTO secrets (organization, kind, name, path, value) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// Applies `request` in one transaction; see the module doc for the guarantees.
+pub(super) fn write(
+    conn: &mut Connection,
+    request: WriteRequest,
+    progress: &mut dyn FnMut(usize),
+) -> Result<WriteOutcome, BackendError> {
+    let WriteRequest {
+        organization,
+        expected_revision,
+        writes,
+        audit,
+    } = request;
+    let org = organization.as_str();
+    if writes.is_empty() {
+        return Ok(WriteOutcome {
+            revision: org_revision(conn, org)?,
+            results: Vec::new(),
+        });
+    }
+
+    let tx = begin_write(conn)?;
+    let current = org_revision(&tx, org)?;
+    if current != expected_revision {
+        return Err(BackendError::Conflict {
+            object: format!("organization {org:?}"),
+            reason: format!(
+                "it changed since the plan was made (revision {expected_revision}, now {current})"
+            ),
+        });
+    }
+    let global: i64 = tx
+        .query_row("SELECT value FROM revision WHERE id = 0", [], |r| r.get(0))
+        .map_err(storage)?;
+    let revision = u64::try_from(global)
+        .ok()
+        .and_then(|g| g.checked_add(1))
+        .ok_or_else(|| BackendError::Corrupt {
+            object: "revision counter".to_string(),
+            message: format!("value {global} out of range"),
+        })?;
+    let revision_sql = revision_to_sql(revision)?;
+
+    let mut written = false;
+    {
+        let mut select = tx.prepare_cached(SELECT_OBJECT).map_err(storage)?;
+        let mut upsert = tx.prepare_cached(UPSERT_OBJECT).map_err(storage)?;
+        let mut delete_object = tx.prepare_cached(DELETE_OBJECT).map_err(storage)?;
+        let mut delete_secrets = tx.prepare_cached(DELETE_SECRETS).map_err(storage)?;
+        let mut insert_secret = tx.prepare_cached(INSERT_SECRET).map_err(storage)?;
+        let mut spec_json = Vec::new();
+
+        for (done, w) in writes.iter().enumerate() {
+            let (kind, name) = w.target();
+            let key = params![org, kind.as_str(), name.as_str()];
+            let live: Option<i64> = select.query_row(key, |r| r.get(0)).optional().map_err(storage)?;
+            let live = live
+                .map(|r| u64::try_from(r).map_err(|_| negative(kind, name, r)))
+                .transpose()?;
+            match w {
+                Write::Put {
+                    kind,
+                    name,
+                    spec,
+                    secrets,
+                    managed,
+                    expected,
+                } => {
+                    if spec.kind() != *kind {
+                        return Err(BackendError::Storage(
+                            format!(
+                                "refusing to store a {} spec as {}",
+                                spec.kind().noun(),
+                                label(*kind, name.as_str())
+                            )
+                            .into(),
+                        ));
+                    }
+                    check_put(*kind, name, expected.as_deref(), live)?;
+                    spec_json.clear();
+                    serde_json::to_writer(&mut spec_json, &spec.to_json()).map_err(storage)?;
+                    let spec_text = std::str::from_utf8(&spec_json).map_err(storage)?;
+                    upsert
+                        .execute(params![
+                            org,
+                            kind.as_str(),
+                            name.as_str(),
+                            spec_text,
+                            managed,
+                            revision_sql
+                        ])
+                        .map_err(storage)?;
+                    // A new object has no secrets: a delete removes them with the object.
+                    if live.is_some() {
+                        delete_secrets.execute(key).map_err(storage)?;
+                    }
+                    for (path, value) in secrets {
+                        insert_secret
+                            .execute(params![org, kind.as_str(), name.as_str(), path, value.expose()])
+                            .map_err(storage)?;
+                    }
+                    written = true;
+                }
+                Write::Delete { kind, name, expected } => {
+                    if let Some(live) = live {
+                        check_unchanged(*kind, name, expected.as_deref(), live)?;
+                        delete_object.execute(key).map_err(storage)?;
+                        delete_secrets.execute(key).map_err(storage)?;
+                        written = true;
+                    }
+                }
+            }
+            progress(done + 1);
+        }
+    }
+
+    let results = vec![Ok(()); writes.len()];
+    if !written {
+        // Only deletes of objects already gone: nothing to commit, the
+        // revision stays (dropping the transaction ends it).
+        return Ok(WriteOutcome {
+            revision: current,
+            results,
+        });
+    }
+
+    tx.execute("UPDATE revision SET value = ?1 WHERE id = 0", [revision_sql])
+        .map_err(storage)?;
+    tx.execute(
+        "INSERT INTO organizations (name, revision) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET revision = excluded.revision",
+        params![org, revision_sql],
+    )
+    .map_err(storage)?;
+    let changes = serde_json::to_string(&audit).map_err(storage)?;
+    tx.execute(
+        "INSERT INTO audit (revision, time, organization, changes) VALUES (?1, ?2, ?3, ?4)",
+        params![revision_sql, now_rfc3339()?, org, changes],
+    )
+    .map_err(storage)?;
+    tx.commit().map_err(storage)?;
+    Ok(WriteOutcome { revision, results })
+}
+
+/// A `Put` may create only what is absent and replace only what is unchanged.
+fn check_put(kind: Kind, name: &Name, expected: Option<&str>, live: Option<u64>) -> Result<(), BackendError> {
+    match (expected, live) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(conflict(kind, name, "it already exists".to_string())),
+        (Some(_), None) => Err(conflict(
+            kind,
+            name,
+            "it was deleted since the plan was made".to_string(),
+        )),
+        (Some(_), Some(live)) => check_unchanged(kind, name, expected, live),
+    }
+}
+
+/// An existing object must still have the fingerprint the plan read, if one is given.
+fn check_unchanged(kind: Kind, name: &Name, expected: Option<&str>, live: u64) -> Result<(), BackendError> {
+    match expected {
+        Some(fp) if fp != fingerprint(live) => Err(conflict(
+            kind,
+            name,
+            format!(
+                "it changed since the plan was made (fingerprint {fp}, now {})",
+                fingerprint(live)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A conflict on one object.
+fn conflict(kind: Kind, name: &Name, reason: String) -> BackendError {
+    BackendError::Conflict {
+        object: label(kind, name.as_str()),
+        reason,
+    }
+}
+
+/// A stored object whose revision is negative.
+fn negative(kind: Kind, name: &Name, revision: i64) -> BackendError {
+    BackendError::Corrupt {
+        object: label(kind, name.as_str()),
+        message: format!("negative revision {revision}"),
+    }
+}
+
+/// The current time in RFC 3339 UTC, to the second.
+fn now_rfc3339() -> Result<String, BackendError> {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .map_err(storage)
+}

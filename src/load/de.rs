@@ -88,12 +88,12 @@ fn record_at(node: &Node, message: String) {
     recover::report(message);
 }
 
-fn push_path(seg: String) {
-    recover::with(|s| s.path.push(seg));
+fn push_path(seg: &str) {
+    recover::with(|s| s.push(seg));
 }
 
 fn pop_path() {
-    recover::with(|s| s.path.pop());
+    recover::with(|s| s.pop());
 }
 
 /// Deserializes one node.
@@ -325,7 +325,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                 Some(s) => format!("unknown field {key:?}, did you mean {s:?}?"),
                 None => format!("unknown field {key:?}; expected one of: {}", fields.join(", ")),
             };
-            push_path(key.to_string());
+            push_path(key);
             record_at(&entry.0, message);
             pop_path();
         }
@@ -397,7 +397,7 @@ impl<'de> SeqAccess<'de> for Seq<'_> {
         let Some(node) = self.items.next() else {
             return Ok(None);
         };
-        push_path(format!("[{}]", self.index));
+        recover::with(|s| s.push_index(self.index));
         self.index += 1;
         set_position(node);
         let r = seed.deserialize(NodeDe(node)).map_err(|e| {
@@ -412,7 +412,7 @@ impl<'de> SeqAccess<'de> for Seq<'_> {
 struct Map<'a> {
     entries: std::vec::IntoIter<&'a (Node, Node)>,
     value: Option<&'a Node>,
-    key: String,
+    key: &'a str,
 }
 
 impl<'a> Map<'a> {
@@ -420,7 +420,7 @@ impl<'a> Map<'a> {
         Map {
             entries: entries.into_iter(),
             value: None,
-            key: String::new(),
+            key: "",
         }
     }
 }
@@ -433,8 +433,8 @@ impl<'de> MapAccess<'de> for Map<'_> {
             return Ok(None);
         };
         self.value = Some(v);
-        self.key = k.as_str().unwrap_or_default().to_string();
-        push_path(self.key.clone());
+        self.key = k.as_str().unwrap_or_default();
+        push_path(self.key);
         let r = seed.deserialize(NodeDe(k));
         pop_path();
         r.map(Some)
@@ -444,7 +444,7 @@ impl<'de> MapAccess<'de> for Map<'_> {
         let Some(node) = self.value.take() else {
             return Err(de::Error::custom("value without a key"));
         };
-        push_path(self.key.clone());
+        push_path(self.key);
         set_position(node);
         let r = seed.deserialize(NodeDe(node)).map_err(|e| {
             set_position(node);

@@ -45,7 +45,7 @@ mod tests {
         let v = serde_json::json!({"a": "1", "b": [true, "yes", null], "c": {"d": "x\ny\n"}});
         let text = document(&v);
         let (docs, err) = crate::load::tree::parse_stream(&text);
-        assert!(err.is_none(), "{text}");
+        assert!(err.is_empty(), "{text}");
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].root.get("a").and_then(|n| n.as_str()), Some("1"));
         let a = docs[0].root.get("a").unwrap();

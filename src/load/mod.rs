@@ -67,50 +67,44 @@ const ENVELOPE: [&str; 4] = ["apiVersion", "kind", "metadata", "spec"];
 pub fn load(sources: &[Source]) -> (Loaded, Vec<Diagnostic>) {
     let mut loaded = Loaded::default();
     let mut diags = Vec::new();
+    let mut pieces: Vec<(usize, &str, usize)> = Vec::new();
     for (si, source) in sources.iter().enumerate() {
-        let (docs, err) = parse_stream(&source.text);
-        if let Some(e) = err {
+        if source.text.len() > tree::MAX_SOURCE_BYTES {
+            // parse_stream reports the size problem without parsing.
+            let (_, errors) = parse_stream(&source.text);
             loaded.incomplete = true;
-            diags.push(Diagnostic {
-                location: Some(Location {
-                    file: source.name.clone(),
-                    line: e.line,
-                    col: e.col,
-                }),
-                path: String::new(),
-                message: e.message,
-            });
+            diags.extend(errors.into_iter().map(|e| syntax_diagnostic(&source.name, e)));
+            continue;
         }
-        for (di, doc) in docs.iter().enumerate() {
-            let at = |n: &Node| Location {
-                file: source.name.clone(),
-                line: n.line,
-                col: n.col,
-            };
-            match load_document(&doc.root) {
-                Ok(object) => loaded.documents.push(Document {
-                    source: si,
-                    index: di,
-                    location: at(&doc.root),
+        pieces.extend(tree::split_documents(&source.text).into_iter().map(|(t, off)| (si, t, off)));
+    }
+    let results = parallel_map(&pieces, |(_, text, offset)| load_piece(text, *offset));
+    let mut next_index = vec![0usize; sources.len()];
+    for ((si, _, _), piece) in pieces.iter().zip(results) {
+        let name = &sources[*si].name;
+        if let Some(e) = piece.error {
+            loaded.incomplete = true;
+            diags.push(syntax_diagnostic(name, e));
+        }
+        for doc in piece.documents {
+            let index = next_index[*si];
+            next_index[*si] += 1;
+            match doc {
+                PieceDoc::Loaded { object, line, col } => loaded.documents.push(Document {
+                    source: *si,
+                    index,
+                    location: Location {
+                        file: name.clone(),
+                        line,
+                        col,
+                    },
                     object,
                 }),
-                Err(problems) => {
-                    loaded.failed.push(FailedDocument {
-                        kind: doc
-                            .root
-                            .get("kind")
-                            .and_then(|k| k.as_str())
-                            .and_then(|k| k.parse().ok()),
-                        name: doc
-                            .root
-                            .get("metadata")
-                            .and_then(|m| m.get("name"))
-                            .and_then(|n| n.as_str())
-                            .map(str::to_string),
-                    });
+                PieceDoc::Failed { identity, problems } => {
+                    loaded.failed.push(identity);
                     diags.extend(problems.into_iter().map(|r| Diagnostic {
                         location: Some(Location {
-                            file: source.name.clone(),
+                            file: name.clone(),
                             line: r.line,
                             col: r.col,
                         }),
@@ -122,6 +116,93 @@ pub fn load(sources: &[Source]) -> (Loaded, Vec<Diagnostic>) {
         }
     }
     (loaded, diags)
+}
+
+fn syntax_diagnostic(file: &str, e: tree::ParseError) -> Diagnostic {
+    Diagnostic {
+        location: Some(Location {
+            file: file.to_string(),
+            line: e.line,
+            col: e.col,
+        }),
+        path: String::new(),
+        message: e.message,
+    }
+}
+
+/// What one piece of a source yielded, documents in order.
+struct PieceResult {
+    documents: Vec<PieceDoc>,
+    error: Option<tree::ParseError>,
+}
+
+enum PieceDoc {
+    Loaded { object: Object, line: usize, col: usize },
+    Failed { identity: FailedDocument, problems: Vec<recover::Recorded> },
+}
+
+fn load_piece(text: &str, line_offset: usize) -> PieceResult {
+    let (docs, error) = tree::parse_piece(text, line_offset);
+    let documents = docs
+        .into_iter()
+        .map(|doc| match load_document(&doc.root) {
+            Ok(object) => PieceDoc::Loaded {
+                object,
+                line: doc.root.line,
+                col: doc.root.col,
+            },
+            Err(problems) => PieceDoc::Failed {
+                identity: FailedDocument {
+                    kind: doc.root.get("kind").and_then(|k| k.as_str()).and_then(|k| k.parse().ok()),
+                    name: doc
+                        .root
+                        .get("metadata")
+                        .and_then(|m| m.get("name"))
+                        .and_then(|n| n.as_str())
+                        .map(str::to_string),
+                },
+                problems,
+            },
+        })
+        .collect();
+    PieceResult { documents, error }
+}
+
+/// Below this many bytes, loading stays on one thread.
+const PARALLEL_THRESHOLD: usize = 256 * 1024;
+
+/// Maps pieces on the machine's cores, keeping order: each thread takes a
+/// contiguous run of pieces of about equal size.
+fn parallel_map<R: Send>(
+    pieces: &[(usize, &str, usize)],
+    f: impl Fn(&(usize, &str, usize)) -> R + Sync,
+) -> Vec<R> {
+    let total: usize = pieces.iter().map(|p| p.1.len()).sum();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || total < PARALLEL_THRESHOLD || pieces.len() < 2 {
+        return pieces.iter().map(&f).collect();
+    }
+    let mut runs: Vec<&[(usize, &str, usize)]> = Vec::new();
+    let (mut start, mut acc) = (0, 0);
+    for (i, p) in pieces.iter().enumerate() {
+        acc += p.1.len();
+        if acc * threads >= total * (runs.len() + 1) && runs.len() + 1 < threads {
+            runs.push(&pieces[start..=i]);
+            start = i + 1;
+        }
+    }
+    runs.push(&pieces[start..]);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|run| scope.spawn(move || run.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 fn problem(node: &Node, path: &str, message: impl Into<String>) -> recover::Recorded {
@@ -208,7 +289,7 @@ fn load_document(root: &Node) -> Result<Object, Vec<recover::Recorded>> {
             None
         }
         Some(node) => {
-            let (r, recorded) = recover::with_sink(vec!["metadata".into()], || {
+            let (r, recorded) = recover::with_sink("metadata", || {
                 Metadata::deserialize(de::NodeDe(node))
             });
             problems.extend(recorded);
@@ -223,7 +304,7 @@ fn load_document(root: &Node) -> Result<Object, Vec<recover::Recorded>> {
         }
         (Some(_), None) => None,
         (Some(node), Some(kind)) => {
-            let (r, recorded) = recover::with_sink(vec!["spec".into()], || spec_from_node(kind, node));
+            let (r, recorded) = recover::with_sink("spec", || spec_from_node(kind, node));
             problems.extend(recorded);
             r.ok()
         }

@@ -21,26 +21,45 @@ pub struct Recorded {
 
 #[derive(Default)]
 pub(crate) struct Sink {
-    pub path: Vec<String>,
+    /// The current field path, rendered (`spec.members.users[2]`).
+    path: String,
+    /// Lengths of `path` before each pushed segment.
+    marks: Vec<usize>,
     pub line: usize,
     pub col: usize,
     pub errors: Vec<Recorded>,
 }
 
-thread_local! {
-    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+impl Sink {
+    /// Enters a map key (or, for `[i]` text, a list element).
+    pub fn push(&mut self, seg: &str) {
+        self.marks.push(self.path.len());
+        if seg.is_empty() {
+            return;
+        }
+        if !seg.starts_with('[') && !self.path.is_empty() {
+            self.path.push('.');
+        }
+        self.path.push_str(seg);
+    }
+
+    /// Enters list element `i`.
+    pub fn push_index(&mut self, i: usize) {
+        use std::fmt::Write;
+        self.marks.push(self.path.len());
+        let _ = write!(self.path, "[{i}]");
+    }
+
+    /// Leaves the innermost segment.
+    pub fn pop(&mut self) {
+        if let Some(len) = self.marks.pop() {
+            self.path.truncate(len);
+        }
+    }
 }
 
-/// Renders a path stack as `a.b[2].c`.
-pub(crate) fn join_path(path: &[String]) -> String {
-    let mut out = String::new();
-    for seg in path.iter().filter(|s| !s.is_empty()) {
-        if !seg.starts_with('[') && !out.is_empty() {
-            out.push('.');
-        }
-        out.push_str(seg);
-    }
-    out
+thread_local! {
+    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
 }
 
 /// Records a problem at the value being read; false when no loader is active.
@@ -50,7 +69,7 @@ pub fn report(message: String) -> bool {
             let rec = Recorded {
                 line: sink.line,
                 col: sink.col,
-                path: join_path(&sink.path),
+                path: sink.path.clone(),
                 message,
             };
             sink.errors.push(rec);
@@ -61,10 +80,10 @@ pub fn report(message: String) -> bool {
 }
 
 /// Runs `f` with an active sink starting at `path`; returns what it recorded.
-pub(crate) fn with_sink<T>(path: Vec<String>, f: impl FnOnce() -> T) -> (T, Vec<Recorded>) {
+pub(crate) fn with_sink<T>(path: &str, f: impl FnOnce() -> T) -> (T, Vec<Recorded>) {
     let previous = SINK.with(|s| {
         s.borrow_mut().replace(Sink {
-            path,
+            path: path.to_string(),
             ..Sink::default()
         })
     });

@@ -108,9 +108,34 @@ pub struct ParsedDoc {
     pub root: Node,
 }
 
-/// Parses every document of a YAML stream. Documents before a syntax error are
-/// returned along with the error.
-pub fn parse_stream(text: &str) -> (Vec<ParsedDoc>, Option<ParseError>) {
+/// Splits a YAML stream at its document markers (`---` at column 0) into
+/// pieces that parse independently: `(text, line offset)`. Such a line cannot
+/// occur inside any scalar (YAML forbids it there), so the split is exact. A
+/// stream with directives (`%YAML`) is kept whole.
+pub fn split_documents(text: &str) -> Vec<(&str, usize)> {
+    let is_marker = |l: &str| l == "---" || l.starts_with("--- ") || l.starts_with("---\t") || l.starts_with("---\r");
+    if text.lines().any(|l| l.starts_with('%')) {
+        return vec![(text, 0)];
+    }
+    let mut pieces = Vec::new();
+    let (mut start, mut start_line, mut offset) = (0usize, 0usize, 0usize);
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        if is_marker(line.trim_end_matches('\n')) && offset > start {
+            pieces.push((&text[start..offset], start_line));
+            start = offset;
+            start_line = line_no;
+        }
+        offset += line.len();
+    }
+    if start < text.len() || pieces.is_empty() {
+        pieces.push((&text[start..], start_line));
+    }
+    pieces
+}
+
+/// Parses every document of a YAML stream. A syntax error loses only the
+/// rest of its own piece (see [`split_documents`]); every error is returned.
+pub fn parse_stream(text: &str) -> (Vec<ParsedDoc>, Vec<ParseError>) {
     if text.len() > MAX_SOURCE_BYTES {
         let err = ParseError {
             line: 1,
@@ -121,12 +146,25 @@ pub fn parse_stream(text: &str) -> (Vec<ParsedDoc>, Option<ParseError>) {
                 MAX_SOURCE_BYTES
             ),
         };
-        return (Vec::new(), Some(err));
+        return (Vec::new(), vec![err]);
     }
+    let mut docs = Vec::new();
+    let mut errors = Vec::new();
+    for (piece, line_offset) in split_documents(text) {
+        let (d, e) = parse_piece(piece, line_offset);
+        docs.extend(d);
+        errors.extend(e);
+    }
+    (docs, errors)
+}
+
+/// Parses one piece of a stream whose first line is `line_offset + 1`.
+pub fn parse_piece(text: &str, line_offset: usize) -> (Vec<ParsedDoc>, Option<ParseError>) {
     let mut b = Builder {
         parser: Parser::new_from_str(text),
         anchors: std::collections::HashMap::new(),
         alias_budget: MAX_ALIAS_NODES,
+        line_offset,
     };
     let mut docs = Vec::new();
     loop {
@@ -160,14 +198,7 @@ struct Builder<'a> {
     parser: Parser<std::str::Chars<'a>>,
     anchors: std::collections::HashMap<usize, Node>,
     alias_budget: usize,
-}
-
-fn err_at(mark: Marker, message: impl Into<String>) -> ParseError {
-    ParseError {
-        line: mark.line(),
-        col: mark.col() + 1,
-        message: message.into(),
-    }
+    line_offset: usize,
 }
 
 /// A likely cause to add to the YAML parser's message, for the common slips.
@@ -196,13 +227,21 @@ fn count_nodes(n: &Node) -> usize {
 }
 
 impl Builder<'_> {
+    fn err_at(&self, mark: Marker, message: impl Into<String>) -> ParseError {
+        ParseError {
+            line: mark.line() + self.line_offset,
+            col: mark.col() + 1,
+            message: message.into(),
+        }
+    }
+
     fn next(&mut self) -> Result<(Event, Marker), ParseError> {
         self.parser.next_token().map_err(|e| {
             let m = *e.marker();
             let info = e.info();
             match syntax_hint(info) {
-                Some(hint) => err_at(m, format!("YAML syntax error: {info}; {hint}")),
-                None => err_at(m, format!("YAML syntax error: {info}")),
+                Some(hint) => self.err_at(m, format!("YAML syntax error: {info}; {hint}")),
+                None => self.err_at(m, format!("YAML syntax error: {info}")),
             }
         })
     }
@@ -210,15 +249,15 @@ impl Builder<'_> {
     fn expect_document_end(&mut self) -> Result<(), ParseError> {
         match self.next()? {
             (Event::DocumentEnd, _) => Ok(()),
-            (_, m) => Err(err_at(m, "YAML syntax error: expected the end of the document")),
+            (_, m) => Err(self.err_at(m, "YAML syntax error: expected the end of the document")),
         }
     }
 
     fn node(&mut self, ev: Event, mark: Marker, depth: usize) -> Result<Node, ParseError> {
         if depth > MAX_DEPTH {
-            return Err(err_at(mark, format!("nesting deeper than {MAX_DEPTH} levels")));
+            return Err(self.err_at(mark, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
-        let (mut line, mut col) = (mark.line(), mark.col() + 1);
+        let (mut line, mut col) = (mark.line() + self.line_offset, mark.col() + 1);
         let (value, anchor) = match ev {
             Event::Scalar(text, style, anchor, _) => (
                 NodeValue::Scalar {
@@ -275,10 +314,10 @@ impl Builder<'_> {
                 let target = self
                     .anchors
                     .get(&id)
-                    .ok_or_else(|| err_at(mark, "alias to an unknown anchor"))?;
+                    .ok_or_else(|| self.err_at(mark, "alias to an unknown anchor"))?;
                 let size = count_nodes(target);
                 if size > self.alias_budget {
-                    return Err(err_at(
+                    return Err(self.err_at(
                         mark,
                         format!("aliases expand to more than {MAX_ALIAS_NODES} nodes (an alias bomb?)"),
                     ));
@@ -289,7 +328,7 @@ impl Builder<'_> {
                 n.col = col;
                 return Ok(n);
             }
-            _ => return Err(err_at(mark, "YAML syntax error: unexpected event")),
+            _ => return Err(self.err_at(mark, "YAML syntax error: unexpected event")),
         };
         let node = Node { line, col, value };
         if anchor > 0 {
@@ -312,13 +351,13 @@ mod tests {
             prev = c;
         }
         let (_, err) = parse_stream(&y);
-        assert!(err.unwrap().message.contains("alias bomb"));
+        assert!(err[0].message.contains("alias bomb"));
     }
 
     #[test]
     fn mappings_and_empty_values_are_placed_at_their_keys() {
         let (docs, err) = parse_stream("kind: User\nspec:\n  name: x\nmeta:\nflow: {a: 1}\n");
-        assert!(err.is_none());
+        assert!(err.is_empty());
         let root = &docs[0].root;
         assert_eq!((root.line, root.col), (1, 1));
         let spec = root.get("spec").unwrap();
@@ -332,8 +371,34 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let (docs, err) = parse_stream("a:\n  b: 1\n");
-        assert!(err.is_none());
+        assert!(err.is_empty());
         let b = docs[0].root.get("a").unwrap().get("b").unwrap();
         assert_eq!((b.line, b.col), (2, 6));
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn pieces_keep_their_line_numbers() {
+        let text = "a: 1\n---\nb: 2\n--- {c: 3}\n---\nd: |\n  ---not a marker\n";
+        let pieces = split_documents(text);
+        assert_eq!(pieces.len(), 4);
+        assert_eq!(pieces[1], ("---\nb: 2\n", 1));
+        let (docs, errors) = parse_stream(text);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(docs.len(), 4);
+        assert_eq!(docs[3].root.get("d").and_then(|n| n.as_str()), Some("---not a marker\n"));
+        assert_eq!(docs[1].root.get("b").map(|n| n.line), Some(3));
+    }
+
+    #[test]
+    fn a_syntax_error_loses_only_its_own_document() {
+        let (docs, errors) = parse_stream("a: 1\n---\nb: [\n---\nc: 3\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(docs[1].root.get("c").map(|n| n.line), Some(5));
     }
 }

@@ -2,12 +2,13 @@
 //! snapshot → diff. The CLI and the controller both plan through here, so
 //! they cannot drift apart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::apply::{self, ResolvedSecrets, SecretError, SecretSource};
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, LiveOrg};
 use crate::diagnostic::Diagnostic;
-use crate::load::Source;
+use crate::load::{self, Source};
+use crate::model::Name;
 use crate::plan::{self, Plan, PlanError, PlanOptions};
 use crate::validate::{self, DesiredState};
 
@@ -38,33 +39,74 @@ pub struct Planned {
     /// Secret values to write.
     pub secrets: ResolvedSecrets,
     /// The live snapshots the plan was made against.
-    pub live: BTreeMap<crate::model::Name, crate::backend::LiveOrg>,
+    pub live: BTreeMap<Name, LiveOrg>,
 }
 
-/// Validates sources and plans them against `backend`.
+/// Validates sources and plans them against `backend`. The live snapshots
+/// are read while the files are validated (the two are independent), so a
+/// plan costs about the longer of the two rather than their sum.
 pub fn plan(
     sources: &[Source],
     backend: &dyn Backend,
     options: &PlanOptions,
     secret_source: &dyn SecretSource,
 ) -> Result<Planned, EngineError> {
-    let desired = validate::run(sources).map_err(EngineError::Invalid)?;
-    plan_desired(desired, backend, options, secret_source)
+    let (loaded, mut diags) = load::load(sources);
+    let organizations: BTreeSet<Name> = loaded
+        .documents
+        .iter()
+        .filter_map(|d| d.object.key())
+        .map(|k| k.organization)
+        .collect();
+    let (validated, live) = std::thread::scope(|scope| {
+        let validation = scope.spawn(move || validate::validate(loaded, sources));
+        let live: Result<BTreeMap<Name, LiveOrg>, BackendError> = if diags.is_empty() {
+            organizations
+                .iter()
+                .map(|o| backend.snapshot(o).map(|l| (o.clone(), l)))
+                .collect()
+        } else {
+            Ok(BTreeMap::new())
+        };
+        let validated = validation.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (validated, live)
+    });
+    let desired = match validated {
+        Ok(d) if diags.is_empty() => d,
+        Ok(_) => return Err(EngineError::Invalid(diags)),
+        Err(more) => {
+            diags.extend(more);
+            diags.sort();
+            diags.dedup();
+            return Err(EngineError::Invalid(diags));
+        }
+    };
+    plan_with_live(desired, live?, backend, options, secret_source)
 }
 
 /// Plans an already validated desired state against `backend`.
 pub fn plan_desired(
+    desired: DesiredState,
+    backend: &dyn Backend,
+    options: &PlanOptions,
+    secret_source: &dyn SecretSource,
+) -> Result<Planned, EngineError> {
+    let mut live = BTreeMap::new();
+    for org in desired.organizations.keys() {
+        live.insert(org.clone(), backend.snapshot(org)?);
+    }
+    plan_with_live(desired, live, backend, options, secret_source)
+}
+
+fn plan_with_live(
     mut desired: DesiredState,
+    live: BTreeMap<Name, LiveOrg>,
     backend: &dyn Backend,
     options: &PlanOptions,
     secret_source: &dyn SecretSource,
 ) -> Result<Planned, EngineError> {
     apply::secrets::absolutize_files(&mut desired);
     let secrets = apply::resolve(&desired, secret_source).map_err(EngineError::Secrets)?;
-    let mut live = BTreeMap::new();
-    for org in desired.organizations.keys() {
-        live.insert(org.clone(), backend.snapshot(org)?);
-    }
     let plan = plan::diff(
         &desired,
         &live,

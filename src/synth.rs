@@ -807,10 +807,9 @@ mod tests {
         }
     }
 
-    /// The organization-level rules the validator enforces, checked here so the
-    /// generated and example data stay valid independently of it.
-    fn assert_valid(loaded: &Loaded, sources: &[Source]) {
-        if let Err(diags) = crate::validate::validate(loaded, sources) {
+    /// Loads and validates, failing with every problem found.
+    fn assert_valid(sources: &[Source]) {
+        if let Err(diags) = crate::validate::run(sources) {
             let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
             panic!("validation problems:\n{}", text.join("\n"));
         }
@@ -819,13 +818,13 @@ mod tests {
     #[test]
     fn small_org_loads_cleanly_and_is_valid() {
         let sources = generate(&SynthParams::small(200));
-        assert_valid(&load_clean(&sources), &sources);
+        assert_valid(&sources);
     }
 
     #[test]
     fn benchmark_org_loads_cleanly_and_is_valid() {
         let sources = generate(&SynthParams::benchmark(1000));
-        assert_valid(&load_clean(&sources), &sources);
+        assert_valid(&sources);
     }
 
     #[test]
@@ -846,7 +845,7 @@ mod tests {
                 policies,
             };
             let sources = generate(&p);
-            assert_valid(&load_clean(&sources), &sources);
+            assert_valid(&sources);
         }
     }
 
@@ -955,7 +954,7 @@ mod tests {
             .collect();
         assert_eq!(sources.len(), 9, "one file per kind");
         let loaded = load_clean(&sources);
-        assert_valid(&loaded, &sources);
+        assert_valid(&sources);
         let c = counts(&loaded);
         assert!(c[&Kind::User] >= 25 && c[&Kind::Application] >= 6 && c[&Kind::AppAssignment] >= 4);
         assert!(c[&Kind::Role] >= 2 && c[&Kind::IdentityProvider] >= 2 && c[&Kind::SecurityPolicy] >= 2);

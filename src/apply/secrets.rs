@@ -78,6 +78,9 @@ pub fn resolve(
     let mut errors = Vec::new();
     for (org, desired_org) in &desired.organizations {
         for ((kind, name), obj) in &desired_org.objects {
+            if secret_paths(*kind).is_empty() {
+                continue;
+            }
             let spec = obj.spec.to_json();
             for path in secret_paths(*kind) {
                 let pointer = format!("/{}", path.replace('.', "/"));

@@ -58,8 +58,9 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
     }
 }
 
-/// Reads and validates the files first, so invalid files never touch (or
-/// create) the backend, then plans against it.
+/// Reads the files and plans them. Validation and the live snapshot run
+/// side by side; reading never creates or changes the backend, so invalid
+/// files leave it untouched.
 fn make_plan(
     printer: &Printer,
     cli: &Cli,
@@ -67,16 +68,11 @@ fn make_plan(
     flags: &PlanFlags,
 ) -> Result<(Box<dyn Backend>, engine::Planned), Reported> {
     let sources = read_sources(printer, files)?;
-    let desired = validate::run(&sources).map_err(|diags| {
-        print_diagnostics(printer, &diags);
+    let backend = open_backend(printer, cli)?;
+    let planned = engine::plan(&sources, backend.as_ref(), &options(flags), &EnvAndFiles).map_err(|e| {
+        print_engine_error(printer, &e);
         Reported
     })?;
-    let backend = open_backend(printer, cli)?;
-    let planned =
-        engine::plan_desired(desired, backend.as_ref(), &options(flags), &EnvAndFiles).map_err(|e| {
-            print_engine_error(printer, &e);
-            Reported
-        })?;
     Ok((backend, planned))
 }
 

@@ -40,17 +40,13 @@ fn document(kind: Kind, name: &Name, spec: Value) -> Value {
 /// `orgctl diff`.
 pub fn diff(printer: &Printer, cli: &Cli, a: &DiffArgs) -> CmdResult {
     let sources = read_sources(printer, &a.files.files)?;
-    let desired = crate::validate::run(&sources).map_err(|diags| {
-        super::print_diagnostics(printer, &diags);
-        Reported
-    })?;
     let backend = open_backend(printer, cli)?;
     let options = PlanOptions {
         prune: a.flags.prune,
         adopt: a.flags.adopt,
         max_deletes: a.flags.max_deletes,
     };
-    let planned = engine::plan_desired(desired, backend.as_ref(), &options, &EnvAndFiles).map_err(|e| {
+    let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles).map_err(|e| {
         print_engine_error(printer, &e);
         Reported
     })?;

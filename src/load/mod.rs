@@ -76,7 +76,11 @@ pub fn load(sources: &[Source]) -> (Loaded, Vec<Diagnostic>) {
             diags.extend(errors.into_iter().map(|e| syntax_diagnostic(&source.name, e)));
             continue;
         }
-        pieces.extend(tree::split_documents(&source.text).into_iter().map(|(t, off)| (si, t, off)));
+        pieces.extend(
+            tree::split_documents(&source.text)
+                .into_iter()
+                .map(|(t, off)| (si, t, off)),
+        );
     }
     let results = parallel_map(&pieces, |(_, text, offset)| load_piece(text, *offset));
     let mut next_index = vec![0usize; sources.len()];
@@ -137,8 +141,15 @@ struct PieceResult {
 }
 
 enum PieceDoc {
-    Loaded { object: Object, line: usize, col: usize },
-    Failed { identity: FailedDocument, problems: Vec<recover::Recorded> },
+    Loaded {
+        object: Object,
+        line: usize,
+        col: usize,
+    },
+    Failed {
+        identity: FailedDocument,
+        problems: Vec<recover::Recorded>,
+    },
 }
 
 fn load_piece(text: &str, line_offset: usize) -> PieceResult {
@@ -153,7 +164,11 @@ fn load_piece(text: &str, line_offset: usize) -> PieceResult {
             },
             Err(problems) => PieceDoc::Failed {
                 identity: FailedDocument {
-                    kind: doc.root.get("kind").and_then(|k| k.as_str()).and_then(|k| k.parse().ok()),
+                    kind: doc
+                        .root
+                        .get("kind")
+                        .and_then(|k| k.as_str())
+                        .and_then(|k| k.parse().ok()),
                     name: doc
                         .root
                         .get("metadata")
@@ -289,9 +304,7 @@ fn load_document(root: &Node) -> Result<Object, Vec<recover::Recorded>> {
             None
         }
         Some(node) => {
-            let (r, recorded) = recover::with_sink("metadata", || {
-                Metadata::deserialize(de::NodeDe(node))
-            });
+            let (r, recorded) = recover::with_sink("metadata", || Metadata::deserialize(de::NodeDe(node)));
             problems.extend(recorded);
             r.ok()
         }

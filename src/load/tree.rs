@@ -113,7 +113,8 @@ pub struct ParsedDoc {
 /// occur inside any scalar (YAML forbids it there), so the split is exact. A
 /// stream with directives (`%YAML`) is kept whole.
 pub fn split_documents(text: &str) -> Vec<(&str, usize)> {
-    let is_marker = |l: &str| l == "---" || l.starts_with("--- ") || l.starts_with("---\t") || l.starts_with("---\r");
+    let is_marker =
+        |l: &str| l == "---" || l.starts_with("--- ") || l.starts_with("---\t") || l.starts_with("---\r");
     if text.lines().any(|l| l.starts_with('%')) {
         return vec![(text, 0)];
     }
@@ -390,7 +391,10 @@ mod split_tests {
         let (docs, errors) = parse_stream(text);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(docs.len(), 4);
-        assert_eq!(docs[3].root.get("d").and_then(|n| n.as_str()), Some("---not a marker\n"));
+        assert_eq!(
+            docs[3].root.get("d").and_then(|n| n.as_str()),
+            Some("---not a marker\n")
+        );
         assert_eq!(docs[1].root.get("b").map(|n| n.line), Some(3));
     }
 

@@ -252,6 +252,21 @@ impl Spec {
         r.unwrap_or(serde_json::Value::Null)
     }
 
+    /// Parses a spec of `kind` from JSON text, without an intermediate value.
+    pub fn from_json_str(kind: Kind, text: &str) -> Result<Spec, serde_json::Error> {
+        Ok(match kind {
+            Kind::Organization => Spec::Organization(serde_json::from_str(text)?),
+            Kind::User => Spec::User(serde_json::from_str(text)?),
+            Kind::Group => Spec::Group(serde_json::from_str(text)?),
+            Kind::Application => Spec::Application(serde_json::from_str(text)?),
+            Kind::IdentityProvider => Spec::IdentityProvider(serde_json::from_str(text)?),
+            Kind::Role => Spec::Role(serde_json::from_str(text)?),
+            Kind::RoleBinding => Spec::RoleBinding(serde_json::from_str(text)?),
+            Kind::SecurityPolicy => Spec::SecurityPolicy(serde_json::from_str(text)?),
+            Kind::AppAssignment => Spec::AppAssignment(serde_json::from_str(text)?),
+        })
+    }
+
     /// Parses a spec of `kind` from JSON (e.g. as a backend returns it).
     pub fn from_json(kind: Kind, v: serde_json::Value) -> Result<Spec, serde_json::Error> {
         Ok(match kind {

@@ -133,7 +133,9 @@ pub fn diff(
                     });
                 }
             }
-            let after_spec = obj.spec.to_json();
+            // The spec to write keeps secret references (not digests); built
+            // only for objects that change.
+            let after_spec = || obj.spec.to_json();
             let mut differ = Differ::new(kind, secret_paths(kind));
             let Some(current) = live_org.get(kind, name) else {
                 differ.create("", &desired_json);
@@ -146,7 +148,7 @@ pub fn diff(
                     replace_reason: None,
                     fields: differ.changes,
                     unchanged_fields: 0,
-                    after: merge(kind, "", None, &after_spec),
+                    after: merge(kind, "", None, &after_spec()),
                 });
                 continue;
             };
@@ -179,7 +181,7 @@ pub fn diff(
                     replace_reason: Some(format!("{} cannot change in place", replaced.join(", "))),
                     fields: full.changes,
                     unchanged_fields: full.unchanged,
-                    after: merge(kind, "", None, &after_spec),
+                    after: merge(kind, "", None, &after_spec()),
                 });
                 continue;
             }
@@ -198,7 +200,7 @@ pub fn diff(
                 replace_reason: None,
                 fields: differ.changes,
                 unchanged_fields: differ.unchanged,
-                after: merge(kind, "", Some(&live_json), &after_spec),
+                after: merge(kind, "", Some(&live_json), &after_spec()),
             });
         }
         for ((kind, name), current) in &live_org.objects {

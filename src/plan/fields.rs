@@ -150,6 +150,11 @@ impl<'a> Differ<'a> {
             }
             Value::Array(items) => {
                 let live_items = live.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+                // Both sides are serialized sets, so equal sets are equal lists.
+                if items.as_slice() == live_items {
+                    self.unchanged += 1;
+                    return;
+                }
                 let added: Vec<Value> = items
                     .iter()
                     .filter(|i| !live_items.contains(i))
@@ -166,6 +171,7 @@ impl<'a> Differ<'a> {
                     self.push(path, FieldDiff::Set { added, removed });
                 }
             }
+            _ if live == Some(desired) => self.unchanged += 1,
             _ => {
                 let want = effective(self.kind, path, Some(desired));
                 let have = effective(self.kind, path, live);

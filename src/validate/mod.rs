@@ -68,7 +68,7 @@ pub struct DesiredState {
 /// Loads and validates sources: the desired state, or every problem found.
 pub fn run(sources: &[Source]) -> Result<DesiredState, Vec<Diagnostic>> {
     let (loaded, mut diags) = load::load(sources);
-    match validate(&loaded, sources) {
+    match validate(loaded, sources) {
         Ok(state) if diags.is_empty() => Ok(state),
         Ok(_) => {
             diags.sort();
@@ -170,15 +170,14 @@ impl<'a> Reporter<'a> {
 
 /// Validates loaded documents. Documents that failed to load are known by
 /// name so references to them are not reported again.
-pub fn validate(loaded: &Loaded, sources: &[Source]) -> Result<DesiredState, Vec<Diagnostic>> {
+pub fn validate(loaded: Loaded, sources: &[Source]) -> Result<DesiredState, Vec<Diagnostic>> {
     let mut r = Reporter::new(sources);
     let mut state = DesiredState::default();
-    let mut first_seen: BTreeMap<(Kind, Name, Name), Location> = BTreeMap::new();
-    for doc in &loaded.documents {
+    for doc in loaded.documents {
         let origin = Origin {
             source: doc.source,
             index: doc.index,
-            location: doc.location.clone(),
+            location: doc.location,
         };
         let Some(key) = doc.object.key() else {
             r.at(
@@ -188,29 +187,25 @@ pub fn validate(loaded: &Loaded, sources: &[Source]) -> Result<DesiredState, Vec
             );
             continue;
         };
-        let id = (key.kind, key.organization.clone(), key.name.clone());
-        if let Some(first) = first_seen.get(&id) {
-            r.at(
-                &origin,
-                "metadata.name",
-                format!(
-                    "duplicate {} {:?} in organization {:?} (first defined at {first})",
-                    key.kind,
-                    key.name.as_str(),
-                    key.organization.as_str()
-                ),
+        let objects = &mut state
+            .organizations
+            .entry(key.organization.clone())
+            .or_default()
+            .objects;
+        if let Some(first) = objects.get(&(key.kind, key.name.clone())) {
+            let message = format!(
+                "duplicate {} {:?} in organization {:?} (first defined at {})",
+                key.kind,
+                key.name.as_str(),
+                key.organization.as_str(),
+                first.origin.location
             );
+            r.at(&origin, "metadata.name", message);
             continue;
         }
-        first_seen.insert(id, origin.location.clone());
-        let mut spec = doc.object.spec.clone();
+        let mut spec = doc.object.spec;
         normalize(&mut spec);
-        state
-            .organizations
-            .entry(key.organization)
-            .or_default()
-            .objects
-            .insert((key.kind, key.name), DesiredObject { spec, origin });
+        objects.insert((key.kind, key.name), DesiredObject { spec, origin });
     }
     let failed: Vec<(Option<Kind>, String)> = loaded
         .failed

@@ -57,11 +57,47 @@ pub struct SqliteBackend {
     conn: Connection,
     /// The path as given, for `describe`.
     path: String,
+    /// The file did not exist: `conn` is an empty in-memory directory until
+    /// the first write creates the file, so reading never creates anything.
+    pending_create: bool,
 }
 
 impl SqliteBackend {
-    /// Opens (creating if needed) the directory file at `path` and brings its schema up to date.
+    /// Opens the directory file at `path` and brings its schema up to date.
+    /// A missing file reads as an empty directory and is created (with its
+    /// parent folders) by the first write.
     pub fn open(path: &str) -> Result<Self, BackendError> {
+        if Path::new(path).exists() {
+            return Self::open_file(path);
+        }
+        let mut conn = Connection::open_in_memory().map_err(|e| BackendError::Open {
+            path: path.to_string(),
+            source: Box::new(e),
+        })?;
+        schema::migrate(&mut conn).map_err(|e| BackendError::Open {
+            path: path.to_string(),
+            source: Box::new(e),
+        })?;
+        Ok(SqliteBackend {
+            conn,
+            path: path.to_string(),
+            pending_create: true,
+        })
+    }
+
+    /// Runs a read on the directory: on the file if it exists by now (another
+    /// handle may have created it since this one was opened), else on the
+    /// empty in-memory stand-in.
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, BackendError>) -> Result<R, BackendError> {
+        if self.pending_create && Path::new(&self.path).exists() {
+            let fresh = Self::open_file(&self.path)?;
+            return f(&fresh.conn);
+        }
+        f(&self.conn)
+    }
+
+    /// Opens (creating if needed) the directory file at `path`.
+    fn open_file(path: &str) -> Result<Self, BackendError> {
         let open_error = |source: Box<dyn std::error::Error + Send + Sync>| BackendError::Open {
             path: path.to_string(),
             source,
@@ -91,6 +127,7 @@ impl SqliteBackend {
         Ok(SqliteBackend {
             conn,
             path: path.to_string(),
+            pending_create: false,
         })
     }
 }
@@ -108,51 +145,13 @@ impl Backend for SqliteBackend {
     }
 
     fn organizations(&self) -> Result<Vec<Name>, BackendError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT name FROM organizations ORDER BY name")
-            .map_err(storage)?;
-        let mut rows = stmt.query([]).map_err(storage)?;
-        let mut names = Vec::new();
-        while let Some(row) = rows.next().map_err(storage)? {
-            let fail = |message: String| BackendError::Corrupt {
-                object: "organization list".to_string(),
-                message,
-            };
-            let name = column_text(row, 0).map_err(fail)?;
-            names.push(name.parse::<Name>().map_err(fail)?);
-        }
-        names.sort();
-        Ok(names)
+        self.read(|conn| organization_names(conn))
     }
 
     /// Two reads in one read transaction (so they agree): the organization's
     /// revision, then all its objects in one range scan.
     fn snapshot(&self, organization: &Name) -> Result<LiveOrg, BackendError> {
-        let org = organization.as_str();
-        let tx = self.conn.unchecked_transaction().map_err(storage)?;
-        let revision = org_revision(&tx, org)?;
-        // Collected first: building the map from a (nearly sorted) batch is
-        // cheaper than inserting row by row.
-        let mut objects = Vec::new();
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT kind, name, spec, managed, revision FROM objects WHERE organization = ?1",
-                )
-                .map_err(storage)?;
-            let mut rows = stmt.query([org]).map_err(storage)?;
-            while let Some(row) = rows.next().map_err(storage)? {
-                objects.push(read_object(org, row)?);
-            }
-        }
-        // Read-only: ending it either way changes nothing.
-        tx.commit().map_err(storage)?;
-        Ok(LiveOrg {
-            organization: Some(organization.clone()),
-            revision,
-            objects: objects.into_iter().collect(),
-        })
+        self.read(|conn| snapshot_of(conn, organization))
     }
 
     fn write(
@@ -160,36 +159,92 @@ impl Backend for SqliteBackend {
         request: WriteRequest,
         progress: &mut dyn FnMut(usize),
     ) -> Result<WriteOutcome, BackendError> {
+        if self.pending_create && (!request.writes.is_empty() || Path::new(&self.path).exists()) {
+            *self = Self::open_file(&self.path)?;
+        }
         write::write(&mut self.conn, request, progress)
     }
 
     fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut entries = Vec::new();
-        let mut collect = |row: &Row<'_>| -> Result<(), BackendError> {
-            entries.push(read_audit(row)?);
-            Ok(())
+        self.read(|conn| history_of(conn, organization, limit))
+    }
+}
+
+fn organization_names(conn: &Connection) -> Result<Vec<Name>, BackendError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT name FROM organizations ORDER BY name")
+        .map_err(storage)?;
+    let mut rows = stmt.query([]).map_err(storage)?;
+    let mut names = Vec::new();
+    while let Some(row) = rows.next().map_err(storage)? {
+        let fail = |message: String| BackendError::Corrupt {
+            object: "organization list".to_string(),
+            message,
         };
-        match organization {
-            Some(org) => {
-                let mut stmt = self.conn.prepare_cached(HISTORY_OF_ORG).map_err(storage)?;
-                let mut rows = stmt
-                    .query(rusqlite::params![org.as_str(), limit])
-                    .map_err(storage)?;
-                while let Some(row) = rows.next().map_err(storage)? {
-                    collect(row)?;
-                }
-            }
-            None => {
-                let mut stmt = self.conn.prepare_cached(HISTORY_ALL).map_err(storage)?;
-                let mut rows = stmt.query([limit]).map_err(storage)?;
-                while let Some(row) = rows.next().map_err(storage)? {
-                    collect(row)?;
-                }
+        let name = column_text(row, 0).map_err(fail)?;
+        names.push(name.parse::<Name>().map_err(fail)?);
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads the organization's revision and all its objects in one read transaction.
+fn snapshot_of(conn: &Connection, organization: &Name) -> Result<LiveOrg, BackendError> {
+    let org = organization.as_str();
+    let tx = conn.unchecked_transaction().map_err(storage)?;
+    let revision = org_revision(&tx, org)?;
+    // Collected first: building the map from a (nearly sorted) batch is
+    // cheaper than inserting row by row.
+    let mut objects = Vec::new();
+    {
+        let mut stmt = tx
+            .prepare_cached("SELECT kind, name, spec, managed, revision FROM objects WHERE organization = ?1")
+            .map_err(storage)?;
+        let mut rows = stmt.query([org]).map_err(storage)?;
+        while let Some(row) = rows.next().map_err(storage)? {
+            objects.push(read_object(org, row)?);
+        }
+    }
+    // Read-only: ending it either way changes nothing.
+    tx.commit().map_err(storage)?;
+    Ok(LiveOrg {
+        organization: Some(organization.clone()),
+        revision,
+        objects: objects.into_iter().collect(),
+    })
+}
+
+/// The newest audit entries first, optionally of one organization.
+fn history_of(
+    conn: &Connection,
+    organization: Option<&Name>,
+    limit: usize,
+) -> Result<Vec<AuditEntry>, BackendError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut entries = Vec::new();
+    let mut collect = |row: &Row<'_>| -> Result<(), BackendError> {
+        entries.push(read_audit(row)?);
+        Ok(())
+    };
+    match organization {
+        Some(org) => {
+            let mut stmt = conn.prepare_cached(HISTORY_OF_ORG).map_err(storage)?;
+            let mut rows = stmt
+                .query(rusqlite::params![org.as_str(), limit])
+                .map_err(storage)?;
+            while let Some(row) = rows.next().map_err(storage)? {
+                collect(row)?;
             }
         }
-        Ok(entries)
+        None => {
+            let mut stmt = conn.prepare_cached(HISTORY_ALL).map_err(storage)?;
+            let mut rows = stmt.query([limit]).map_err(storage)?;
+            while let Some(row) = rows.next().map_err(storage)? {
+                collect(row)?;
+            }
+        }
     }
+    Ok(entries)
 }
 
 /// Wraps any storage failure (SQLite, JSON encoding, integer range).
@@ -258,8 +313,7 @@ fn read_object(org: &str, row: &Row<'_>) -> Result<((Kind, Name), LiveObject), B
     let kind = kind_text.clone().map_err(fail)?.parse::<Kind>().map_err(fail)?;
     let name = name_text.clone().map_err(fail)?.parse::<Name>().map_err(fail)?;
     let spec_text = column_text(row, 2).map_err(fail)?;
-    let value: serde_json::Value = serde_json::from_str(spec_text).map_err(|e| fail(e.to_string()))?;
-    let spec = Spec::from_json(kind, value).map_err(|e| fail(e.to_string()))?;
+    let spec = Spec::from_json_str(kind, spec_text).map_err(|e| fail(e.to_string()))?;
     let managed: i64 = row.get(3).map_err(|e| fail(e.to_string()))?;
     let revision: i64 = row.get(4).map_err(|e| fail(e.to_string()))?;
     let revision = u64::try_from(revision).map_err(|_| fail(format!("negative revision {revision}")))?;

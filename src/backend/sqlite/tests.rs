@@ -549,14 +549,22 @@ fn reopening_keeps_data() {
 }
 
 #[test]
-fn open_creates_missing_directories_and_describes_itself() {
+fn reading_never_creates_the_file_and_the_first_write_does() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir
         .path()
         .join("a/b/.orgctl/directory.db")
         .to_string_lossy()
         .into_owned();
-    let b = SqliteBackend::open(&path).unwrap();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    assert_eq!(b.snapshot(&name("acme")).unwrap().revision, 0);
+    assert!(b.organizations().unwrap().is_empty());
+    assert!(b.history(None, 10).unwrap().is_empty());
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "reads leave no file behind"
+    );
+    apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]);
     assert!(std::path::Path::new(&path).exists());
     assert_eq!(b.describe(), format!("sqlite:{path}"));
     let caps = b.capabilities();
@@ -610,6 +618,8 @@ fn unreadable_row_is_corrupt_and_names_the_object() {
 
 #[test]
 fn two_handles_on_one_file_see_each_others_writes_and_conflict() {
+    // Both handles open before the file exists: the second must still see
+    // what the first one creates.
     let (_dir, path) = temp_db();
     let mut first = SqliteBackend::open(&path).unwrap();
     let mut second = SqliteBackend::open(&path).unwrap();

@@ -102,7 +102,7 @@ pub fn load(sources: &[Source]) -> (Loaded, Vec<Diagnostic>) {
                         line,
                         col,
                     },
-                    object,
+                    object: *object,
                 }),
                 PieceDoc::Failed { identity, problems } => {
                     loaded.failed.push(identity);
@@ -158,7 +158,7 @@ fn load_piece(text: &str, line_offset: usize) -> PieceResult {
         .into_iter()
         .map(|doc| match load_document(&doc.root) {
             Ok(object) => PieceDoc::Loaded {
-                object,
+                object: Box::new(object),
                 line: doc.root.line,
                 col: doc.root.col,
             },

@@ -145,7 +145,7 @@ impl Backend for SqliteBackend {
     }
 
     fn organizations(&self) -> Result<Vec<Name>, BackendError> {
-        self.read(|conn| organization_names(conn))
+        self.read(organization_names)
     }
 
     /// Two reads in one read transaction (so they agree): the organization's

@@ -142,7 +142,7 @@ struct PieceResult {
 
 enum PieceDoc {
     Loaded {
-        object: Object,
+        object: Box<Object>,
         line: usize,
         col: usize,
     },

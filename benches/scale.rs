@@ -5,6 +5,10 @@
 //!
 //! `cargo bench --bench scale` (or `-- 10000` for one size).
 
+// The allocator the orgctl binary uses, so figures match the CLI.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -71,21 +75,29 @@ fn child_noop(users: usize, db: &str) {
     .expect("plan");
     let t4 = Instant::now();
     assert!(plan.is_empty(), "no-op plan has changes");
-    drop((desired, plan));
-    // The path plan/apply take: validation and snapshot side by side.
-    let t5 = Instant::now();
-    let planned = orgctl::engine::plan(&sources, backend.as_ref(), &PlanOptions::default(), &EnvAndFiles)
-        .expect("plan");
-    let engine = t5.elapsed();
-    assert!(planned.plan.is_empty());
     println!(
-        "noop-plan users={users} phases: load={} validate={} snapshot={} diff={} (sum {}); engine::plan={} peak_rss={:.0} MiB",
+        "phases users={users}: load={} validate={} snapshot={} diff={} (sum {})",
         ms(t1 - t0),
         ms(t2 - t1),
         ms(t3 - t2),
         ms(t4 - t3),
         ms(t4 - t0),
-        ms(engine),
+    );
+}
+
+/// Child: the no-op plan as `orgctl plan` runs it (validation beside the
+/// snapshot), with the process's peak RSS.
+fn child_engine(users: usize, db: &str) {
+    let sources = generate(&SynthParams::benchmark(users));
+    let backend = backend::open(&format!("sqlite:{db}")).expect("open");
+    let t = Instant::now();
+    let planned = orgctl::engine::plan(&sources, backend.as_ref(), &PlanOptions::default(), &EnvAndFiles)
+        .expect("plan");
+    let took = t.elapsed();
+    assert!(planned.plan.is_empty(), "no-op plan has changes");
+    println!(
+        "noop-plan users={users} time={} peak_rss={:.0} MiB",
+        ms(took),
         peak_rss_mib()
     );
 }
@@ -98,7 +110,8 @@ fn main() {
         let db = &args[pos + 3];
         match what {
             "apply" => child_apply(users, db),
-            _ => child_noop(users, db),
+            "phases" => child_noop(users, db),
+            _ => child_engine(users, db),
         }
         return;
     }
@@ -127,8 +140,9 @@ fn main() {
             }
         };
         run("apply");
-        for _ in 0..3 {
-            run("noop");
+        run("phases");
+        for _ in 0..5 {
+            run("engine");
         }
     }
 }

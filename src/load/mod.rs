@@ -331,15 +331,15 @@ fn load_document(root: &Node) -> Result<Object, Vec<recover::Recorded>> {
 fn spec_from_node(kind: Kind, node: &Node) -> Result<Spec, de::DeError> {
     let d = || de::NodeDe(node);
     Ok(match kind {
-        Kind::Organization => Spec::Organization(OrganizationSpec::deserialize(d())?),
-        Kind::User => Spec::User(UserSpec::deserialize(d())?),
-        Kind::Group => Spec::Group(GroupSpec::deserialize(d())?),
-        Kind::Application => Spec::Application(ApplicationSpec::deserialize(d())?),
-        Kind::IdentityProvider => Spec::IdentityProvider(IdentityProviderSpec::deserialize(d())?),
-        Kind::Role => Spec::Role(RoleSpec::deserialize(d())?),
-        Kind::RoleBinding => Spec::RoleBinding(RoleBindingSpec::deserialize(d())?),
-        Kind::SecurityPolicy => Spec::SecurityPolicy(SecurityPolicySpec::deserialize(d())?),
-        Kind::AppAssignment => Spec::AppAssignment(AppAssignmentSpec::deserialize(d())?),
+        Kind::Organization => Spec::Organization(Box::new(OrganizationSpec::deserialize(d())?)),
+        Kind::User => Spec::User(Box::new(UserSpec::deserialize(d())?)),
+        Kind::Group => Spec::Group(Box::new(GroupSpec::deserialize(d())?)),
+        Kind::Application => Spec::Application(Box::new(ApplicationSpec::deserialize(d())?)),
+        Kind::IdentityProvider => Spec::IdentityProvider(Box::new(IdentityProviderSpec::deserialize(d())?)),
+        Kind::Role => Spec::Role(Box::new(RoleSpec::deserialize(d())?)),
+        Kind::RoleBinding => Spec::RoleBinding(Box::new(RoleBindingSpec::deserialize(d())?)),
+        Kind::SecurityPolicy => Spec::SecurityPolicy(Box::new(SecurityPolicySpec::deserialize(d())?)),
+        Kind::AppAssignment => Spec::AppAssignment(Box::new(AppAssignmentSpec::deserialize(d())?)),
     })
 }
 

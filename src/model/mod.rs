@@ -4,6 +4,7 @@
 
 mod application;
 mod assignment;
+mod attributes;
 mod collection;
 mod field;
 mod group;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use application::{AppType, ApplicationSpec, OidcApp, SamlApp};
 pub use assignment::{AppAssignmentSpec, AppGrant, Condition, Operator};
+pub use attributes::Attributes;
 pub use collection::{Collection, CollectionMode};
 pub use field::Field;
 pub use group::{GroupSpec, Members};
@@ -181,27 +183,28 @@ pub struct Metadata {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// The spec of an object of any kind.
+/// The spec of an object of any kind. Boxed so a collection of mostly
+/// small specs (users) does not pay for the largest kind inline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Spec {
     /// An organization.
-    Organization(OrganizationSpec),
+    Organization(Box<OrganizationSpec>),
     /// A user.
-    User(UserSpec),
+    User(Box<UserSpec>),
     /// A group.
-    Group(GroupSpec),
+    Group(Box<GroupSpec>),
     /// An application.
-    Application(ApplicationSpec),
+    Application(Box<ApplicationSpec>),
     /// A federated sign-in provider.
-    IdentityProvider(IdentityProviderSpec),
+    IdentityProvider(Box<IdentityProviderSpec>),
     /// A custom admin role.
-    Role(RoleSpec),
+    Role(Box<RoleSpec>),
     /// An admin role binding.
-    RoleBinding(RoleBindingSpec),
+    RoleBinding(Box<RoleBindingSpec>),
     /// A security policy.
-    SecurityPolicy(SecurityPolicySpec),
+    SecurityPolicy(Box<SecurityPolicySpec>),
     /// A conditional app assignment.
-    AppAssignment(AppAssignmentSpec),
+    AppAssignment(Box<AppAssignmentSpec>),
 }
 
 impl Spec {

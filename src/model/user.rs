@@ -1,11 +1,9 @@
 //! The User kind: a person's account and the attributes rules match on.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Email, Field, Name};
+use super::{Attributes, Email, Field, Name};
 
 /// Lifecycle state of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema)]
@@ -48,7 +46,7 @@ pub struct UserSpec {
     pub location: Field<String>,
     /// Custom attributes (the whole map when given).
     #[serde(skip_serializing_if = "Field::is_unset")]
-    pub custom_attributes: Field<BTreeMap<String, String>>,
+    pub custom_attributes: Field<Attributes>,
     /// Account state (default active).
     #[serde(skip_serializing_if = "Field::is_unset")]
     pub status: Field<UserStatus>,

@@ -28,6 +28,18 @@ pub type CmdResult = Result<ExitCode, Reported>;
 /// Runs the CLI with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.verbose);
+    // A bug must not greet people with a backtrace; say what to do instead.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "error: orgctl hit an internal error ({what}); nothing more was written. Please report this with the command you ran."
+        );
+    }));
     let printer = Printer::new(cli.no_color);
     let result = match &cli.command {
         args::Command::Validate(a) => commands::validate(&printer, a),

@@ -279,3 +279,90 @@ pub fn diff(
         Err(errors)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::Source;
+
+    fn desired(yaml: &str) -> DesiredState {
+        let base = "apiVersion: orgctl.io/v1alpha1\nkind: Organization\nmetadata: {name: acme}\nspec: {superAdmin: alice}\n---\napiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: alice}\nspec: {organization: acme, email: alice@acme.example}\n---\napiVersion: orgctl.io/v1alpha1\nkind: RoleBinding\nmetadata: {name: admins}\nspec: {organization: acme, role: admin, subjects: {users: [alice]}}\n---\n";
+        let sources = [Source {
+            name: "t.yaml".into(),
+            text: format!("{base}{yaml}"),
+        }];
+        crate::validate::run(&sources).expect("valid")
+    }
+
+    #[test]
+    fn a_field_the_backend_cannot_hold_is_a_plan_error_naming_field_and_backend() {
+        let state = desired(
+            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec:\n  organization: acme\n  default: true\n  password: {minLength: 12}\n",
+        );
+        let caps = Capabilities {
+            unsupported: vec![(Kind::SecurityPolicy, "password.minLength")],
+            transactional: false,
+        };
+        let errors = diff(
+            &state,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &caps,
+            &PlanOptions::default(),
+            "realm:x",
+        )
+        .expect_err("refused");
+        assert_eq!(
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["security policy \"default\": field spec.password.minLength cannot be stored by backend realm:x"]
+        );
+        // Not setting the field is fine on the same backend.
+        let state = desired(
+            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec: {organization: acme, default: true}\n",
+        );
+        assert!(diff(
+            &state,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &caps,
+            &PlanOptions::default(),
+            "realm:x"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn plans_are_deterministic_whatever_the_input_order() {
+        let a = desired(
+            "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: bob}\nspec: {organization: acme, email: bob@acme.example}\n---\napiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec: {organization: acme, default: true}\n",
+        );
+        let b = desired(
+            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec: {organization: acme, default: true}\n---\napiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: bob}\nspec: {organization: acme, email: bob@acme.example}\n",
+        );
+        let plan = |s: &DesiredState| {
+            diff(
+                s,
+                &BTreeMap::new(),
+                &BTreeMap::new(),
+                &Capabilities::default(),
+                &PlanOptions::default(),
+                "x",
+            )
+            .expect("plan")
+        };
+        let (pa, pb) = (plan(&a), plan(&b));
+        assert_eq!(pa.organizations[0].changes, pb.organizations[0].changes);
+        let kinds: Vec<Kind> = pa.organizations[0].changes.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Kind::Organization,
+                Kind::User,
+                Kind::User,
+                Kind::RoleBinding,
+                Kind::SecurityPolicy
+            ],
+            "creates in dependency order"
+        );
+    }
+}

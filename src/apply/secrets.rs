@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::model::{secret_paths, SecretRef, SecretValue};
+use crate::model::{secret_paths, Kind, Name, SecretRef, SecretValue};
 use crate::plan::SecretKey;
 use crate::validate::DesiredState;
 
@@ -69,6 +69,63 @@ pub struct SecretError {
     pub reason: String,
 }
 
+/// Where an object's secrets are resolved from, for messages and keys.
+struct Owner<'a> {
+    org: &'a Name,
+    kind: Kind,
+    name: &'a Name,
+    /// The file naming the secrets (or "saved plan").
+    file: &'a str,
+    /// Directory relative `fromFile` paths start from.
+    base: &'a Path,
+}
+
+/// Resolves every secret reference in one object's spec JSON.
+fn resolve_object(
+    owner: &Owner,
+    spec: &serde_json::Value,
+    source: &dyn SecretSource,
+    out: &mut ResolvedSecrets,
+    errors: &mut Vec<SecretError>,
+) {
+    for path in secret_paths(owner.kind) {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        let Some(reference) = spec
+            .pointer(&pointer)
+            .filter(|v| !v.is_null())
+            .and_then(|v| serde_json::from_value::<SecretRef>(v.clone()).ok())
+            .filter(|r| r.source_count() == 1)
+        else {
+            continue;
+        };
+        match source.resolve(&reference, owner.base) {
+            Ok(v) => {
+                let key = (
+                    owner.org.clone(),
+                    owner.kind,
+                    owner.name.clone(),
+                    path.to_string(),
+                );
+                out.values.insert(key, v);
+            }
+            Err(reason) => errors.push(SecretError {
+                file: owner.file.to_string(),
+                object: format!("{} {:?}", owner.kind.noun(), owner.name.as_str()),
+                path: path.to_string(),
+                reason,
+            }),
+        }
+    }
+}
+
+fn finish(out: ResolvedSecrets, errors: Vec<SecretError>) -> Result<ResolvedSecrets, Vec<SecretError>> {
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Resolves every secret reference of the desired state, reporting all failures.
 pub fn resolve(
     desired: &DesiredState,
@@ -81,37 +138,18 @@ pub fn resolve(
             if secret_paths(*kind).is_empty() {
                 continue;
             }
-            let spec = obj.spec.to_json();
-            for path in secret_paths(*kind) {
-                let pointer = format!("/{}", path.replace('.', "/"));
-                let Some(value) = spec.pointer(&pointer).filter(|v| !v.is_null()) else {
-                    continue;
-                };
-                let Ok(reference) = serde_json::from_value::<SecretRef>(value.clone()) else {
-                    continue;
-                };
-                let file = &obj.origin.location.file;
-                let base = Path::new(file).parent().unwrap_or(Path::new("."));
-                match source.resolve(&reference, base) {
-                    Ok(v) => {
-                        out.values
-                            .insert((org.clone(), *kind, name.clone(), path.to_string()), v);
-                    }
-                    Err(reason) => errors.push(SecretError {
-                        file: file.clone(),
-                        object: format!("{} {:?}", kind.noun(), name.as_str()),
-                        path: path.to_string(),
-                        reason,
-                    }),
-                }
-            }
+            let file = &obj.origin.location.file;
+            let owner = Owner {
+                org,
+                kind: *kind,
+                name,
+                file,
+                base: Path::new(file).parent().unwrap_or(Path::new(".")),
+            };
+            resolve_object(&owner, &obj.spec.to_json(), source, &mut out, &mut errors);
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    finish(out, errors)
 }
 
 /// Resolves the secret references a saved plan will write (its `fromFile`
@@ -125,42 +163,17 @@ pub fn resolve_plan(
     for org in &plan.organizations {
         for change in &org.changes {
             let Some(after) = &change.after else { continue };
-            for path in secret_paths(change.kind) {
-                let pointer = format!("/{}", path.replace('.', "/"));
-                let Some(reference) = after
-                    .pointer(&pointer)
-                    .and_then(|v| serde_json::from_value::<SecretRef>(v.clone()).ok())
-                    .filter(|r| r.source_count() == 1)
-                else {
-                    continue;
-                };
-                match source.resolve(&reference, Path::new(".")) {
-                    Ok(v) => {
-                        out.values.insert(
-                            (
-                                org.organization.clone(),
-                                change.kind,
-                                change.name.clone(),
-                                path.to_string(),
-                            ),
-                            v,
-                        );
-                    }
-                    Err(reason) => errors.push(SecretError {
-                        file: "saved plan".to_string(),
-                        object: format!("{} {:?}", change.kind.noun(), change.name.as_str()),
-                        path: path.to_string(),
-                        reason,
-                    }),
-                }
-            }
+            let owner = Owner {
+                org: &org.organization,
+                kind: change.kind,
+                name: &change.name,
+                file: "saved plan",
+                base: Path::new("."),
+            };
+            resolve_object(&owner, after, source, &mut out, &mut errors);
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    finish(out, errors)
 }
 
 /// Makes every `fromFile` path absolute (relative to the YAML file naming it),

@@ -190,21 +190,27 @@ impl<'a> Differ<'a> {
         }
     }
 
+    /// Records the elements a new set gets, if any.
+    fn push_added(&mut self, path: &str, items: &[Value]) {
+        if !items.is_empty() {
+            let added = items.to_vec();
+            self.push(
+                path,
+                FieldDiff::Set {
+                    added,
+                    removed: Vec::new(),
+                },
+            );
+        }
+    }
+
     /// Lists every value a new object gets (clears are no-ops on create).
     pub fn create(&mut self, path: &str, desired: &Value) {
         match desired {
             Value::Null => {}
             Value::Object(d) if !is_whole_map(self.kind, path) && !self.sensitive.contains(&path) => {
                 if let Some(items) = additive_items(d) {
-                    if !items.is_empty() {
-                        self.push(
-                            path,
-                            FieldDiff::Set {
-                                added: items.clone(),
-                                removed: Vec::new(),
-                            },
-                        );
-                    }
+                    self.push_added(path, items);
                     return;
                 }
                 for (k, v) in d {
@@ -214,17 +220,7 @@ impl<'a> Differ<'a> {
                     self.create(&join(path, k), v);
                 }
             }
-            Value::Array(items) => {
-                if !items.is_empty() {
-                    self.push(
-                        path,
-                        FieldDiff::Set {
-                            added: items.clone(),
-                            removed: Vec::new(),
-                        },
-                    );
-                }
-            }
+            Value::Array(items) => self.push_added(path, items),
             v if is_empty(Some(v)) => {}
             v => self.push(
                 path,

@@ -939,7 +939,7 @@ mod tests {
             .map(|p| {
                 let text = std::fs::read_to_string(p).expect("readable example");
                 assert!(
-                    text.starts_with("# yaml-language-server: $schema=../../orgctl.schema.json\n"),
+                    text.starts_with("# yaml-language-server: $schema=../orgctl.schema.json\n"),
                     "{} starts with the schema modeline",
                     p.display()
                 );

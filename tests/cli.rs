@@ -260,6 +260,20 @@ fn history_lists_applied_changes_with_secrets_redacted() {
         audit_has_secret,
         "the audit log marks the secret change as sensitive"
     );
+    // An update shows each field before and after, sets as added/removed.
+    let work = env.copy("small");
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    let text = text.replace("department: Sales", "department: Finance");
+    std::fs::write(
+        &people,
+        text.replace("members: {users: [bob]}", "members: {users: [alice]}"),
+    )
+    .expect("write");
+    let r = env.run(&["apply", "-f", "small", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = env.run(&["history", "--org", "acme", "--limit", "1"]);
+    insta::assert_snapshot!("history_update", regex_time(&r.stdout));
 }
 
 fn regex_time(s: &str) -> String {
@@ -430,4 +444,29 @@ fn killed_apply_leaves_the_directory_as_before() {
     assert_eq!(r.code, 0, "{}", r.transcript());
     let r = env.run(&["plan", "-f", "big", "--detailed-exitcode"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
+}
+
+#[test]
+fn the_examples_schema_file_is_what_orgctl_schema_prints() {
+    let env = Env::new();
+    let r = env.run(&["schema"]);
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/orgctl.schema.json"))
+            .expect("examples/orgctl.schema.json");
+    assert!(
+        committed == r.stdout,
+        "examples/orgctl.schema.json is out of date: run `cargo run -- schema > examples/orgctl.schema.json`"
+    );
+}
+
+#[test]
+fn semantically_invalid_files_do_not_create_the_directory() {
+    let env = Env::new();
+    let bad = env.dir.path().join("bad.yaml");
+    let text = std::fs::read_to_string(data("small/org.yaml")).expect("read");
+    std::fs::write(&bad, text.replace("minLength: 10", "minLength: 6")).expect("write");
+    let r = env.run(&["plan", "-f", "bad.yaml"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stderr.contains("must be at least 8, found 6"), "{}", r.stderr);
+    assert!(!env.db().exists(), "reading the live state created nothing");
 }

@@ -259,19 +259,21 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
                 "replace" => "-/+",
                 _ => "~",
             };
-            let fields: Vec<String> = c
-                .after
-                .as_ref()
-                .or(c.before.as_ref())
-                .and_then(Value::as_object)
-                .map(|o| o.keys().cloned().collect())
-                .unwrap_or_default();
-            let detail = if fields.is_empty() || c.action == "create" {
-                String::new()
-            } else {
-                format!(": {}", fields.join(", "))
-            };
-            out.push_str(&format!("  {sym} {} {:?}{detail}\n", c.kind.noun(), c.name));
+            out.push_str(&format!("  {sym} {} {:?}\n", c.kind.noun(), c.name));
+            if c.action == "update" || c.action == "replace" {
+                let empty = serde_json::Map::new();
+                let before = c.before.as_ref().and_then(Value::as_object).unwrap_or(&empty);
+                let after = c.after.as_ref().and_then(Value::as_object).unwrap_or(&empty);
+                for (path, new) in after {
+                    let old = before.get(path).unwrap_or(&Value::Null);
+                    // Set changes are recorded as {added} after and {removed} before.
+                    let line = match (new.get("added"), old.get("removed")) {
+                        (Some(added), Some(removed)) => format!("added {added}, removed {removed}"),
+                        _ => format!("{old} -> {new}"),
+                    };
+                    out.push_str(&format!("      {path}: {line}\n"));
+                }
+            }
         }
     }
     printer.out(&out);

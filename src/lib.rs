@@ -4,12 +4,14 @@
 //! [`validate`] turns them into a [`validate::DesiredState`], [`plan`] diffs it
 //! against a [`backend::LiveOrg`] snapshot into a [`plan::Plan`], [`render`]
 //! shows a plan, and [`apply`] executes one against a [`backend::Backend`].
-//! Only `backend`, `apply` and `cli` do I/O.
+//! [`crd`] wraps the model's specs as Kubernetes custom resources (the only
+//! module with kube types). Only `backend`, `apply` and `cli` do I/O.
 #![forbid(unsafe_code)]
 
 pub mod apply;
 pub mod backend;
 pub mod cli;
+pub mod crd;
 pub mod diagnostic;
 pub mod engine;
 pub mod load;

@@ -375,7 +375,7 @@ impl<'a> Gen<'a> {
             location: pick(h >> 24, LOCATIONS.len()),
             employment,
             cost_center: (department as u64 + 1) * 100 + ((h >> 32) % 4) * 10,
-            deactivated: (h >> 40) % 50 == 0,
+            deactivated: (h >> 40).is_multiple_of(50),
         }
     }
 

@@ -45,6 +45,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Print the JSON Schema of one kind, or of every kind.
     Schema(SchemaArgs),
+    /// Print the Kubernetes CustomResourceDefinitions of every kind as YAML.
+    Crds(CrdsArgs),
 }
 
 /// Where the desired state comes from.
@@ -194,4 +196,12 @@ pub struct HistoryArgs {
 pub struct SchemaArgs {
     /// A kind (User, Group, …); without it, one schema accepting every kind.
     pub kind: Option<String>,
+}
+
+/// `orgctl crds`.
+#[derive(Debug, Args)]
+pub struct CrdsArgs {
+    /// Write one file per CRD (`orgctl.io_<plural>.yaml`) into DIR instead of printing one stream.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

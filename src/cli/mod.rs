@@ -4,6 +4,7 @@
 
 pub mod args;
 mod commands;
+mod crds;
 mod inspect;
 pub mod printer;
 mod report;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> ExitCode {
         args::Command::Export(a) => inspect::export(&printer, &cli, a),
         args::Command::History(a) => inspect::history(&printer, &cli, a),
         args::Command::Schema(a) => inspect::schema(&printer, a),
+        args::Command::Crds(a) => crds::crds(&printer, a),
     };
     result.unwrap_or(ExitCode::FAILURE)
 }

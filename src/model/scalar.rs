@@ -204,7 +204,7 @@ impl fmt::Display for Duration {
         }
         let (unit, mult) = DISPLAY_UNITS
             .iter()
-            .find(|(_, m)| self.0 % m == 0)
+            .find(|(_, m)| self.0.is_multiple_of(*m))
             .copied()
             .unwrap_or(("s", 1));
         write!(f, "{}{}", self.0 / mult, unit)

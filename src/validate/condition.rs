@@ -35,7 +35,8 @@ pub enum ConditionField {
     Attribute(String),
 }
 
-const FIELDS: [&str; 7] = [
+/// The user fields a condition compares by name (besides `attributes.<name>`).
+pub const FIELDS: [&str; 7] = [
     "department",
     "designation",
     "location",

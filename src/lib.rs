@@ -7,6 +7,7 @@
 //! Only `backend`, `apply` and `cli` do I/O.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod apply;
 pub mod backend;
 pub mod cli;

@@ -8,6 +8,7 @@
 //! module with kube types). Only `backend`, `apply` and `cli` do I/O.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod apply;
 pub mod backend;
 pub mod cli;

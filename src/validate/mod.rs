@@ -13,7 +13,7 @@ use crate::diagnostic::{Diagnostic, Location};
 use crate::load::{self, tree::ParsedDoc, Loaded, Source};
 use crate::model::{Field, Kind, Name, Spec};
 
-pub use condition::{ConditionField, FIELDS as CONDITION_FIELDS, MAX_REGEX_BYTES};
+pub use condition::{compile_regex, ConditionField, FIELDS as CONDITION_FIELDS, MAX_REGEX_BYTES};
 
 /// Where a desired object was written.
 #[derive(Debug, Clone, PartialEq, Eq)]

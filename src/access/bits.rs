@@ -180,7 +180,7 @@ mod tests {
     fn transposed_rows_list_the_sets_holding_each_user() {
         let n = 200;
         let sets: Vec<Bits> = (0..70)
-            .map(|s| Bits::from_fn(n, |u| (u as usize + s) % 7 == 0))
+            .map(|s| Bits::from_fn(n, |u| (u as usize + s).is_multiple_of(7)))
             .collect();
         let mut t = Transposed::new(&sets);
         for u in (0..n as u32).rev() {

@@ -470,3 +470,29 @@ fn semantically_invalid_files_do_not_create_the_directory() {
     assert!(r.stderr.contains("must be at least 8, found 6"), "{}", r.stderr);
     assert!(!env.db().exists(), "reading the live state created nothing");
 }
+
+#[test]
+fn export_and_history_reject_bad_organization_names() {
+    let env = Env::new();
+    let r = env.run(&["export", "--org", "Acme Corp"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: --org: invalid name \"Acme Corp\": expected at most 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit\n"
+    );
+    let r = env.run(&["export", "--org", "nosuch"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .starts_with("error: organization \"nosuch\" does not exist in sqlite:"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["history", "--org", "UPPER"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.starts_with("error: --org: invalid name \"UPPER\""),
+        "{}",
+        r.stderr
+    );
+}

@@ -211,11 +211,11 @@ impl Compiler {
         let operands: Vec<String> = match op {
             Operator::In | Operator::NotIn => match &c.values {
                 Some(v) if !v.is_empty() && c.value.is_none() => v.clone(),
-                _ => return Err(format!("`{}` needs a non-empty `values` list", op_name(op))),
+                _ => return Err(format!("`{}` needs a non-empty `values` list", op.as_str())),
             },
             _ => match (&c.value, &c.values) {
                 (Some(v), None) => vec![v.clone()],
-                _ => return Err(format!("`{}` needs one `value`", op_name(op))),
+                _ => return Err(format!("`{}` needs one `value`", op.as_str())),
             },
         };
         let key = (field, op, operands);
@@ -277,22 +277,8 @@ impl Compiler {
             field: field.clone(),
             subject,
             negated: matches!(op, Operator::NotEquals | Operator::NotIn),
-            text: format!("{field_text} {} {operand_text}", op_name(*op)),
+            text: format!("{field_text} {} {operand_text}", op.as_str()),
             test,
         })
-    }
-}
-
-/// The operator as written in YAML.
-pub(crate) fn op_name(op: Operator) -> &'static str {
-    match op {
-        Operator::Equals => "equals",
-        Operator::NotEquals => "notEquals",
-        Operator::In => "in",
-        Operator::NotIn => "notIn",
-        Operator::StartsWith => "startsWith",
-        Operator::EndsWith => "endsWith",
-        Operator::Contains => "contains",
-        Operator::Matches => "matches",
     }
 }

@@ -28,6 +28,22 @@ pub enum Operator {
     Matches,
 }
 
+impl Operator {
+    /// The operator as written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::Equals => "equals",
+            Operator::NotEquals => "notEquals",
+            Operator::In => "in",
+            Operator::NotIn => "notIn",
+            Operator::StartsWith => "startsWith",
+            Operator::EndsWith => "endsWith",
+            Operator::Contains => "contains",
+            Operator::Matches => "matches",
+        }
+    }
+}
+
 /// A condition: exactly one of `all`, `any`, or a comparison
 /// (`field`, `op`, and `value` or `values`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

@@ -173,7 +173,7 @@ pub(crate) fn check(
                 r.at(
                     origin,
                     &format!("{path}.value"),
-                    format!("`{}` takes `values` (a list), not `value`", op_name(op)),
+                    format!("`{}` takes `values` (a list), not `value`", op.as_str()),
                 );
             }
             match &c.values {
@@ -183,7 +183,7 @@ pub(crate) fn check(
                         r.at(
                             origin,
                             path,
-                            format!("`{}` needs a non-empty `values` list", op_name(op)),
+                            format!("`{}` needs a non-empty `values` list", op.as_str()),
                         );
                     }
                     Vec::new()
@@ -195,14 +195,14 @@ pub(crate) fn check(
                 r.at(
                     origin,
                     &format!("{path}.values"),
-                    format!("`{}` takes one `value`, not `values`", op_name(op)),
+                    format!("`{}` takes one `value`, not `values`", op.as_str()),
                 );
             }
             match &c.value {
                 Some(v) => vec![v],
                 None => {
                     if c.values.is_none() {
-                        r.at(origin, path, format!("`{}` needs a `value`", op_name(op)));
+                        r.at(origin, path, format!("`{}` needs a `value`", op.as_str()));
                     }
                     Vec::new()
                 }
@@ -232,18 +232,5 @@ pub(crate) fn check(
                 r.at(origin, &at, super::refs::undeclared(org, Kind::Group, v));
             }
         }
-    }
-}
-
-fn op_name(op: Operator) -> &'static str {
-    match op {
-        Operator::Equals => "equals",
-        Operator::NotEquals => "notEquals",
-        Operator::In => "in",
-        Operator::NotIn => "notIn",
-        Operator::StartsWith => "startsWith",
-        Operator::EndsWith => "endsWith",
-        Operator::Contains => "contains",
-        Operator::Matches => "matches",
     }
 }

@@ -343,3 +343,26 @@ fn holds_admin(org: &DesiredOrg, user: &Name) -> bool {
         _ => false,
     })
 }
+
+/// Two non-default policies with the same priority that both apply to some
+/// user leave that user's effective policy to an arbitrary choice: an error
+/// naming both policies and an example user, at the second policy's priority.
+pub(crate) fn check_policy_ties(r: &mut Reporter, org: &DesiredOrg) {
+    let model = crate::access::AccessModel::from_desired(org);
+    for c in model.policy_conflicts() {
+        let Some(obj) = org.get(Kind::SecurityPolicy, c.second.as_str()) else {
+            continue;
+        };
+        r.at(
+            &obj.origin,
+            "spec.priority",
+            format!(
+                "security policies {:?} and {:?} both have priority {} and both apply to user {:?}; give one of them a higher priority",
+                c.first.as_str(),
+                c.second.as_str(),
+                c.priority,
+                c.example_user.as_str()
+            ),
+        );
+    }
+}

@@ -230,6 +230,13 @@ pub fn validate(loaded: Loaded, sources: &[Source]) -> Result<DesiredState, Vec<
         }
         refs::check_cycles(&mut r, org);
     }
+    // Policy ties need every user evaluated: only worth it (and only free of
+    // cascades) once everything else holds.
+    if r.diags.is_empty() {
+        for org in state.organizations.values() {
+            domain::check_policy_ties(&mut r, org);
+        }
+    }
     if r.diags.is_empty() {
         Ok(state)
     } else {

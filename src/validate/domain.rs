@@ -348,6 +348,20 @@ fn holds_admin(org: &DesiredOrg, user: &Name) -> bool {
 /// user leave that user's effective policy to an arbitrary choice: an error
 /// naming both policies and an example user, at the second policy's priority.
 pub(crate) fn check_policy_ties(r: &mut Reporter, org: &DesiredOrg) {
+    // Evaluating every user is only needed when two policies share a priority.
+    let mut priorities: Vec<i32> = org
+        .of_kind(Kind::SecurityPolicy)
+        .filter_map(|(_, o)| match &o.spec {
+            Spec::SecurityPolicy(p) if p.default.get() != Some(&true) => {
+                Some(p.priority.get().copied().unwrap_or(0))
+            }
+            _ => None,
+        })
+        .collect();
+    priorities.sort_unstable();
+    if !priorities.windows(2).any(|w| w[0] == w[1]) {
+        return;
+    }
     let model = crate::access::AccessModel::from_desired(org);
     for c in model.policy_conflicts() {
         let Some(obj) = org.get(Kind::SecurityPolicy, c.second.as_str()) else {

@@ -496,3 +496,28 @@ fn export_and_history_reject_bad_organization_names() {
         r.stderr
     );
 }
+
+#[test]
+fn explain_user_shows_apps_policy_and_admin_rights_from_files_and_live() {
+    let env = Env::new();
+    let from_files = env.run(&["explain", "user", "bob", "-f", &small()]);
+    assert_eq!(from_files.code, 0, "{}", from_files.transcript());
+    insta::assert_snapshot!("explain_bob", from_files.stdout);
+    env.run(&["apply", "-f", &small(), "--auto-approve"]);
+    let live = env.run(&["explain", "user", "bob"]);
+    assert_eq!(live.code, 0, "{}", live.transcript());
+    assert_eq!(
+        live.stdout, from_files.stdout,
+        "the live directory explains the same"
+    );
+    let json = env.run(&["explain", "user", "alice", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(v["admin"]["superAdmin"], true);
+    assert_eq!(v["policy"]["effective"]["policy"], "default");
+    let r = env.run(&["explain", "user", "bobb"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: user \"bobb\" is not in organization \"acme\", did you mean \"bob\"?\n"
+    );
+}

@@ -47,6 +47,8 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Print the Kubernetes CustomResourceDefinitions of every kind as YAML.
     Crds(CrdsArgs),
+    /// Explain effective access: why a user has what they have.
+    Explain(ExplainArgs),
 }
 
 /// Where the desired state comes from.
@@ -204,4 +206,35 @@ pub struct CrdsArgs {
     /// Write one file per CRD (`orgctl.io_<plural>.yaml`) into DIR instead of printing one stream.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `orgctl explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// What to explain.
+    #[command(subcommand)]
+    pub what: ExplainWhat,
+}
+
+/// The things `explain` can explain.
+#[derive(Debug, Subcommand)]
+pub enum ExplainWhat {
+    /// A user's apps and app roles, security policy and admin permissions, and why.
+    User(ExplainUserArgs),
+}
+
+/// `orgctl explain user`.
+#[derive(Debug, Args)]
+pub struct ExplainUserArgs {
+    /// The user's name (`metadata.name`).
+    pub name: String,
+    /// Explain the state the files declare instead of the live backend.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// The organization (needed when there are several).
+    #[arg(long = "org", value_name = "NAME")]
+    pub organization: Option<String>,
+    /// Output format (text or json).
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
 }

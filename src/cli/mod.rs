@@ -5,6 +5,7 @@
 pub mod args;
 mod commands;
 mod crds;
+mod explain;
 mod inspect;
 pub mod printer;
 mod report;
@@ -51,6 +52,9 @@ pub fn run(cli: Cli) -> ExitCode {
         args::Command::History(a) => inspect::history(&printer, &cli, a),
         args::Command::Schema(a) => inspect::schema(&printer, a),
         args::Command::Crds(a) => crds::crds(&printer, a),
+        args::Command::Explain(a) => match &a.what {
+            args::ExplainWhat::User(u) => explain::user(&printer, &cli, u),
+        },
     };
     result.unwrap_or(ExitCode::FAILURE)
 }

@@ -5,6 +5,7 @@
 //! (no printing, no files, no terminal detection: the caller says whether to
 //! colour). Secrets show as `(sensitive value)` in every format.
 
+pub mod explain;
 mod json;
 mod lines;
 mod markdown;

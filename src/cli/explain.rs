@@ -1,0 +1,92 @@
+//! `explain user`: effective access of one user, from the files (`-f`) or
+//! from the live backend, as text or JSON.
+
+use std::process::ExitCode;
+
+use super::args::{Cli, ExplainUserArgs, OutputFormat};
+use super::printer::Printer;
+use super::{open_backend, print_diagnostics, read_sources, CmdResult, Reported};
+use crate::access::AccessModel;
+use crate::diagnostic::{did_you_mean, error_chain};
+use crate::model::Name;
+use crate::render;
+
+/// Picks the organization: the one named, or the only one there is.
+fn pick(printer: &Printer, named: Option<&str>, available: Vec<Name>) -> Result<Name, Reported> {
+    if let Some(n) = named {
+        return match available.iter().find(|o| o.as_str() == n) {
+            Some(o) => Ok(o.clone()),
+            None => {
+                printer.error(&format!("organization {n:?} was not found"));
+                Err(Reported)
+            }
+        };
+    }
+    match available.as_slice() {
+        [only] => Ok(only.clone()),
+        [] => {
+            printer.error("there is no organization to explain");
+            Err(Reported)
+        }
+        several => {
+            let names: Vec<&str> = several.iter().map(Name::as_str).collect();
+            printer.error(&format!(
+                "several organizations ({}); choose one with --org",
+                names.join(", ")
+            ));
+            Err(Reported)
+        }
+    }
+}
+
+fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdResult {
+    let Some(explanation) = model.explain_user(&a.name) else {
+        let org = model.organization().map(Name::as_str).unwrap_or_default();
+        let hint = did_you_mean(&a.name, model.users().map(Name::as_str))
+            .map(|s| format!(", did you mean {s:?}?"))
+            .unwrap_or_default();
+        printer.error(&format!("user {:?} is not in organization {org:?}{hint}", a.name));
+        return Err(Reported);
+    };
+    if a.output == OutputFormat::Json {
+        printer.out(&serde_json::to_string_pretty(&explanation).unwrap_or_default());
+    } else {
+        printer.out(&render::explain::user(
+            &explanation,
+            model.organization().map(Name::as_str),
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orgctl explain user NAME`.
+pub fn user(printer: &Printer, cli: &Cli, a: &ExplainUserArgs) -> CmdResult {
+    if !a.files.is_empty() {
+        let sources = read_sources(printer, &a.files)?;
+        let desired = crate::validate::run(&sources).map_err(|diags| {
+            print_diagnostics(printer, &diags);
+            Reported
+        })?;
+        let org = pick(
+            printer,
+            a.organization.as_deref(),
+            desired.organizations.keys().cloned().collect(),
+        )?;
+        let Some(desired_org) = desired.organizations.get(&org) else {
+            return Err(Reported);
+        };
+        return explain(printer, &AccessModel::from_desired(desired_org), a);
+    }
+    let backend = open_backend(printer, cli)?;
+    let fail = |e: crate::backend::BackendError| {
+        printer.error(&error_chain(&e));
+        Reported
+    };
+    let org = pick(
+        printer,
+        a.organization.as_deref(),
+        backend.organizations().map_err(fail)?,
+    )?;
+    let live = backend.snapshot(&org).map_err(fail)?;
+    explain(printer, &AccessModel::from_live(&live), a)
+}

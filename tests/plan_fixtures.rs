@@ -55,6 +55,7 @@ fn live_of(dir: &Path) -> LiveOrg {
         organization: Some("acme".parse().expect("name")),
         revision: file.revision,
         objects,
+        grants: Default::default(),
     }
 }
 

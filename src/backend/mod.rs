@@ -22,6 +22,49 @@ pub struct LiveObject {
     pub fingerprint: String,
 }
 
+/// An app a rule gives a user, as the backend holds it (materialized).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RuleGrant {
+    /// The app.
+    pub app: Name,
+    /// The app role.
+    pub role: Name,
+    /// The AppAssignment rule that made the grant.
+    pub rule: Name,
+}
+
+/// The app assignments materialized in a backend for one organization.
+/// Rule-made lists are stored shared: many users hold the same list, so a
+/// snapshot carries each distinct list once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LiveGrants {
+    /// Distinct rule-made grant lists, each sorted by app.
+    pub sets: Vec<Vec<RuleGrant>>,
+    /// Users holding rule-made grants → their list (an index into `sets`).
+    pub users: BTreeMap<Name, u32>,
+    /// Grants an admin made by hand: user → app → app role. A plan never
+    /// writes these; on an app a user holds both ways, the hand-made role wins.
+    pub manual: BTreeMap<Name, BTreeMap<Name, Name>>,
+}
+
+impl LiveGrants {
+    /// The rule-made grants of `user` (empty when it holds none).
+    pub fn of_user(&self, user: &str) -> &[RuleGrant] {
+        self.users
+            .get(user)
+            .and_then(|s| self.sets.get(*s as usize))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Number of rule-made (user, app) grants.
+    pub fn rule_grant_count(&self) -> usize {
+        self.users
+            .values()
+            .map(|s| self.sets.get(*s as usize).map_or(0, Vec::len))
+            .sum()
+    }
+}
+
 /// A snapshot of one organization.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveOrg {
@@ -31,6 +74,8 @@ pub struct LiveOrg {
     pub revision: u64,
     /// Every object of the organization, the Organization object included.
     pub objects: BTreeMap<(Kind, Name), LiveObject>,
+    /// The app assignments materialized for its users.
+    pub grants: LiveGrants,
 }
 
 impl LiveOrg {
@@ -81,13 +126,32 @@ pub enum Write {
         /// Fingerprint the object must still have, if it exists.
         expected: Option<String>,
     },
+    /// Replace the rule-made grants of one existing user (empty: remove
+    /// them all). Hand-made grants are not touched.
+    Grants {
+        /// The user.
+        user: Name,
+        /// The user's whole rule-made list, sorted by app.
+        grants: Vec<RuleGrant>,
+    },
+    /// Make (`role: Some`) or remove (`None`) a grant by hand, as an admin
+    /// would in the backend's console. Plans never produce this.
+    ManualGrant {
+        /// The user.
+        user: Name,
+        /// The app.
+        app: Name,
+        /// The app role, or `None` to remove the grant.
+        role: Option<Name>,
+    },
 }
 
 impl Write {
-    /// Kind and name of the object written.
+    /// Kind and name of the object written (a grant writes to its user).
     pub fn target(&self) -> (Kind, &Name) {
         match self {
             Write::Put { kind, name, .. } | Write::Delete { kind, name, .. } => (*kind, name),
+            Write::Grants { user, .. } | Write::ManualGrant { user, .. } => (Kind::User, user),
         }
     }
 }

@@ -62,6 +62,7 @@ fn a_live_snapshot_of_the_same_objects_evaluates_the_same() {
                 (key.clone(), live)
             })
             .collect(),
+        grants: Default::default(),
     };
     let desired = AccessModel::from_desired(org);
     let before = AccessModel::from_live(&live);

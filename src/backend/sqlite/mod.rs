@@ -5,7 +5,7 @@
 //! about plans, YAML or rendering. Every write request is one `BEGIN IMMEDIATE`
 //! transaction: it commits whole or leaves the file exactly as it was.
 //!
-//! Schema (version 1, see [`schema`]; the version is `PRAGMA user_version`):
+//! Schema (version 2, see [`schema`]; the version is `PRAGMA user_version`):
 //!
 //! - `revision(id = 0, value)`: the global revision counter. Each write request
 //!   that changes something takes the next value.
@@ -20,6 +20,15 @@
 //!   write; the object's fingerprint is `r<revision>`.
 //! - `secrets(organization, kind, name, path, value)`: secret values by dotted
 //!   spec path, kept apart from the specs so a snapshot never reads them.
+//! - `grant_sets(organization, id, grants)`, `user_grants(organization, user,
+//!   set_id)` (version 2): the app assignments rules made, materialized;
+//!   each distinct list once (JSON `[[app, role, rule], …]` sorted by app),
+//!   each user pointing at its list, so 100,000 users sharing a thousand
+//!   lists cost 100,000 short rows. Lists no user holds are dropped in the
+//!   transaction that orphaned them.
+//! - `manual_grants(organization, user, app, role)` (version 2): grants made
+//!   by hand; a plan never writes them. Deleting a user drops its grants,
+//!   deleting an app the hand-made grants of it.
 //! - `audit(id, revision, time, organization, changes)`: one row per applied
 //!   request, `time` in RFC 3339 UTC, `changes` the JSON of its
 //!   [`AuditChange`]s (already redacted by the caller).
@@ -36,8 +45,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    AuditChange, AuditEntry, Backend, BackendError, Capabilities, LiveObject, LiveOrg, WriteOutcome,
-    WriteRequest,
+    AuditChange, AuditEntry, Backend, BackendError, Capabilities, LiveGrants, LiveObject, LiveOrg, RuleGrant,
+    WriteOutcome, WriteRequest,
 };
 use crate::model::{Kind, Name, Spec};
 
@@ -205,13 +214,91 @@ fn snapshot_of(conn: &Connection, organization: &Name) -> Result<LiveOrg, Backen
             objects.push(read_object(org, row)?);
         }
     }
+    let grants = grants_of(&tx, org)?;
     // Read-only: ending it either way changes nothing.
     tx.commit().map_err(storage)?;
     Ok(LiveOrg {
         organization: Some(organization.clone()),
         revision,
         objects: objects.into_iter().collect(),
+        grants,
     })
+}
+
+/// The text a rule-made list is stored as: JSON `[[app, role, rule], …]`.
+pub(super) fn grants_text(grants: &[RuleGrant]) -> Result<String, BackendError> {
+    let triples: Vec<[&str; 3]> = grants
+        .iter()
+        .map(|g| [g.app.as_str(), g.role.as_str(), g.rule.as_str()])
+        .collect();
+    serde_json::to_string(&triples).map_err(storage)
+}
+
+/// Reads an organization's materialized grants: three range scans.
+fn grants_of(conn: &Connection, org: &str) -> Result<LiveGrants, BackendError> {
+    let corrupt = |what: &str, message: String| BackendError::Corrupt {
+        object: format!("{what} of organization {org:?}"),
+        message,
+    };
+    let mut grants = LiveGrants::default();
+    let mut index = std::collections::HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT id, grants FROM grant_sets WHERE organization = ?1 ORDER BY id")
+            .map_err(storage)?;
+        let mut rows = stmt.query([org]).map_err(storage)?;
+        while let Some(row) = rows.next().map_err(storage)? {
+            let fail = |m: String| corrupt("an app assignment list", m);
+            let id: i64 = row.get(0).map_err(|e| fail(e.to_string()))?;
+            let triples: Vec<[String; 3]> =
+                serde_json::from_str(column_text(row, 1).map_err(fail)?).map_err(|e| fail(e.to_string()))?;
+            let list = triples
+                .into_iter()
+                .map(|[app, role, rule]| {
+                    Ok(RuleGrant {
+                        app: app.parse()?,
+                        role: role.parse()?,
+                        rule: rule.parse()?,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(fail)?;
+            index.insert(id, grants.sets.len() as u32);
+            grants.sets.push(list);
+        }
+    }
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT user, set_id FROM user_grants WHERE organization = ?1")
+            .map_err(storage)?;
+        let mut rows = stmt.query([org]).map_err(storage)?;
+        let mut users = Vec::new();
+        while let Some(row) = rows.next().map_err(storage)? {
+            let fail = |m: String| corrupt("the app assignments", m);
+            let user: Name = column_text(row, 0).map_err(fail)?.parse().map_err(fail)?;
+            let id: i64 = row.get(1).map_err(|e| fail(e.to_string()))?;
+            let set = *index
+                .get(&id)
+                .ok_or_else(|| fail(format!("user {:?} holds unknown list {id}", user.as_str())))?;
+            users.push((user, set));
+        }
+        grants.users = users.into_iter().collect();
+    }
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT user, app, role FROM manual_grants WHERE organization = ?1")
+            .map_err(storage)?;
+        let mut rows = stmt.query([org]).map_err(storage)?;
+        while let Some(row) = rows.next().map_err(storage)? {
+            let fail = |m: String| corrupt("a hand-made app assignment", m);
+            let text = |i| -> Result<Name, BackendError> {
+                column_text(row, i).map_err(fail)?.parse().map_err(fail)
+            };
+            let (user, app, role) = (text(0)?, text(1)?, text(2)?);
+            grants.manual.entry(user).or_default().insert(app, role);
+        }
+    }
+    Ok(grants)
 }
 
 /// The newest audit entries first, optionally of one organization.

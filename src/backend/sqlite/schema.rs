@@ -50,8 +50,37 @@ CREATE TABLE audit (
 CREATE INDEX audit_by_organization ON audit (organization, id);
 ";
 
+/// Schema version 2: materialized app assignments. Rule-made lists are
+/// stored once per distinct list (`grant_sets`, `grants` the JSON of the
+/// sorted `[app, role, rule]` triples) and referenced per user
+/// (`user_grants`); grants made by hand live apart (`manual_grants`).
+const V2: &str = "
+CREATE TABLE grant_sets (
+    organization TEXT NOT NULL,
+    id           INTEGER NOT NULL,
+    grants       TEXT NOT NULL,
+    PRIMARY KEY (organization, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX grant_sets_by_grants ON grant_sets (organization, grants);
+
+CREATE TABLE user_grants (
+    organization TEXT NOT NULL,
+    user         TEXT NOT NULL,
+    set_id       INTEGER NOT NULL,
+    PRIMARY KEY (organization, user)
+) WITHOUT ROWID;
+
+CREATE TABLE manual_grants (
+    organization TEXT NOT NULL,
+    user         TEXT NOT NULL,
+    app          TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    PRIMARY KEY (organization, user, app)
+) WITHOUT ROWID;
+";
+
 /// Every migration in order; the schema version of a file is how many ran.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The highest schema version this build understands.
 pub(super) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -98,6 +98,13 @@ fn audit_for(writes: &[Write]) -> Vec<AuditChange> {
                 before: None,
                 after: None,
             },
+            Write::Grants { user, .. } | Write::ManualGrant { user, .. } => AuditChange {
+                kind: Kind::User,
+                name: user.as_str().to_string(),
+                action: "assign".into(),
+                before: None,
+                after: None,
+            },
         })
         .collect()
 }
@@ -124,7 +131,16 @@ fn apply_now(b: &mut SqliteBackend, org: &str, writes: Vec<Write>) -> WriteOutco
 /// Every row of every table, as text, in a stable order.
 fn dump(b: &SqliteBackend) -> Vec<String> {
     let mut out = Vec::new();
-    for table in ["revision", "organizations", "objects", "secrets", "audit"] {
+    for table in [
+        "revision",
+        "organizations",
+        "objects",
+        "secrets",
+        "audit",
+        "grant_sets",
+        "user_grants",
+        "manual_grants",
+    ] {
         let mut stmt = b.conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
         let n = stmt.column_count();
         let rows = stmt
@@ -680,4 +696,166 @@ fn timing_of_twelve_thousand_puts_and_a_snapshot() {
         "12,000 puts in one request: {write_time:?}; snapshot of 12,000 objects: min {:?}, median {:?}",
         snapshot_times[0], snapshot_times[5]
     );
+}
+
+fn grant(app: &str, role: &str, rule: &str) -> crate::backend::RuleGrant {
+    crate::backend::RuleGrant {
+        app: name(app),
+        role: name(role),
+        rule: name(rule),
+    }
+}
+
+fn grants(user: &str, list: Vec<crate::backend::RuleGrant>) -> Write {
+    Write::Grants {
+        user: name(user),
+        grants: list,
+    }
+}
+
+fn manual(user: &str, app: &str, role: Option<&str>) -> Write {
+    Write::ManualGrant {
+        user: name(user),
+        app: name(app),
+        role: role.map(name),
+    }
+}
+
+fn grant_rows(b: &SqliteBackend, table: &str) -> i64 {
+    b.conn
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn rule_grants_are_stored_once_per_distinct_list_and_read_back_per_user() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let users = ["ann", "bob", "cid"];
+    apply_now(
+        &mut b,
+        "acme",
+        users.iter().map(|u| put_user("acme", u, None)).collect(),
+    );
+    let shared = vec![grant("github", "developer", "eng"), grant("jira", "user", "all")];
+    apply_now(
+        &mut b,
+        "acme",
+        vec![
+            grants("ann", shared.clone()),
+            grants("bob", shared.clone()),
+            grants("cid", vec![grant("jira", "admin", "leads")]),
+        ],
+    );
+    let live = b.snapshot(&name("acme")).unwrap();
+    assert_eq!(live.grants.of_user("ann"), shared.as_slice());
+    assert_eq!(live.grants.of_user("bob"), shared.as_slice());
+    assert_eq!(live.grants.of_user("cid"), [grant("jira", "admin", "leads")]);
+    assert_eq!(live.grants.sets.len(), 2);
+    assert_eq!(live.grants.rule_grant_count(), 5);
+    assert_eq!(grant_rows(&b, "grant_sets"), 2);
+
+    // cid moves to the shared list: its old list is held by nobody and dropped.
+    let rev = b.snapshot(&name("acme")).unwrap().revision;
+    let out = apply_now(
+        &mut b,
+        "acme",
+        vec![grants("cid", shared.clone()), grants("ann", vec![])],
+    );
+    assert!(out.revision > rev);
+    let live = b.snapshot(&name("acme")).unwrap();
+    assert_eq!(live.grants.of_user("ann"), []);
+    assert_eq!(live.grants.of_user("cid"), shared.as_slice());
+    assert_eq!(grant_rows(&b, "grant_sets"), 1);
+}
+
+#[test]
+fn hand_made_grants_survive_rule_writes_and_go_with_their_user_or_app() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    apply_now(
+        &mut b,
+        "acme",
+        vec![put_user("acme", "ann", None), put_user("acme", "bob", None)],
+    );
+    apply_now(
+        &mut b,
+        "acme",
+        vec![
+            manual("ann", "payroll", Some("viewer")),
+            manual("bob", "payroll", Some("admin")),
+            grants("ann", vec![grant("payroll", "editor", "finance")]),
+        ],
+    );
+    apply_now(&mut b, "acme", vec![grants("ann", vec![])]);
+    let live = b.snapshot(&name("acme")).unwrap();
+    assert_eq!(live.grants.manual[&name("ann")][&name("payroll")], name("viewer"));
+    assert_eq!(live.grants.of_user("ann"), []);
+
+    let fp = live.get(Kind::User, &name("ann")).unwrap().fingerprint.clone();
+    apply_now(&mut b, "acme", vec![delete(Kind::User, "ann", Some(&fp))]);
+    let live = b.snapshot(&name("acme")).unwrap();
+    assert!(!live.grants.manual.contains_key(&name("ann")));
+    assert_eq!(live.grants.manual[&name("bob")][&name("payroll")], name("admin"));
+
+    apply_now(&mut b, "acme", vec![manual("bob", "payroll", None)]);
+    assert!(b.snapshot(&name("acme")).unwrap().grants.manual.is_empty());
+}
+
+#[test]
+fn granting_to_a_user_that_is_gone_is_a_conflict_and_writes_nothing() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    apply_now(&mut b, "acme", vec![put_user("acme", "ann", None)]);
+    let before = dump(&b);
+    let err = apply(
+        &mut b,
+        request(
+            "acme",
+            1,
+            vec![
+                grants("ann", vec![grant("jira", "user", "all")]),
+                grants("zed", vec![]),
+            ],
+        ),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, BackendError::Conflict { object, .. } if object == "user \"zed\""),
+        "{err:?}"
+    );
+    assert_eq!(dump(&b), before);
+}
+
+#[test]
+fn a_version_one_file_is_migrated_to_version_two_keeping_its_objects() {
+    let (_dir, path) = temp_db();
+    {
+        let mut b = SqliteBackend::open(&path).unwrap();
+        apply_now(&mut b, "acme", vec![put_user("acme", "ann", None)]);
+        // Turn the file back into what a version-1 orgctl wrote.
+        b.conn
+            .execute_batch(
+                "DROP TABLE grant_sets; DROP TABLE user_grants; DROP TABLE manual_grants;
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+    }
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let version: i64 = b
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    assert!(b
+        .snapshot(&name("acme"))
+        .unwrap()
+        .get(Kind::User, &name("ann"))
+        .is_some());
+    apply_now(
+        &mut b,
+        "acme",
+        vec![grants("ann", vec![grant("jira", "user", "all")])],
+    );
+    assert_eq!(b.snapshot(&name("acme")).unwrap().grants.rule_grant_count(), 1);
 }

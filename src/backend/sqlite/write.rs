@@ -11,7 +11,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{begin_write, fingerprint, label, org_revision, revision_to_sql, storage};
-use crate::backend::{BackendError, Write, WriteOutcome, WriteRequest};
+use crate::backend::{BackendError, RuleGrant, Write, WriteOutcome, WriteRequest};
 use crate::model::{Kind, Name};
 
 /// The stored revision of one object, if it exists.
@@ -29,6 +29,30 @@ const DELETE_SECRETS: &str = "DELETE FROM secrets WHERE organization = ?1 AND ki
 /// Stores one secret value.
 const INSERT_SECRET: &str =
     "INSERT INTO secrets (organization, kind, name, path, value) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// Finds a stored rule-made grant list by its text.
+const SELECT_SET: &str = "SELECT id FROM grant_sets WHERE organization = ?1 AND grants = ?2";
+/// The next free grant list id of an organization.
+const NEXT_SET_ID: &str = "SELECT COALESCE(MAX(id), -1) + 1 FROM grant_sets WHERE organization = ?1";
+/// Stores a new rule-made grant list.
+const INSERT_SET: &str = "INSERT INTO grant_sets (organization, id, grants) VALUES (?1, ?2, ?3)";
+/// Points a user at a rule-made grant list.
+const UPSERT_USER_GRANTS: &str = "INSERT INTO user_grants (organization, user, set_id) VALUES (?1, ?2, ?3)
+     ON CONFLICT (organization, user) DO UPDATE SET set_id = excluded.set_id";
+/// Removes a user's rule-made grants.
+const DELETE_USER_GRANTS: &str = "DELETE FROM user_grants WHERE organization = ?1 AND user = ?2";
+/// Stores a grant made by hand.
+const UPSERT_MANUAL: &str =
+    "INSERT INTO manual_grants (organization, user, app, role) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (organization, user, app) DO UPDATE SET role = excluded.role";
+/// Removes one grant made by hand.
+const DELETE_MANUAL: &str = "DELETE FROM manual_grants WHERE organization = ?1 AND user = ?2 AND app = ?3";
+/// Removes every grant made by hand to a user.
+const DELETE_USER_MANUAL: &str = "DELETE FROM manual_grants WHERE organization = ?1 AND user = ?2";
+/// Removes every grant made by hand of an app.
+const DELETE_APP_MANUAL: &str = "DELETE FROM manual_grants WHERE organization = ?1 AND app = ?2";
+/// Drops rule-made lists no user holds any more.
+const DROP_UNUSED_SETS: &str = "DELETE FROM grant_sets WHERE organization = ?1
+     AND id NOT IN (SELECT set_id FROM user_grants WHERE organization = ?1)";
 
 /// Applies `request` in one transaction; see the module doc for the guarantees.
 pub(super) fn write(
@@ -73,12 +97,14 @@ pub(super) fn write(
     let revision_sql = revision_to_sql(revision)?;
 
     let mut written = false;
+    let mut grants_written = false;
     {
         let mut select = tx.prepare_cached(SELECT_OBJECT).map_err(storage)?;
         let mut upsert = tx.prepare_cached(UPSERT_OBJECT).map_err(storage)?;
         let mut delete_object = tx.prepare_cached(DELETE_OBJECT).map_err(storage)?;
         let mut delete_secrets = tx.prepare_cached(DELETE_SECRETS).map_err(storage)?;
         let mut insert_secret = tx.prepare_cached(INSERT_SECRET).map_err(storage)?;
+        let mut grant_lists = GrantLists::default();
         let mut spec_json = Vec::new();
 
         for (done, w) in writes.iter().enumerate() {
@@ -137,8 +163,52 @@ pub(super) fn write(
                         check_unchanged(*kind, name, expected.as_deref(), live)?;
                         delete_object.execute(key).map_err(storage)?;
                         delete_secrets.execute(key).map_err(storage)?;
+                        // What was granted to a user or of an app goes with it.
+                        let who = params![org, name.as_str()];
+                        match kind {
+                            Kind::User => {
+                                tx.execute(DELETE_USER_GRANTS, who).map_err(storage)?;
+                                tx.execute(DELETE_USER_MANUAL, who).map_err(storage)?;
+                                grants_written = true;
+                            }
+                            Kind::Application => {
+                                tx.execute(DELETE_APP_MANUAL, who).map_err(storage)?;
+                            }
+                            _ => {}
+                        }
                         written = true;
                     }
+                }
+                Write::Grants { user, grants } => {
+                    if live.is_none() {
+                        return Err(conflict(Kind::User, user, "it no longer exists".to_string()));
+                    }
+                    if grants.is_empty() {
+                        tx.execute(DELETE_USER_GRANTS, params![org, user.as_str()])
+                            .map_err(storage)?;
+                    } else {
+                        let set = grant_lists.id_of(&tx, org, grants)?;
+                        tx.prepare_cached(UPSERT_USER_GRANTS)
+                            .and_then(|mut s| s.execute(params![org, user.as_str(), set]))
+                            .map_err(storage)?;
+                    }
+                    grants_written = true;
+                    written = true;
+                }
+                Write::ManualGrant { user, app, role } => {
+                    if live.is_none() {
+                        return Err(conflict(Kind::User, user, "it does not exist".to_string()));
+                    }
+                    match role {
+                        Some(role) => tx.prepare_cached(UPSERT_MANUAL).and_then(|mut s| {
+                            s.execute(params![org, user.as_str(), app.as_str(), role.as_str()])
+                        }),
+                        None => tx
+                            .prepare_cached(DELETE_MANUAL)
+                            .and_then(|mut s| s.execute(params![org, user.as_str(), app.as_str()])),
+                    }
+                    .map_err(storage)?;
+                    written = true;
                 }
             }
             progress(done + 1);
@@ -155,6 +225,9 @@ pub(super) fn write(
         });
     }
 
+    if grants_written {
+        tx.execute(DROP_UNUSED_SETS, [org]).map_err(storage)?;
+    }
     tx.execute("UPDATE revision SET value = ?1 WHERE id = 0", [revision_sql])
         .map_err(storage)?;
     tx.execute(
@@ -171,6 +244,44 @@ pub(super) fn write(
     .map_err(storage)?;
     tx.commit().map_err(storage)?;
     Ok(WriteOutcome { revision, results })
+}
+
+/// Rule-made lists met in this request: their text → stored id, so users
+/// sharing a list cost one lookup, and the next id to allocate.
+#[derive(Default)]
+struct GrantLists {
+    known: std::collections::HashMap<String, i64>,
+    next: Option<i64>,
+}
+
+impl GrantLists {
+    /// The stored id of `grants`, storing the list when it is new.
+    fn id_of(&mut self, tx: &Connection, org: &str, grants: &[RuleGrant]) -> Result<i64, BackendError> {
+        let text = super::grants_text(grants)?;
+        if let Some(id) = self.known.get(&text) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = tx
+            .prepare_cached(SELECT_SET)
+            .and_then(|mut s| s.query_row(params![org, text], |r| r.get(0)).optional())
+            .map_err(storage)?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let id = match self.next {
+                    Some(n) => n,
+                    None => tx.query_row(NEXT_SET_ID, [org], |r| r.get(0)).map_err(storage)?,
+                };
+                self.next = Some(id + 1);
+                tx.prepare_cached(INSERT_SET)
+                    .and_then(|mut s| s.execute(params![org, id, text]))
+                    .map_err(storage)?;
+                id
+            }
+        };
+        self.known.insert(text, id);
+        Ok(id)
+    }
 }
 
 /// A `Put` may create only what is absent and replace only what is unchanged.

@@ -1,5 +1,5 @@
 //! The pipeline as one call for drivers: load → validate → resolve secrets →
-//! snapshot → diff. The CLI and the controller both plan through here, so
+//! snapshot → diff → access effects (assignments, impact, lockout guards). The CLI and the controller both plan through here, so
 //! they cannot drift apart.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,7 +107,7 @@ fn plan_with_live(
 ) -> Result<Planned, EngineError> {
     apply::secrets::absolutize_files(&mut desired);
     let secrets = apply::resolve(&desired, secret_source).map_err(EngineError::Secrets)?;
-    let plan = plan::diff(
+    let mut plan = plan::diff(
         &desired,
         &live,
         &secrets.digests(),
@@ -116,6 +116,7 @@ fn plan_with_live(
         &backend.describe(),
     )
     .map_err(EngineError::Plan)?;
+    plan::add_access_effects(&mut plan, &live, options).map_err(EngineError::Plan)?;
     Ok(Planned {
         desired,
         plan,

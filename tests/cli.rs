@@ -122,7 +122,8 @@ fn plan_detailed_exitcode_is_two_when_changes_are_present() {
     let r = env.run(&["plan", "-f", &small(), "--detailed-exitcode"]);
     assert_eq!(r.code, 2, "{}", r.transcript());
     assert!(
-        r.stdout.ends_with("Plan: 8 to add, 0 to change, 0 to destroy.\n"),
+        r.stdout
+            .ends_with("Plan: 8 to add, 0 to change, 0 to destroy. App assignments of 1 user to update.\n"),
         "{}",
         r.stdout
     );

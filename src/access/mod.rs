@@ -110,6 +110,7 @@ mod model;
 mod policy;
 mod probe;
 mod rules;
+pub mod settings;
 mod types;
 
 #[cfg(test)]
@@ -118,6 +119,24 @@ mod proptests;
 mod tests;
 
 pub use admin::{ACTIONS, MODULES};
+
+/// Admin permissions as bits (for comparing two evaluations in the crate).
+pub(crate) type AdminMask = admin::Mask;
+
+/// The permissions of a mask, per module.
+pub(crate) fn expand_mask(
+    mask: AdminMask,
+) -> std::collections::BTreeMap<crate::model::Module, Vec<crate::model::Action>> {
+    admin::expand(mask, |_, _| ())
+        .into_iter()
+        .map(|(m, a)| (m, a.into_keys().collect()))
+        .collect()
+}
+
+/// Every admin permission (what the built-in `admin` role gives).
+pub(crate) fn full_admin_mask() -> AdminMask {
+    admin::all()
+}
 pub use effective::{AppRef, EffectiveAccess};
 pub use explain::{
     AppExplanation, ExcludedRule, FailedCondition, LosingGrant, LossReason, PolicyExplanation, PolicyRef,

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::backend::{AuditChange, Backend, BackendError, Write, WriteRequest};
-use crate::model::{secret_paths, Spec};
+use crate::model::{secret_paths, Kind, Spec};
 use crate::plan::{Action, Change, FieldDiff, OrgPlan, Plan};
-pub use report::{ApplyReport, ChangeOutcome, ChangeResult, OrgReport};
+pub use report::{ApplyReport, AssignmentResult, ChangeOutcome, ChangeResult, OrgReport};
 pub use secrets::{resolve, EnvAndFiles, ResolvedSecrets, SecretError, SecretSource};
 
 /// Why an apply could not run at all.
@@ -165,6 +165,26 @@ fn writes_of(org: &OrgPlan, change: &Change, secrets: &ResolvedSecrets) -> Resul
     })
 }
 
+/// Owner of the writes that materialize app assignments (not a change).
+const ASSIGNMENTS: usize = usize::MAX;
+
+/// Appends one `Grants` write per user whose rule-made list the plan rewrites.
+fn push_assignments(org: &OrgPlan, writes: &mut Vec<Write>, owners: &mut Vec<usize>) {
+    for (user, list) in &org.assignments.users {
+        let grants = org
+            .assignments
+            .lists
+            .get(*list as usize)
+            .cloned()
+            .unwrap_or_default();
+        writes.push(Write::Grants {
+            user: user.clone(),
+            grants,
+        });
+        owners.push(ASSIGNMENTS);
+    }
+}
+
 /// Executes a plan. `progress(done, total)` is called as writes complete.
 /// Each organization is one write request (one transaction on backends that
 /// have them); a failed request leaves that organization as it was.
@@ -188,7 +208,16 @@ pub fn execute(
         let mut writes = Vec::new();
         let mut owners = Vec::new();
         let mut build_error = None;
+        // Assignments go after creates and updates (their users and apps
+        // exist by then) and before deletions (which drop their own grants).
+        let first_delete = order
+            .iter()
+            .position(|c| c.action == Action::Delete)
+            .unwrap_or(order.len());
         for (i, change) in order.iter().enumerate() {
+            if i == first_delete {
+                push_assignments(org, &mut writes, &mut owners);
+            }
             match writes_of(org, change, secrets) {
                 Ok(ws) => {
                     owners.extend(std::iter::repeat_n(i, ws.len()));
@@ -200,6 +229,13 @@ pub fn execute(
                 }
             }
         }
+        if first_delete == order.len() && build_error.is_none() {
+            push_assignments(org, &mut writes, &mut owners);
+        }
+        let mut assignments = (!org.assignments.is_empty()).then_some(AssignmentResult {
+            users: org.assignments.users.len(),
+            outcome: ChangeOutcome::NotAttempted,
+        });
         let mut results: Vec<ChangeResult> = order
             .iter()
             .map(|c| ChangeResult {
@@ -215,22 +251,52 @@ pub fn execute(
                 r.outcome = ChangeOutcome::Failed(e);
             }
         } else if !writes.is_empty() {
+            let mut audit: Vec<AuditChange> = order.iter().map(|c| audit_of(c)).collect();
+            if !org.assignments.is_empty() {
+                audit.push(AuditChange {
+                    // Not one object: the rule-made app lists of many users.
+                    kind: Kind::User,
+                    name: String::new(),
+                    action: "assign".to_string(),
+                    before: None,
+                    after: Some(json!({
+                        "users": org.assignments.users.len(),
+                        "grantsAdded": org.assignments.grants_added,
+                        "grantsRemoved": org.assignments.grants_removed,
+                    })),
+                });
+            }
             let request = WriteRequest {
                 organization: org.organization.clone(),
                 expected_revision: org.revision,
                 writes,
-                audit: order.iter().map(|c| audit_of(c)).collect(),
+                audit,
             };
             let base = done_before;
             let owners_for_progress = owners.clone();
             let mut on_write = |n: usize| {
-                let changes_done = owners_for_progress.get(n.saturating_sub(1)).map_or(0, |i| i + 1);
+                // Assignment writes (owner ASSIGNMENTS) do not advance the change count.
+                let changes_done = owners_for_progress[..n.min(owners_for_progress.len())]
+                    .iter()
+                    .rev()
+                    .find(|i| **i != ASSIGNMENTS)
+                    .map_or(0, |i| i + 1);
                 progress(base + changes_done, total);
             };
             match backend.write(request, &mut on_write) {
                 Ok(outcome) => {
                     revision_after = outcome.revision;
                     for (w, r) in outcome.results.iter().enumerate() {
+                        if owners.get(w) == Some(&ASSIGNMENTS) {
+                            if let Some(a) = assignments.as_mut() {
+                                a.outcome = match (r, &a.outcome) {
+                                    (Err(e), _) => ChangeOutcome::Failed(e.clone()),
+                                    (Ok(()), ChangeOutcome::Failed(e)) => ChangeOutcome::Failed(e.clone()),
+                                    (Ok(()), _) => ChangeOutcome::Applied,
+                                };
+                            }
+                            continue;
+                        }
                         let Some(result) = owners.get(w).and_then(|i| results.get_mut(*i)) else {
                             continue;
                         };
@@ -256,6 +322,13 @@ pub fn execute(
                             ChangeOutcome::RolledBack
                         };
                     }
+                    if let Some(a) = assignments.as_mut() {
+                        a.outcome = if culprit.is_none() {
+                            ChangeOutcome::Failed(message.clone())
+                        } else {
+                            ChangeOutcome::RolledBack
+                        };
+                    }
                 }
             }
         }
@@ -265,6 +338,7 @@ pub fn execute(
             revision_before: org.revision,
             revision_after,
             results,
+            assignments,
         });
     }
     ApplyReport { organizations }

@@ -46,6 +46,19 @@ pub struct OrgReport {
     pub revision_after: u64,
     /// Per-change results in execution order.
     pub results: Vec<ChangeResult>,
+    /// The app assignments written, when the plan had any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignments: Option<AssignmentResult>,
+}
+
+/// What became of a plan's app assignments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentResult {
+    /// Users whose rule-made app list was to be written.
+    pub users: usize,
+    /// What happened to them (one outcome: they are written together).
+    pub outcome: ChangeOutcome,
 }
 
 /// The whole apply.
@@ -69,6 +82,16 @@ impl ApplyReport {
         self.results()
             .filter(|r| r.outcome != ChangeOutcome::Applied)
             .count()
+    }
+
+    /// True when every change and every assignment was written.
+    pub fn succeeded(&self) -> bool {
+        self.failed() == 0
+            && self
+                .organizations
+                .iter()
+                .filter_map(|o| o.assignments.as_ref())
+                .all(|a| a.outcome == ChangeOutcome::Applied)
     }
 
     fn results(&self) -> impl Iterator<Item = &ChangeResult> {

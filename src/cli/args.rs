@@ -83,6 +83,24 @@ pub struct PlanFlags {
     /// Refuse plans that delete more than N objects.
     #[arg(long, value_name = "N")]
     pub max_deletes: Option<usize>,
+    /// List every affected user in the access impact (default: a few per line, with counts).
+    #[arg(long)]
+    pub impact_detail: bool,
+    /// The user applying the plan: the plan fails if they would lose admin rights.
+    #[arg(long = "as", value_name = "USER", env = "ORGCTL_AS")]
+    pub applier: Option<String>,
+    /// An address you sign in from: the plan fails if your policy would refuse it (repeatable).
+    #[arg(
+        long = "my-ip",
+        value_name = "ADDR",
+        env = "ORGCTL_MY_IP",
+        value_delimiter = ','
+    )]
+    pub my_ip: Vec<std::net::IpAddr>,
+    /// Apply even though a lockout guard fails (no super admin left, losing your
+    /// own admin rights, your address refused); the plan shows what was overridden.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `orgctl validate`.

@@ -10,16 +10,31 @@ use crate::apply::{self, EnvAndFiles};
 use crate::backend::Backend;
 use crate::diagnostic::error_chain;
 use crate::engine;
-use crate::plan::{Plan, PlanOptions, FORMAT_VERSION};
+use crate::plan::{GuardOptions, Plan, PlanOptions, FORMAT_VERSION};
 use crate::render::{self, Format};
 use crate::validate;
 
-fn options(flags: &PlanFlags) -> PlanOptions {
-    PlanOptions {
+/// The plan options of the shared plan flags; an `--as` that is no valid
+/// name is reported here.
+pub(super) fn options(printer: &Printer, flags: &PlanFlags) -> Result<PlanOptions, Reported> {
+    let applier = match &flags.applier {
+        Some(a) => Some(a.parse::<crate::model::Name>().map_err(|e| {
+            printer.error(&format!("--as {a:?}: {e}"));
+            Reported
+        })?),
+        None => None,
+    };
+    Ok(PlanOptions {
         prune: flags.prune,
         adopt: flags.adopt,
         max_deletes: flags.max_deletes,
-    }
+        impact_detail: flags.impact_detail,
+        guard: GuardOptions {
+            applier,
+            addresses: flags.my_ip.clone(),
+            force: flags.force,
+        },
+    })
 }
 
 fn format_of(o: OutputFormat) -> Format {
@@ -69,7 +84,13 @@ fn make_plan(
 ) -> Result<(Box<dyn Backend>, engine::Planned), Reported> {
     let sources = read_sources(printer, files)?;
     let backend = open_backend(printer, cli)?;
-    let planned = engine::plan(&sources, backend.as_ref(), &options(flags), &EnvAndFiles).map_err(|e| {
+    let planned = engine::plan(
+        &sources,
+        backend.as_ref(),
+        &options(printer, flags)?,
+        &EnvAndFiles,
+    )
+    .map_err(|e| {
         print_engine_error(printer, &e);
         Reported
     })?;
@@ -201,7 +222,7 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
     } else {
         printer.out(&report::text(&plan, &result, printer.color));
     }
-    if result.failed() > 0 {
+    if !result.succeeded() {
         Err(Reported)
     } else {
         Ok(ExitCode::SUCCESS)

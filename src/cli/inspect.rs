@@ -13,7 +13,7 @@ use crate::diagnostic::error_chain;
 use crate::engine;
 use crate::load::emit;
 use crate::model::{secret_paths, Kind, Metadata, Name, Object, Spec};
-use crate::plan::{Action, PlanOptions};
+use crate::plan::Action;
 
 /// Replaces secret fields by a marker so no digest or reference is shown.
 fn redact(kind: Kind, mut spec: Value) -> Value {
@@ -41,11 +41,7 @@ fn document(kind: Kind, name: &Name, spec: Value) -> Value {
 pub fn diff(printer: &Printer, cli: &Cli, a: &DiffArgs) -> CmdResult {
     let sources = read_sources(printer, &a.files.files)?;
     let backend = open_backend(printer, cli)?;
-    let options = PlanOptions {
-        prune: a.flags.prune,
-        adopt: a.flags.adopt,
-        max_deletes: a.flags.max_deletes,
-    };
+    let options = super::commands::options(printer, &a.flags)?;
     let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles).map_err(|e| {
         print_engine_error(printer, &e);
         Reported
@@ -253,6 +249,24 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
             if n == 1 { "" } else { "s" }
         ));
         for c in &e.changes {
+            if c.action == "assign" {
+                let field = |k: &str| {
+                    c.after
+                        .as_ref()
+                        .and_then(|a| a.get(k))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                };
+                let users = field("users");
+                out.push_str(&format!(
+                    "  ~ app assignments of {users} user{} ({} grant{} added, {} removed)\n",
+                    if users == 1 { "" } else { "s" },
+                    field("grantsAdded"),
+                    if field("grantsAdded") == 1 { "" } else { "s" },
+                    field("grantsRemoved")
+                ));
+                continue;
+            }
             let sym = match c.action.as_str() {
                 "create" => "+",
                 "delete" => "-",

@@ -29,6 +29,15 @@ fn verb(action: Action) -> &'static str {
     }
 }
 
+/// `1 user` / `3 users`.
+fn users(n: usize) -> String {
+    if n == 1 {
+        "1 user".to_string()
+    } else {
+        format!("{n} users")
+    }
+}
+
 /// The report as text: failures in full, then a Terraform-style summary.
 pub fn text(plan: &Plan, report: &ApplyReport, color: bool) -> String {
     let (red, green, reset) = if color {
@@ -59,11 +68,31 @@ pub fn text(plan: &Plan, report: &ApplyReport, color: bool) -> String {
                 ChangeOutcome::NotAttempted => out.push_str(&format!("{object}: not applied\n")),
             }
         }
+        if let Some(a) = &org.assignments {
+            let what = format!("app assignments of {}", users(a.users));
+            match &a.outcome {
+                ChangeOutcome::Applied => out.push_str(&format!("{what}: written\n")),
+                ChangeOutcome::Failed(e) => out.push_str(&format!("{red}{what}: failed: {e}{reset}\n")),
+                ChangeOutcome::RolledBack => out.push_str(&format!("{what}: not written (rolled back)\n")),
+                ChangeOutcome::NotAttempted => out.push_str(&format!("{what}: not written\n")),
+            }
+        }
     }
     let failed = report.failed();
-    if failed == 0 {
+    if report.succeeded() {
+        let assigned: usize = report
+            .organizations
+            .iter()
+            .filter_map(|o| o.assignments.as_ref())
+            .map(|a| a.users)
+            .sum();
+        let assigned = if assigned > 0 {
+            format!(" App assignments of {} updated.", users(assigned))
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "\n{green}Apply complete! Objects: {added} added, {changed} changed, {destroyed} destroyed.{reset}\n"
+            "\n{green}Apply complete! Objects: {added} added, {changed} changed, {destroyed} destroyed.{assigned}{reset}\n"
         ));
         for org in &report.organizations {
             out.push_str(&format!(

@@ -46,6 +46,18 @@ pub enum PlanError {
         /// The limit.
         max: usize,
     },
+    /// A lockout guard tripped (`--force` overrides).
+    #[error("lockout guard: {message}; re-run with --force to apply anyway")]
+    Lockout {
+        /// What would happen.
+        message: String,
+    },
+    /// The plan could not be completed for a reason that is a bug.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What went wrong.
+        message: String,
+    },
     /// A secret the files reference was not resolved.
     #[error("{object}: secret spec.{path} could not be read")]
     MissingSecret {
@@ -259,6 +271,9 @@ pub fn diff(
             changes,
             prune_candidates,
             unmanaged,
+            assignments: Default::default(),
+            impact: Default::default(),
+            forced: Vec::new(),
         });
     }
     let plan = Plan {

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Kind, Name};
+use crate::access::settings::SettingChange;
+use crate::backend::RuleGrant;
+use crate::model::{Action as AdminAction, Kind, Module, Name};
 
 /// Version of the JSON plan format.
 pub const FORMAT_VERSION: u32 = 1;
@@ -90,6 +92,124 @@ pub struct ObjectRef {
     pub name: Name,
 }
 
+/// The app assignments a plan materializes: the rule-made app list of every
+/// user whose list changes. Lists are shared by many users, so each
+/// distinct list is kept once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentPlan {
+    /// Distinct rule-made lists written, each sorted by app.
+    pub lists: Vec<Vec<RuleGrant>>,
+    /// Users whose rule-made list is rewritten → index into `lists` (an
+    /// empty list removes every rule-made grant of the user).
+    pub users: BTreeMap<Name, u32>,
+    /// (user, app) grants the plan adds (new app, or another role or rule).
+    pub grants_added: usize,
+    /// (user, app) grants the plan removes or replaces.
+    pub grants_removed: usize,
+}
+
+impl AssignmentPlan {
+    /// True when no user's assignments change.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+/// Some users: how many, and their names (all of them with
+/// `--impact-detail`, else the first few by name).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSample {
+    /// How many users.
+    pub count: usize,
+    /// Their names, sorted; fewer than `count` when summarized.
+    pub names: Vec<Name>,
+}
+
+/// Users gaining or losing one app with one app role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppImpact {
+    /// The app.
+    pub app: Name,
+    /// The app role.
+    pub role: Name,
+    /// Users who get the app with this role.
+    pub gained: UserSample,
+    /// Users who lose the app (they held it with this role).
+    pub lost: UserSample,
+}
+
+/// Users keeping an app with another app role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRoleImpact {
+    /// The app.
+    pub app: Name,
+    /// The role before.
+    pub before: Name,
+    /// The role after.
+    pub after: Name,
+    /// The users.
+    pub users: UserSample,
+}
+
+/// Users whose effective security policy changes: they move to another
+/// policy, or their policy's settings change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyImpact {
+    /// The effective policy before (`None`: new user, closed, or none).
+    pub before: Option<Name>,
+    /// The effective policy after.
+    pub after: Option<Name>,
+    /// The users.
+    pub users: UserSample,
+    /// What their sign-in rules become, field by field (empty when a side
+    /// has no policy or both enforce the same).
+    pub settings: Vec<SettingChange>,
+}
+
+/// One user whose admin rights change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminImpact {
+    /// The user.
+    pub user: Name,
+    /// Permissions gained, per module.
+    pub gained: BTreeMap<Module, Vec<AdminAction>>,
+    /// Permissions lost, per module.
+    pub lost: BTreeMap<Module, Vec<AdminAction>>,
+    /// Super admin before and after, when it changes.
+    pub super_admin: Option<(bool, bool)>,
+}
+
+/// The effect of a plan on people, from effective access before and after.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessImpact {
+    /// Users with any change of apps, policy or admin rights.
+    pub users_affected: usize,
+    /// Per app and role: users gaining and losing it.
+    pub apps: Vec<AppImpact>,
+    /// Per app and role change: users keeping the app with another role.
+    pub app_roles: Vec<AppRoleImpact>,
+    /// Per policy move (or edited policy): users and settings.
+    pub policies: Vec<PolicyImpact>,
+    /// Users whose admin rights change.
+    pub admins: Vec<AdminImpact>,
+    /// Sentences people must read (super admin moves and demotions).
+    pub notices: Vec<String>,
+}
+
+impl AccessImpact {
+    /// True when nobody's access changes.
+    pub fn is_empty(&self) -> bool {
+        self.users_affected == 0 && self.notices.is_empty()
+    }
+}
+
 /// The plan for one organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -107,6 +227,15 @@ pub struct OrgPlan {
     pub prune_candidates: Vec<ObjectRef>,
     /// Live objects orgctl does not manage and the files do not mention.
     pub unmanaged: usize,
+    /// App assignments to materialize.
+    #[serde(default)]
+    pub assignments: AssignmentPlan,
+    /// Who gains or loses what.
+    #[serde(default)]
+    pub impact: AccessImpact,
+    /// Lockout guards overridden with `--force`, as sentences.
+    #[serde(default)]
+    pub forced: Vec<String>,
 }
 
 /// Options the plan was made with.
@@ -119,6 +248,22 @@ pub struct PlanOptions {
     pub adopt: bool,
     /// Refuse plans with more deletions than this.
     pub max_deletes: Option<usize>,
+    /// List every user in the access impact instead of a few per line.
+    pub impact_detail: bool,
+    /// Lockout guards: who applies and from where.
+    pub guard: GuardOptions,
+}
+
+/// What the lockout guards check against.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GuardOptions {
+    /// The user applying (`--as`): must keep their admin rights.
+    pub applier: Option<Name>,
+    /// Addresses the applier signs in from (`--my-ip`): must stay allowed.
+    pub addresses: Vec<std::net::IpAddr>,
+    /// Turn guard failures into notes in the plan (`--force`).
+    pub force: bool,
 }
 
 /// A whole plan.
@@ -144,17 +289,25 @@ pub struct Summary {
     pub change: usize,
     /// Objects deleted (including the delete half of replaces).
     pub destroy: usize,
+    /// Users whose materialized app assignments are rewritten.
+    #[serde(default)]
+    pub assign: usize,
 }
 
 impl Plan {
-    /// True when nothing would change.
+    /// True when nothing would change (objects or app assignments).
     pub fn is_empty(&self) -> bool {
-        self.organizations.iter().all(|o| o.changes.is_empty())
+        self.organizations
+            .iter()
+            .all(|o| o.changes.is_empty() && o.assignments.is_empty())
     }
 
     /// Add/change/destroy counts over all organizations.
     pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
+        let mut s = Summary {
+            assign: self.organizations.iter().map(|o| o.assignments.users.len()).sum(),
+            ..Summary::default()
+        };
         for change in self.organizations.iter().flat_map(|o| &o.changes) {
             match change.action {
                 Action::Create => s.add += 1,

@@ -30,11 +30,26 @@ pub fn markdown(plan: &Plan) -> String {
         blocks.push("### orgctl plan: no changes".to_string());
         blocks.push("The live directory matches the files.".to_string());
     } else {
-        let Summary { add, change, destroy } = plan.summary();
+        let Summary {
+            add,
+            change,
+            destroy,
+            assign,
+        } = plan.summary();
+        let assignments = if assign > 0 {
+            format!(
+                ", app assignments of {assign} user{} to update",
+                if assign == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
         blocks.push(format!(
-            "### orgctl plan: {add} to add, {change} to change, {destroy} to destroy"
+            "### orgctl plan: {add} to add, {change} to change, {destroy} to destroy{assignments}"
         ));
-        blocks.push(table(organizations, several));
+        if organizations.iter().any(|o| !o.changes.is_empty()) {
+            blocks.push(table(organizations, several));
+        }
     }
     for org in organizations {
         let OrgPlan {
@@ -44,8 +59,21 @@ pub fn markdown(plan: &Plan) -> String {
             changes,
             prune_candidates,
             unmanaged,
+            assignments,
+            impact,
+            forced: _,
         } = org;
         let mut org_blocks: Vec<String> = changes.iter().map(details).collect();
+        let section = super::impact::sentences(impact);
+        if !section.is_empty() {
+            org_blocks.push(impact_list(&section));
+        }
+        if let Some(l) = super::impact::assignments_line(assignments) {
+            org_blocks.push(l);
+        }
+        for w in super::impact::forced_lines(org) {
+            org_blocks.push(format!("> ⚠️ {}", lines::sanitize(&w)));
+        }
         if !prune_candidates.is_empty() {
             org_blocks.push(prune_list(prune_candidates));
         }
@@ -168,6 +196,28 @@ fn details(change: &Change) -> String {
 /// The longest run of backticks in `s`, so a fence can be longer.
 fn longest_backtick_run(s: &str) -> usize {
     s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// The access impact as a heading and a nested list; markers as words
+/// (a PR comment has no colours, and `+`/`-` at a line start make lists).
+fn impact_list(sentences: &[super::impact::Sentence]) -> String {
+    sentences
+        .iter()
+        .map(|s| {
+            let text = lines::sanitize(&s.text).replace('<', "&lt;");
+            if s.depth == 0 {
+                return format!("**{text}**\n");
+            }
+            let mark = match s.marker {
+                Marker::Add => "🟢 ",
+                Marker::Remove => "🔴 ",
+                Marker::Change | Marker::Replace => "🟡 ",
+                Marker::Context | Marker::None => "",
+            };
+            format!("{}- {mark}{text}", "  ".repeat(s.depth - 1))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Managed objects that left the files, kept because `--prune` was not given.

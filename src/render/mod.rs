@@ -6,6 +6,7 @@
 //! colour). Secrets show as `(sensitive value)` in every format.
 
 pub mod explain;
+mod impact;
 mod json;
 mod lines;
 mod markdown;

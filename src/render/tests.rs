@@ -60,6 +60,9 @@ fn org(n: &str, changes: Vec<Change>) -> OrgPlan {
         changes,
         prune_candidates: Vec::new(),
         unmanaged: 0,
+        assignments: Default::default(),
+        impact: Default::default(),
+        forced: Vec::new(),
     }
 }
 
@@ -376,6 +379,8 @@ fn json_round_trips_to_the_same_plan() {
         prune: false,
         adopt: true,
         max_deletes: Some(5),
+        impact_detail: true,
+        guard: Default::default(),
     };
     p.organizations[0].revision = 42;
     p.organizations[0]

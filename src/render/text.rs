@@ -45,10 +45,23 @@ pub fn text(plan: &Plan, opts: &TextOptions) -> String {
             changes,
             prune_candidates,
             unmanaged,
+            assignments,
+            impact,
+            forced: _,
         } = org;
         let mut org_blocks: Vec<String> = changes.iter().map(|c| change_block(c, p)).collect();
-        if several && changes.is_empty() && !empty {
+        if several && changes.is_empty() && assignments.is_empty() && !empty {
             org_blocks.push("  No changes in this organization.".to_string());
+        }
+        let section = super::impact::sentences(impact);
+        if !section.is_empty() {
+            org_blocks.push(impact_block(&section, p));
+        }
+        if let Some(l) = super::impact::assignments_line(assignments) {
+            org_blocks.push(l);
+        }
+        for w in super::impact::forced_lines(org) {
+            org_blocks.push(p.paint(super::lines::WARNING, &w));
         }
         if !prune_candidates.is_empty() {
             org_blocks.push(prune_block(prune_candidates, p));
@@ -123,6 +136,28 @@ fn change_block(change: &Change, p: Painter) -> String {
     out.join("\n")
 }
 
+/// The access impact, indented under its heading, markers coloured.
+fn impact_block(sentences: &[super::impact::Sentence], p: Painter) -> String {
+    sentences
+        .iter()
+        .map(|s| {
+            let indent = " ".repeat(HEADER_INDENT * (s.depth + usize::from(s.depth > 0)));
+            if s.depth == 0 {
+                p.paint(BOLD, &s.text)
+            } else if s.marker == Marker::None {
+                format!("{indent}  {}", s.text)
+            } else {
+                format!(
+                    "{indent}{} {}",
+                    p.paint(s.marker.style(), s.marker.symbol()),
+                    s.text
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Managed objects that left the files, kept because `--prune` was not given.
 fn prune_block(candidates: &[ObjectRef], p: Painter) -> String {
     let mut out = vec![p.paint(
@@ -154,8 +189,17 @@ fn footer(summary: Summary, empty: bool, p: Painter) -> String {
             p.paint(GREEN.bold(), "No changes.")
         )
     } else {
-        let Summary { add, change, destroy } = summary;
-        let line = format!("Plan: {add} to add, {change} to change, {destroy} to destroy.");
+        let Summary {
+            add,
+            change,
+            destroy,
+            assign,
+        } = summary;
+        let mut line = format!("Plan: {add} to add, {change} to change, {destroy} to destroy.");
+        if assign > 0 {
+            let noun = if assign == 1 { "user" } else { "users" };
+            line.push_str(&format!(" App assignments of {assign} {noun} to update."));
+        }
         p.paint(BOLD, &line)
     }
 }

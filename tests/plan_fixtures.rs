@@ -1,12 +1,18 @@
 //! Plan snapshots: one folder per case under `tests/fixtures/`, holding
-//! `desired.yaml` (the files), `live.json` (the backend's snapshot) and
-//! optionally `options.json` (plan options). The text rendering of the plan,
-//! or the errors when planning is refused, is pinned with insta.
+//! `desired.yaml` (the files), the backend's snapshot and optionally
+//! `options.json` (plan options). The snapshot is either `live.json` (objects
+//! as the backend stores them) or `live.yaml`: files applied earlier, whose
+//! rule-made app assignments count as materialized, plus `live-extra.yaml`
+//! (unmanaged objects made in the backend directly, nothing materialized for
+//! them) and `manual.json` (grants made by hand: user → app → role). The text
+//! rendering of the plan, or the errors when planning is refused, is pinned
+//! with insta; for `impact-*` and `guard-*` cases the Markdown rendering and
+//! the JSON of the access impact and assignments are pinned too.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use orgctl::backend::{Capabilities, LiveObject, LiveOrg};
+use orgctl::backend::{Capabilities, LiveGrants, LiveObject, LiveOrg, RuleGrant};
 use orgctl::load::Source;
 use orgctl::model::{Kind, Name, SecretValue, Spec};
 use orgctl::plan::{self, PlanOptions};
@@ -34,7 +40,92 @@ fn yes() -> bool {
     true
 }
 
+/// Objects of a YAML file in `dir` as live objects, if the file exists.
+fn objects_of_yaml(dir: &Path, file: &str, managed: bool) -> Vec<((Kind, Name), LiveObject)> {
+    let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+        return Vec::new();
+    };
+    let state = orgctl::validate::run(&[Source {
+        name: file.into(),
+        text,
+    }])
+    .unwrap_or_else(|d| panic!("{file} is invalid: {d:?}"));
+    let mut out = Vec::new();
+    for org in state.organizations.values() {
+        for (i, (key, o)) in org.objects.iter().enumerate() {
+            let live = LiveObject {
+                spec: o.spec.clone(),
+                managed,
+                fingerprint: format!("r{i}"),
+            };
+            out.push((key.clone(), live));
+        }
+    }
+    out
+}
+
+/// The rule-made grants the backend would hold after `live` was applied.
+fn materialized(live: &LiveOrg) -> LiveGrants {
+    let model = orgctl::access::AccessModel::from_live(live);
+    let eval = model.evaluate();
+    let mut grants = LiveGrants::default();
+    let mut ids: BTreeMap<Vec<RuleGrant>, u32> = BTreeMap::new();
+    for user in model.users() {
+        let list: Vec<RuleGrant> = eval
+            .apps(user.as_str())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| RuleGrant {
+                app: a.app.clone(),
+                role: a.role.clone(),
+                rule: a.rule.clone(),
+            })
+            .collect();
+        if list.is_empty() {
+            continue;
+        }
+        let next = ids.len() as u32;
+        let id = *ids.entry(list.clone()).or_insert_with(|| {
+            grants.sets.push(list);
+            next
+        });
+        grants.users.insert(user.clone(), id);
+    }
+    grants
+}
+
 fn live_of(dir: &Path) -> LiveOrg {
+    if dir.join("live.yaml").exists() {
+        let mut live = LiveOrg {
+            organization: Some("acme".parse().expect("name")),
+            revision: 3,
+            objects: objects_of_yaml(dir, "live.yaml", true).into_iter().collect(),
+            grants: LiveGrants::default(),
+        };
+        live.grants = materialized(&live);
+        if let Ok(text) = std::fs::read_to_string(dir.join("live-extra.yaml")) {
+            // Made in the backend directly: loaded, not validated as files.
+            let (loaded, diags) = orgctl::load::load(&[Source {
+                name: "live-extra.yaml".into(),
+                text,
+            }]);
+            assert!(diags.is_empty(), "live-extra.yaml: {diags:?}");
+            for d in loaded.documents {
+                let o = d.object;
+                let live_object = LiveObject {
+                    spec: o.spec.clone(),
+                    managed: false,
+                    fingerprint: "r0".into(),
+                };
+                live.objects
+                    .insert((o.spec.kind(), o.metadata.name.clone()), live_object);
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join("manual.json")) {
+            live.grants.manual = serde_json::from_str(&text).expect("manual.json parses");
+        }
+        return live;
+    }
     let text = std::fs::read_to_string(dir.join("live.json")).unwrap_or_else(|_| "{}".into());
     let file: LiveFile = serde_json::from_str(&text).expect("live.json parses");
     let mut objects = BTreeMap::new();
@@ -99,17 +190,33 @@ fn plan_case(dir: &Path) -> String {
             }
         }
     }
-    match plan::diff(
+    let planned = plan::diff(
         &state,
         &live,
         &digests,
         &Capabilities::default(),
         &options,
         "sqlite:test.db",
-    ) {
-        Ok(p) => render::render(&p, Format::Text, false),
-        Err(errors) => errors.iter().map(|e| format!("error: {e}\n")).collect(),
+    )
+    .and_then(|mut p| plan::add_access_effects(&mut p, &live, &options).map(|()| p));
+    let p = match planned {
+        Ok(p) => p,
+        Err(errors) => return errors.iter().map(|e| format!("error: {e}\n")).collect(),
+    };
+    let text = render::render(&p, Format::Text, false);
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if !(name.starts_with("impact-") || name.starts_with("guard-")) {
+        return text;
     }
+    let markdown = render::render(&p, Format::Markdown, false);
+    let org = &p.organizations[0];
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "impact": org.impact,
+        "assignments": org.assignments,
+        "forced": org.forced,
+    }))
+    .expect("json");
+    format!("{text}\n===== markdown =====\n{markdown}\n===== json (impact, assignments) =====\n{json}\n")
 }
 
 #[test]

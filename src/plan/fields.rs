@@ -8,11 +8,17 @@ use serde_json::{Map, Value};
 use super::{FieldChange, FieldDiff};
 use crate::model::Kind;
 
-/// Fields whose value is a map compared and replaced as a whole.
+/// Fields whose value is a map compared and replaced as a whole. A rule's
+/// condition is one of them: merging a new condition key by key over the
+/// live one would keep stale keys (`value` beside a new `values`) and store
+/// a condition nobody wrote.
 fn is_whole_map(kind: Kind, path: &str) -> bool {
     matches!(
         (kind, path),
-        (Kind::User, "customAttributes") | (Kind::Role, "permissions")
+        (Kind::User, "customAttributes")
+            | (Kind::Role, "permissions")
+            | (Kind::AppAssignment, "rule")
+            | (Kind::SecurityPolicy, "targets.rule")
     )
 }
 

@@ -138,8 +138,12 @@ fn policy_lines(p: &PolicyImpact, out: &mut Vec<Sentence>) {
     }
 }
 
-/// `user: create, update; group: view`.
+/// `user: create, update; group: view`, or `every admin right`.
 fn permissions(perms: &std::collections::BTreeMap<Module, Vec<Action>>) -> String {
+    let count: usize = perms.values().map(Vec::len).sum();
+    if count == crate::access::MODULES.len() * crate::access::ACTIONS.len() {
+        return "every admin right".to_string();
+    }
     let word = |v: serde_json::Result<serde_json::Value>| {
         v.ok()
             .and_then(|v| v.as_str().map(str::to_string))

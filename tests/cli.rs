@@ -522,3 +522,210 @@ fn explain_user_shows_apps_policy_and_admin_rights_from_files_and_live() {
         "error: user \"bobb\" is not in organization \"acme\", did you mean \"bob\"?\n"
     );
 }
+
+/// Replaces `from` by `to` in a copied file, failing when `from` is absent.
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).expect("read");
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).expect("write");
+}
+
+/// Copies examples/acme into the temp dir.
+fn acme(env: &Env) -> PathBuf {
+    let to = env.dir.path().join("acme");
+    std::fs::create_dir_all(&to).expect("mkdir");
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme");
+    for e in std::fs::read_dir(from).expect("read acme") {
+        let p = e.expect("entry").path();
+        std::fs::copy(&p, to.join(p.file_name().expect("name"))).expect("copy");
+    }
+    to
+}
+
+#[test]
+fn editing_an_acme_rule_and_policy_shows_who_gains_and_loses_what() {
+    let env = Env::new();
+    let dir = acme(&env);
+    let files = dir.display().to_string();
+    let first = env.run(&["apply", "-f", &files, "--auto-approve"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert!(first.stdout.contains("App assignments of"), "{}", first.stdout);
+    let noop = env.run(&["plan", "-f", &files, "--detailed-exitcode"]);
+    assert_eq!(noop.code, 0, "{}", noop.transcript());
+
+    // The walk-through of the README: CRM for Marketing too, and the
+    // standard policy only from the Berlin office.
+    edit(
+        &dir.join("app-assignments.yaml"),
+        "    field: department\n    op: equals\n    value: Sales\n  exclude:",
+        "    field: department\n    op: in\n    values: [Sales, Support]\n  exclude:",
+    );
+    edit(
+        &dir.join("security-policies.yaml"),
+        "  federatedSignIn:\n    allowed: true\n    providers: [google]",
+        "  federatedSignIn:\n    allowed: true\n    providers: [google]\n  network:\n    allowedIps: [203.0.113.0/24]",
+    );
+    let plan = env.run(&["plan", "-f", &files, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.transcript());
+    insta::assert_snapshot!("acme_walkthrough_plan", plan.stdout);
+    let md = env.run(&["plan", "-f", &files, "--output", "markdown"]);
+    assert!(md.stdout.contains("**Access impact:"), "{}", md.stdout);
+    let json = env.run(&["plan", "-f", &files, "--output", "json", "--impact-detail"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let impact = &v["organizations"][0]["impact"];
+    let crm_gained = impact["apps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["app"] == "crm"))
+        .map(|x| x["gained"].clone())
+        .expect("crm gained");
+    assert_eq!(
+        crm_gained["count"].as_u64(),
+        crm_gained["names"].as_array().map(|n| n.len() as u64),
+        "--impact-detail lists every user"
+    );
+    let applied = env.run(&["apply", "-f", &files, "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.transcript());
+    let again = env.run(&["plan", "-f", &files, "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}", again.transcript());
+}
+
+#[test]
+fn a_policy_that_would_refuse_my_address_needs_force() {
+    let env = Env::new();
+    let dir = acme(&env);
+    let files = dir.display().to_string();
+    assert_eq!(env.run(&["apply", "-f", &files, "--auto-approve"]).code, 0);
+    // The super admin is on high-risk; drop the Berlin office from it.
+    edit(
+        &dir.join("security-policies.yaml"),
+        "      - 203.0.113.0/24            # Berlin office\n",
+        "",
+    );
+    let refused = env.run(&["apply", "-f", &files, "--auto-approve", "--my-ip", "203.0.113.9"]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    insta::assert_snapshot!("guard_my_ip_refused", refused.transcript());
+    let other = env.run(&["plan", "-f", &files, "--my-ip", "198.51.100.7"]);
+    assert_eq!(
+        other.code,
+        0,
+        "an address still allowed passes: {}",
+        other.transcript()
+    );
+    let forced = env.run(&[
+        "apply",
+        "-f",
+        &files,
+        "--auto-approve",
+        "--my-ip",
+        "203.0.113.9",
+        "--force",
+    ]);
+    assert_eq!(forced.code, 0, "{}", forced.transcript());
+    assert!(
+        forced
+            .stdout
+            .contains("Warning: lockout guard overridden with --force"),
+        "{}",
+        forced.stdout
+    );
+}
+
+#[test]
+fn losing_my_own_admin_rights_needs_force() {
+    let env = Env::new();
+    let dir = env.copy("small");
+    let files = dir.display().to_string();
+    assert_eq!(env.run(&["apply", "-f", &files, "--auto-approve"]).code, 0);
+    // bob becomes super admin; alice keeps no admin binding.
+    edit(&dir.join("org.yaml"), "superAdmin: alice", "superAdmin: bob");
+    edit(
+        &dir.join("org.yaml"),
+        "subjects: {users: [alice]}",
+        "subjects: {users: [bob]}",
+    );
+    let refused = env.run(&["plan", "-f", &files, "--as", "alice"]);
+    assert_eq!(refused.code, 1, "{}", refused.transcript());
+    insta::assert_snapshot!("guard_losing_my_admin_rights", refused.stderr);
+    let plan = env.run(&["plan", "-f", &files]);
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    assert!(
+        plan.stdout
+            .contains("super admin moves from \"alice\" to \"bob\""),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn users_made_in_the_backend_get_their_apps_and_hand_made_grants_are_never_touched() {
+    use orgctl::backend::{Write, WriteRequest};
+    let env = Env::new();
+    let dir = env.copy("small");
+    let files = dir.display().to_string();
+    assert_eq!(env.run(&["apply", "-f", &files, "--auto-approve"]).code, 0);
+
+    // An admin, in the backend's console: a new Sales user, and a hand-made
+    // portal grant for bob (who also gets portal from the sales rule).
+    let address = format!("sqlite:{}", env.db().display());
+    let acme: orgctl::model::Name = "acme".parse().expect("name");
+    {
+        let mut b = orgctl::backend::open(&address).expect("open");
+        let spec = orgctl::model::Spec::from_json(
+            orgctl::model::Kind::User,
+            serde_json::json!({"organization": "acme", "email": "carl@acme.example", "department": "Sales"}),
+        )
+        .expect("spec");
+        let rev = b.snapshot(&acme).expect("snapshot").revision;
+        let writes = vec![
+            Write::Put {
+                kind: orgctl::model::Kind::User,
+                name: "carl".parse().expect("name"),
+                spec,
+                secrets: Default::default(),
+                managed: false,
+                expected: None,
+            },
+            Write::ManualGrant {
+                user: "bob".parse().expect("name"),
+                app: "portal".parse().expect("name"),
+                role: Some("admin".parse().expect("name")),
+            },
+        ];
+        b.write(
+            WriteRequest {
+                organization: acme.clone(),
+                expected_revision: rev,
+                writes,
+                audit: Vec::new(),
+            },
+            &mut |_| {},
+        )
+        .expect("console writes");
+    }
+    let plan = env.run(&["plan", "-f", &files, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.transcript());
+    assert!(
+        plan.stdout.contains("1 user gets app \"portal\" as user: carl"),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(env.run(&["apply", "-f", &files, "--auto-approve"]).code, 0);
+    assert_eq!(env.run(&["plan", "-f", &files, "--detailed-exitcode"]).code, 0);
+
+    // The rule now targets Finance: carl loses what the rule gave; bob keeps
+    // the grant made by hand (and the plan does not claim he loses portal).
+    edit(&dir.join("people.yaml"), "value: Sales}", "value: Finance}");
+    let plan = env.run(&["plan", "-f", &files]);
+    assert!(
+        plan.stdout
+            .contains("1 user loses app \"portal\" (was user): carl"),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(env.run(&["apply", "-f", &files, "--auto-approve"]).code, 0);
+    let b = orgctl::backend::open(&address).expect("open");
+    let live = b.snapshot(&acme).expect("snapshot");
+    assert!(live.grants.of_user("carl").is_empty());
+    assert!(live.grants.of_user("bob").is_empty());
+    assert_eq!(live.grants.manual["bob"]["portal"].as_str(), "admin");
+}

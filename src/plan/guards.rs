@@ -62,7 +62,12 @@ pub(crate) fn check(input: &GuardInput<'_, '_>, options: &GuardOptions) -> Vec<S
         let mask_b = b.map_or(0, |u| before.admin_mask_at(u).1);
         let mask_a = a.map_or(0, |u| after.admin_mask_at(u).1);
         let lost = mask_b & !mask_a;
-        if lost != 0 {
+        if lost == crate::access::full_admin_mask() {
+            out.push(format!(
+                "you (--as {:?}) would lose every admin right in organization {org:?}",
+                applier.as_str()
+            ));
+        } else if lost != 0 {
             let modules: Vec<String> = crate::access::expand_mask(lost)
                 .into_iter()
                 .map(|(m, acts)| {

@@ -11,6 +11,10 @@
 //! [`AccessModel::explain_user`] one user into a [`UserExplanation`], or ask
 //! for [`AccessModel::policy_conflicts`] (validation errors to report).
 //! [`impact`] lists what changes per user between two evaluations.
+//! [`AccessModel::explain_signin`] (`signin.rs`, with a [`SignInContext`] of
+//! the same organization's policies and identity providers) evaluates a
+//! sign-in against the policy `explain_user` chooses; its module doc holds
+//! the sign-in semantics (defaults of unset fields, methods, MFA, SSO).
 //!
 //! # How it is computed
 //!
@@ -111,6 +115,7 @@ mod policy;
 mod probe;
 mod rules;
 pub mod settings;
+mod signin;
 mod types;
 
 #[cfg(test)]
@@ -144,6 +149,11 @@ pub use explain::{
 };
 pub use impact::{impact, AppRole, RoleChange, UserImpact};
 pub use model::AccessModel;
+pub use signin::{
+    evaluate as evaluate_signin, mode_name, policy_reason, AsOfState, Denial, DenialCode, Note, NoteCode,
+    SignInAttempt, SignInContext, SignInError, SignInExplanation, SignInMethod, SignInSettings, Verdict,
+    SIGNIN_FORMAT_VERSION,
+};
 pub use types::{
     AdminRights, AppAccess, BindingGrant, Grantor, PolicyChoice, PolicyConflict, PolicyReason, UserAccess,
     Via,

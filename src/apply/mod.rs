@@ -81,7 +81,8 @@ pub fn check_stale(plan: &Plan, backend: &dyn Backend) -> Result<(), ApplyError>
     Ok(())
 }
 
-/// Audit record of a change: the changed fields before and after, redacted.
+/// Audit record of a change: the changed fields before and after, redacted;
+/// the backend adds the object's whole spec before (`spec_before`).
 fn audit_of(change: &Change) -> AuditChange {
     let mut before = Map::new();
     let mut after = Map::new();
@@ -108,6 +109,8 @@ fn audit_of(change: &Change) -> AuditChange {
         action: action.to_string(),
         before: (change.action != Action::Create).then_some(Value::Object(before)),
         after: (change.action != Action::Delete).then_some(Value::Object(after)),
+        // The backend records the whole spec before (it holds it at write time).
+        spec_before: None,
     }
 }
 
@@ -258,6 +261,7 @@ pub fn execute(
                     kind: Kind::User,
                     name: String::new(),
                     action: "assign".to_string(),
+                    spec_before: None,
                     before: None,
                     after: Some(json!({
                         "users": org.assignments.users.len(),

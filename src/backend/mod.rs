@@ -2,7 +2,10 @@
 //! format. A backend gives a snapshot of one organization in a few list reads,
 //! takes primitive writes, keeps the ownership markers and the audit log, and
 //! declares what it cannot hold. The engine sees nothing else of it.
+//! [`asof`] rebuilds an organization as it was at a past time from a
+//! snapshot and the audit log (which records each object's spec before).
 
+pub mod asof;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -169,6 +172,41 @@ pub struct AuditChange {
     pub before: Option<serde_json::Value>,
     /// The spec after (absent on delete).
     pub after: Option<serde_json::Value>,
+    /// The object's whole stored spec just before the request, secret fields
+    /// as [`SENSITIVE`]; `null` when the object did not exist. Filled in by
+    /// the backend when it writes the entry (callers leave it `None`), so a
+    /// change can be undone exactly ([`asof`]). `None` (absent in the JSON)
+    /// in entries recorded before backends kept it.
+    #[serde(
+        rename = "specBefore",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub spec_before: Option<Option<serde_json::Value>>,
+}
+
+/// Reads a field that is present (even as `null`) as `Some`; an absent field
+/// takes the `default` (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
+    Option::<serde_json::Value>::deserialize(d).map(Some)
+}
+
+/// What the audit log shows instead of a secret field's value (or digest).
+pub const SENSITIVE: &str = "(sensitive value)";
+
+/// `spec` (the JSON of a spec of `kind`) with every set secret field replaced
+/// by [`SENSITIVE`]: not even a digest enters the audit log.
+pub fn redact_secrets(kind: Kind, mut spec: serde_json::Value) -> serde_json::Value {
+    for path in crate::model::secret_paths(kind) {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        if let Some(slot) = spec.pointer_mut(&pointer) {
+            if !slot.is_null() {
+                *slot = serde_json::Value::from(SENSITIVE);
+            }
+        }
+    }
+    spec
 }
 
 /// One applied write request as the audit log shows it.
@@ -193,7 +231,8 @@ pub struct WriteRequest {
     pub expected_revision: u64,
     /// The writes, in execution order.
     pub writes: Vec<Write>,
-    /// What the audit log records for this request.
+    /// What the audit log records for this request (redacted by the caller;
+    /// the backend adds each change's `spec_before`).
     pub audit: Vec<AuditChange>,
 }
 
@@ -268,7 +307,8 @@ pub trait Backend {
         request: WriteRequest,
         progress: &mut dyn FnMut(usize),
     ) -> Result<WriteOutcome, BackendError>;
-    /// The newest audit entries first, optionally of one organization.
+    /// The newest audit entries first, optionally of one organization. Each
+    /// change carries `spec_before`, recorded by the backend's `write`.
     fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError>;
 }
 

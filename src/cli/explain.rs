@@ -1,12 +1,16 @@
-//! `explain user`: effective access of one user, from the files (`-f`) or
-//! from the live backend, as text or JSON.
+//! `explain user`: effective access of one user; `explain signin`: whether a
+//! sign-in would be allowed under the user's security policy (exit 3 when
+//! denied), optionally as the organization was at a past time (`--at`,
+//! rebuilt by [`crate::backend::asof`]). Both read the files (`-f`) or the
+//! live backend, and print text or JSON.
 
 use std::process::ExitCode;
 
-use super::args::{Cli, ExplainUserArgs, OutputFormat};
+use super::args::{Cli, ExplainSigninArgs, ExplainUserArgs, OutputFormat, EXIT_DENIED};
 use super::printer::Printer;
 use super::{open_backend, print_diagnostics, read_sources, CmdResult, Reported};
-use crate::access::AccessModel;
+use crate::access::{AccessModel, AsOfState, SignInAttempt, SignInContext};
+use crate::backend::asof;
 use crate::diagnostic::{did_you_mean, error_chain};
 use crate::model::Name;
 use crate::render;
@@ -89,4 +93,92 @@ pub fn user(printer: &Printer, cli: &Cli, a: &ExplainUserArgs) -> CmdResult {
     )?;
     let live = backend.snapshot(&org).map_err(fail)?;
     explain(printer, &AccessModel::from_live(&live), a)
+}
+
+fn explain_signin(
+    printer: &Printer,
+    model: &AccessModel,
+    cx: &SignInContext,
+    a: &ExplainSigninArgs,
+    as_of: Option<AsOfState>,
+) -> CmdResult {
+    let attempt = SignInAttempt {
+        ip: a.ip,
+        mfa: a.mfa.map(Into::into),
+        via: a.via.clone(),
+    };
+    let mut explanation = model.explain_signin(cx, &a.user, &attempt).map_err(|e| {
+        printer.error(&e.to_string());
+        Reported
+    })?;
+    explanation.as_of = as_of;
+    if a.output == OutputFormat::Json {
+        printer.out(&serde_json::to_string_pretty(&explanation).unwrap_or_default());
+    } else {
+        printer.out(&render::explain::signin(&explanation));
+    }
+    Ok(if explanation.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DENIED)
+    })
+}
+
+/// `orgctl explain signin --user NAME --ip ADDR …`.
+pub fn signin(printer: &Printer, cli: &Cli, a: &ExplainSigninArgs) -> CmdResult {
+    if !a.files.is_empty() {
+        if a.at.is_some() {
+            printer.error("--at needs the live backend's history; it cannot be used with -f");
+            return Err(Reported);
+        }
+        let sources = read_sources(printer, &a.files)?;
+        let desired = crate::validate::run(&sources).map_err(|diags| {
+            print_diagnostics(printer, &diags);
+            Reported
+        })?;
+        let org = pick(
+            printer,
+            a.organization.as_deref(),
+            desired.organizations.keys().cloned().collect(),
+        )?;
+        let Some(desired_org) = desired.organizations.get(&org) else {
+            return Err(Reported);
+        };
+        return explain_signin(
+            printer,
+            &AccessModel::from_desired(desired_org),
+            &SignInContext::from_desired(desired_org),
+            a,
+            None,
+        );
+    }
+    let backend = open_backend(printer, cli)?;
+    let fail = |e: &dyn std::error::Error| {
+        printer.error(&error_chain(e));
+        Reported
+    };
+    let org = pick(
+        printer,
+        a.organization.as_deref(),
+        backend.organizations().map_err(|e| fail(&e))?,
+    )?;
+    let (live, as_of) = match a.at {
+        None => (backend.snapshot(&org).map_err(|e| fail(&e))?, None),
+        Some(at) => {
+            let past = asof::as_of(backend.as_ref(), &org, at).map_err(|e| fail(&e))?;
+            let state = AsOfState {
+                at: asof::format_time(at),
+                revision: past.org.revision,
+                applies_undone: past.undone.len(),
+            };
+            (past.org, Some(state))
+        }
+    };
+    explain_signin(
+        printer,
+        &AccessModel::from_live(&live),
+        &SignInContext::from_live(&live),
+        a,
+        as_of,
+    )
 }

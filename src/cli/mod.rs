@@ -54,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
         args::Command::Crds(a) => crds::crds(&printer, a),
         args::Command::Explain(a) => match &a.what {
             args::ExplainWhat::User(u) => explain::user(&printer, &cli, u),
+            args::ExplainWhat::Signin(s) => explain::signin(&printer, &cli, s),
         },
     };
     result.unwrap_or(ExitCode::FAILURE)

@@ -1,10 +1,13 @@
-//! Renders a user's effective-access explanation for people: apps and the
+//! Renders explanations for people: a user's effective access (apps and the
 //! rules behind them, the effective security policy and why, admin rights and
-//! the bindings they come from. Pure: returns text.
+//! the bindings they come from), and a sign-in what-if (the decision, every
+//! reason, and what applies). Pure: returns text.
 
 use std::collections::BTreeSet;
 
-use crate::access::{Grantor, LossReason, PolicyReason, UserExplanation, Via};
+use crate::access::{
+    mode_name, policy_reason, Grantor, LossReason, SignInExplanation, SignInMethod, UserExplanation, Via,
+};
 use crate::model::UserStatus;
 
 fn via(v: &Via) -> String {
@@ -96,12 +99,7 @@ pub fn user(e: &UserExplanation, organization: Option<&str>) -> String {
     match &p.effective {
         None => out.push_str("  none (closed accounts have no policy, or the organization has no default)\n"),
         Some(choice) => {
-            let why = match &choice.reason {
-                PolicyReason::Default => "the default policy: no other policy applies".to_string(),
-                PolicyReason::User => "the user is listed in its targets".to_string(),
-                PolicyReason::Group { group } => format!("the user is in group {:?}", group.as_str()),
-                PolicyReason::Rule => "its target rule matches the user".to_string(),
-            };
+            let why = policy_reason(&choice.reason);
             let priority = p.priority.map(|n| format!(" (priority {n})")).unwrap_or_default();
             out.push_str(&format!("  {:?}{priority}: {why}\n", choice.policy.as_str()));
         }
@@ -174,6 +172,67 @@ pub fn user(e: &UserExplanation, organization: Option<&str>) -> String {
             names.join(", "),
             from.into_iter().collect::<Vec<_>>().join(", ")
         ));
+    }
+    out
+}
+
+/// A sign-in evaluation as text: the attempt, the decision with every
+/// reason (`code: sentence`), then the facts that apply either way.
+pub fn signin(e: &SignInExplanation) -> String {
+    let mut out = String::new();
+    let org = e
+        .organization
+        .as_ref()
+        .map(|o| format!(" of organization {:?}", o.as_str()))
+        .unwrap_or_default();
+    let status = match e.status {
+        UserStatus::Active => "active",
+        UserStatus::Deactivated => "deactivated",
+        UserStatus::Closed => "closed",
+    };
+    out.push_str(&format!(
+        "Sign-in of user {:?}{org} ({status})\n",
+        e.user.as_str()
+    ));
+    let via = e.attempt.via.as_deref().unwrap_or_default();
+    let how = match e.method {
+        SignInMethod::Password => "with a password".to_string(),
+        SignInMethod::Federated => format!("through {via:?} (federated)"),
+        SignInMethod::Sso => format!("through {via:?} (SAML single sign-on)"),
+    };
+    let factor = e
+        .attempt
+        .mfa
+        .map(|m| format!("second factor {}", mode_name(m)))
+        .unwrap_or_else(|| "no second factor".to_string());
+    out.push_str(&format!("  from {}, {how}, {factor}\n", e.attempt.ip));
+    if let Some(at) = &e.as_of {
+        let n = at.applies_undone;
+        out.push_str(&format!(
+            "  as the organization was at {} (revision {}; {n} later apply{} undone)\n",
+            at.at,
+            at.revision,
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    out.push('\n');
+    if e.allowed {
+        out.push_str("Allowed.\n");
+    } else {
+        let n = e.denials.len();
+        out.push_str(&format!(
+            "Denied ({n} reason{}):\n",
+            if n == 1 { "" } else { "s" }
+        ));
+        for d in &e.denials {
+            out.push_str(&format!("  {}: {}\n", d.code.as_str(), d.message));
+        }
+    }
+    if !e.notes.is_empty() {
+        out.push_str("\nApplies either way:\n");
+        for n in &e.notes {
+            out.push_str(&format!("  {}: {}\n", n.code.as_str(), n.message));
+        }
     }
     out
 }

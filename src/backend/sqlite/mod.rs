@@ -31,7 +31,9 @@
 //!   deleting an app the hand-made grants of it.
 //! - `audit(id, revision, time, organization, changes)`: one row per applied
 //!   request, `time` in RFC 3339 UTC, `changes` the JSON of its
-//!   [`AuditChange`]s (already redacted by the caller).
+//!   [`AuditChange`]s (already redacted by the caller), each completed with
+//!   the object's stored spec before the request (`specBefore`, secrets
+//!   redacted, `null` when it did not exist) so history can be undone.
 
 mod schema;
 mod write;

@@ -90,6 +90,7 @@ fn audit_for(writes: &[Write]) -> Vec<AuditChange> {
                 action: "create".into(),
                 before: None,
                 after: Some(spec.to_json()),
+                spec_before: None,
             },
             Write::Delete { kind, name, .. } => AuditChange {
                 kind: *kind,
@@ -97,11 +98,13 @@ fn audit_for(writes: &[Write]) -> Vec<AuditChange> {
                 action: "delete".into(),
                 before: None,
                 after: None,
+                spec_before: None,
             },
             Write::Grants { user, .. } | Write::ManualGrant { user, .. } => AuditChange {
                 kind: Kind::User,
                 name: user.as_str().to_string(),
                 action: "assign".into(),
+                spec_before: None,
                 before: None,
                 after: None,
             },
@@ -500,7 +503,10 @@ fn history_lists_newest_first_and_filters_by_org() {
     let revs: Vec<u64> = all.iter().map(|e| e.revision).collect();
     assert_eq!(revs, vec![r3, r2, r1]);
     assert_eq!(all[0].organization, "acme");
-    assert_eq!(all[0].changes, audit_for(&[put_user("acme", "bob", None)]));
+    let mut expected = audit_for(&[put_user("acme", "bob", None)]);
+    // The backend records that bob did not exist before.
+    expected[0].spec_before = Some(None);
+    assert_eq!(all[0].changes, expected);
     assert!(
         time::OffsetDateTime::parse(&all[0].time, &time::format_description::well_known::Rfc3339).is_ok(),
         "{}",
@@ -667,6 +673,61 @@ fn put_of_a_spec_of_another_kind_is_refused() {
     .unwrap_err();
     assert!(matches!(err, BackendError::Storage(_)), "{err:?}");
     assert_eq!(dump(&b), before);
+}
+
+#[test]
+fn audit_records_each_objects_whole_spec_before_with_secrets_redacted() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    apply_now(
+        &mut b,
+        "acme",
+        vec![
+            put_user("acme", "alice", None),
+            put_app_with_secret("acme", "portal", "hunter2", None),
+        ],
+    );
+    let live = b.snapshot(&name("acme")).unwrap();
+    let fp = |kind, n: &str| live.get(kind, &name(n)).unwrap().fingerprint.clone();
+    let mut renamed = user("acme", "alice");
+    if let Spec::User(u) = &mut renamed {
+        u.department = crate::model::Field::Set("Finance".into());
+    }
+    apply_now(
+        &mut b,
+        "acme",
+        vec![
+            put(Kind::User, "alice", renamed, true, Some(&fp(Kind::User, "alice"))),
+            delete(
+                Kind::Application,
+                "portal",
+                Some(&fp(Kind::Application, "portal")),
+            ),
+            delete(Kind::Group, "never-there", None),
+        ],
+    );
+    let entry = &b.history(None, 1).unwrap()[0];
+    let before: Vec<_> = entry.changes.iter().map(|c| c.spec_before.clone()).collect();
+    assert_eq!(
+        before,
+        vec![
+            Some(Some(user("acme", "alice").to_json())),
+            Some(Some(json!({
+                "organization": "acme",
+                "type": "oidc",
+                "oidc": {"clientSecret": "(sensitive value)"}
+            }))),
+            Some(None),
+        ]
+    );
+    let text = serde_json::to_string(&entry.changes).unwrap();
+    assert!(!text.contains("sha256:"), "no digest in the audit: {text}");
+    // Entries written before `specBefore` existed still read, as `None`.
+    let old: AuditChange = serde_json::from_value(
+        json!({"kind": "User", "name": "x", "action": "delete", "before": {}, "after": null}),
+    )
+    .unwrap();
+    assert_eq!(old.spec_before, None);
 }
 
 /// Timing of the targets in the brief; run with

@@ -5,18 +5,22 @@
 //! (objects, secrets, revisions, audit) is exactly as before. The revision
 //! moves, and an audit row is added, only when a row was actually written: an
 //! empty request (checked against nothing) and a request that only deletes
-//! objects already gone return the current revision.
+//! objects already gone return the current revision. The audit row records,
+//! per change, the object's whole stored spec before the request (secret
+//! fields redacted; `null` when it did not exist), so history can undo it.
 //! Secret values are written here and nowhere else, and never logged.
+
+use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{begin_write, fingerprint, label, org_revision, revision_to_sql, storage};
-use crate::backend::{BackendError, RuleGrant, Write, WriteOutcome, WriteRequest};
+use crate::backend::{redact_secrets, BackendError, RuleGrant, Write, WriteOutcome, WriteRequest};
 use crate::model::{Kind, Name};
 
-/// The stored revision of one object, if it exists.
+/// The stored revision and spec of one object, if it exists.
 const SELECT_OBJECT: &str =
-    "SELECT revision FROM objects WHERE organization = ?1 AND kind = ?2 AND name = ?3";
+    "SELECT revision, spec FROM objects WHERE organization = ?1 AND kind = ?2 AND name = ?3";
 /// Creates or replaces one object.
 const UPSERT_OBJECT: &str = "INSERT INTO objects (organization, kind, name, spec, managed, revision)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -64,7 +68,7 @@ pub(super) fn write(
         organization,
         expected_revision,
         writes,
-        audit,
+        mut audit,
     } = request;
     let org = organization.as_str();
     if writes.is_empty() {
@@ -98,6 +102,9 @@ pub(super) fn write(
 
     let mut written = false;
     let mut grants_written = false;
+    // Per object, its stored spec text before its first write of this
+    // request (`None`: it did not exist), for the audit's `spec_before`.
+    let mut before: HashMap<(Kind, String), Option<String>> = HashMap::new();
     {
         let mut select = tx.prepare_cached(SELECT_OBJECT).map_err(storage)?;
         let mut upsert = tx.prepare_cached(UPSERT_OBJECT).map_err(storage)?;
@@ -110,10 +117,20 @@ pub(super) fn write(
         for (done, w) in writes.iter().enumerate() {
             let (kind, name) = w.target();
             let key = params![org, kind.as_str(), name.as_str()];
-            let live: Option<i64> = select.query_row(key, |r| r.get(0)).optional().map_err(storage)?;
-            let live = live
-                .map(|r| u64::try_from(r).map_err(|_| negative(kind, name, r)))
-                .transpose()?;
+            let row: Option<(i64, String)> = select
+                .query_row(key, |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(storage)?;
+            let (live, spec_before) = match row {
+                Some((r, spec)) => (
+                    Some(u64::try_from(r).map_err(|_| negative(kind, name, r))?),
+                    Some(spec),
+                ),
+                None => (None, None),
+            };
+            before
+                .entry((kind, name.as_str().to_string()))
+                .or_insert(spec_before);
             match w {
                 Write::Put {
                     kind,
@@ -236,6 +253,16 @@ pub(super) fn write(
         params![org, revision_sql],
     )
     .map_err(storage)?;
+    for change in audit.iter_mut().filter(|c| c.spec_before.is_none()) {
+        let Some(spec) = before.remove(&(change.kind, change.name.clone())) else {
+            continue;
+        };
+        let spec = spec
+            .map(|text| serde_json::from_str(&text).map(|v| redact_secrets(change.kind, v)))
+            .transpose()
+            .map_err(storage)?;
+        change.spec_before = Some(spec);
+    }
     let changes = serde_json::to_string(&audit).map_err(storage)?;
     tx.execute(
         "INSERT INTO audit (revision, time, organization, changes) VALUES (?1, ?2, ?3, ?4)",

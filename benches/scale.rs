@@ -49,9 +49,25 @@ fn child_apply(users: usize, db: &str) {
     );
 }
 
-/// Child: a no-op plan against `db`, phase by phase.
-fn child_noop(users: usize, db: &str) {
-    let sources = generate(&SynthParams::benchmark(users));
+/// The benchmark org with one rule edited: `rule-00000` (department equals
+/// X) becomes `notEquals`, so most users gain its apps, and the default
+/// policy's minimum password length changes for everyone it covers.
+fn edited(users: usize) -> Vec<orgctl::load::Source> {
+    let mut sources = generate(&SynthParams::benchmark(users));
+    for s in &mut sources {
+        if s.name.ends_with("app-assignments.yaml") {
+            s.text = s.text.replacen("op: equals", "op: notEquals", 1);
+        }
+        if s.name.ends_with("security-policies.yaml") {
+            s.text = s.text.replacen("default: true\n", "default: true\n  password: {minLength: 15}\n", 1);
+        }
+    }
+    sources
+}
+
+/// Child: a plan against `db` (no-op, or of the edited org), phase by phase.
+fn child_noop(users: usize, db: &str, edit: bool) {
+    let sources = if edit { edited(users) } else { generate(&SynthParams::benchmark(users)) };
     let backend = backend::open(&format!("sqlite:{db}")).expect("open");
     let t0 = Instant::now();
     let (loaded, diags) = orgctl::load::load(&sources);
@@ -64,7 +80,7 @@ fn child_noop(users: usize, db: &str) {
     let t3 = Instant::now();
     let secrets = apply::resolve(&desired, &EnvAndFiles).expect("secrets");
     let lives = std::iter::once((org, live)).collect();
-    let plan = orgctl::plan::diff(
+    let mut plan = orgctl::plan::diff(
         &desired,
         &lives,
         &secrets.digests(),
@@ -74,14 +90,20 @@ fn child_noop(users: usize, db: &str) {
     )
     .expect("plan");
     let t4 = Instant::now();
-    assert!(plan.is_empty(), "no-op plan has changes");
+    orgctl::plan::add_access_effects(&mut plan, &lives, &PlanOptions::default()).expect("effects");
+    let t5 = Instant::now();
+    assert_eq!(plan.is_empty(), !edit, "unexpected plan");
+    let affected = plan.organizations[0].impact.users_affected;
     println!(
-        "phases users={users}: load={} validate={} snapshot={} diff={} (sum {})",
+        "phases{} users={users}: load={} validate={} snapshot={} diff={} access-effects={} (sum {}; effects {:.0}% of the plan; {affected} users affected)",
+        if edit { " (edited rule + policy)" } else { "" },
         ms(t1 - t0),
         ms(t2 - t1),
         ms(t3 - t2),
         ms(t4 - t3),
-        ms(t4 - t0),
+        ms(t5 - t4),
+        ms(t5 - t0),
+        100.0 * (t5 - t4).as_secs_f64() / (t5 - t0).as_secs_f64(),
     );
 }
 
@@ -110,7 +132,8 @@ fn main() {
         let db = &args[pos + 3];
         match what {
             "apply" => child_apply(users, db),
-            "phases" => child_noop(users, db),
+            "phases" => child_noop(users, db, false),
+            "phases-edited" => child_noop(users, db, true),
             _ => child_engine(users, db),
         }
         return;
@@ -141,6 +164,7 @@ fn main() {
         };
         run("apply");
         run("phases");
+        run("phases-edited");
         for _ in 0..5 {
             run("engine");
         }

@@ -59,7 +59,7 @@ fn edited(users: usize) -> Vec<orgctl::load::Source> {
             s.text = s.text.replacen("op: equals", "op: notEquals", 1);
         }
         if s.name.ends_with("security-policies.yaml") {
-            s.text = s.text.replacen("default: true\n", "default: true\n  password: {minLength: 15}\n", 1);
+            s.text = s.text.replacen("    minLength: 10\n", "    minLength: 15\n", 1);
         }
     }
     sources

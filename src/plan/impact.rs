@@ -143,6 +143,9 @@ struct Lines<'m> {
 /// Computes the impact; see the module doc.
 pub(crate) fn impact(s: &Sides<'_, '_>) -> AccessImpact {
     let (b_users, a_users) = (&s.before.model().users, &s.after.model().users);
+    // One evaluation on both sides (the plan changes no object): only the
+    // materialized apps can differ.
+    let same = std::ptr::eq(s.before, s.after);
     let mut lines = Lines::default();
     let mut app_diffs: HashMap<(Option<u32>, Option<u32>), AppDiff<'_>> = HashMap::new();
     let mut setting_diffs: HashMap<PolicyPair<'_>, Vec<SettingChange>> = HashMap::new();
@@ -198,6 +201,9 @@ pub(crate) fn impact(s: &Sides<'_, '_>) -> AccessImpact {
                 .or_insert_with(|| diff_apps(&old_apps(), &new_apps()))
         };
 
+        if same && apps.is_empty() {
+            continue;
+        }
         // Policy: the effective one before and after, and its settings.
         let policy_b = b.and_then(|u| s.before.policy_name_at(u));
         let policy_a = a.and_then(|u| s.after.policy_name_at(u));

@@ -236,6 +236,22 @@ pub(super) fn grants_text(grants: &[RuleGrant]) -> Result<String, BackendError> 
     serde_json::to_string(&triples).map_err(storage)
 }
 
+/// Names already checked, by text.
+#[derive(Default)]
+struct Names(std::collections::HashMap<String, Name>);
+
+impl Names {
+    /// `text` as a checked name.
+    fn get(&mut self, text: &str) -> Result<Name, String> {
+        if let Some(n) = self.0.get(text) {
+            return Ok(n.clone());
+        }
+        let n: Name = text.parse()?;
+        self.0.insert(text.to_string(), n.clone());
+        Ok(n)
+    }
+}
+
 /// Reads an organization's materialized grants: three range scans.
 fn grants_of(conn: &Connection, org: &str) -> Result<LiveGrants, BackendError> {
     let corrupt = |what: &str, message: String| BackendError::Corrupt {
@@ -244,6 +260,8 @@ fn grants_of(conn: &Connection, org: &str) -> Result<LiveGrants, BackendError> {
     };
     let mut grants = LiveGrants::default();
     let mut index = std::collections::HashMap::new();
+    // A few hundred apps, roles and rules recur in every list: check each once.
+    let mut names = Names::default();
     {
         let mut stmt = conn
             .prepare_cached("SELECT id, grants FROM grant_sets WHERE organization = ?1 ORDER BY id")
@@ -252,15 +270,16 @@ fn grants_of(conn: &Connection, org: &str) -> Result<LiveGrants, BackendError> {
         while let Some(row) = rows.next().map_err(storage)? {
             let fail = |m: String| corrupt("an app assignment list", m);
             let id: i64 = row.get(0).map_err(|e| fail(e.to_string()))?;
-            let triples: Vec<[String; 3]> =
+            // Names never need JSON escapes, so the text can be borrowed.
+            let triples: Vec<[&str; 3]> =
                 serde_json::from_str(column_text(row, 1).map_err(fail)?).map_err(|e| fail(e.to_string()))?;
             let list = triples
-                .into_iter()
+                .iter()
                 .map(|[app, role, rule]| {
                     Ok(RuleGrant {
-                        app: app.parse()?,
-                        role: role.parse()?,
-                        rule: rule.parse()?,
+                        app: names.get(app)?,
+                        role: names.get(role)?,
+                        rule: names.get(rule)?,
                     })
                 })
                 .collect::<Result<Vec<_>, String>>()

@@ -75,27 +75,8 @@ pub fn impact(before: &EffectiveAccess<'_>, after: &EffectiveAccess<'_>) -> Vec<
     let (b_users, a_users) = (&before.model().users, &after.model().users);
     let mut out = Vec::new();
     let mut diffs: FxMap<(Side, Side), AppDiff> = FxMap::default();
-    let (mut i, mut j) = (0usize, 0usize);
-    loop {
-        let (b, a) = match (b_users.get(i), a_users.get(j)) {
-            (None, None) => break,
-            (Some(_), None) => (Some(i), None),
-            (None, Some(_)) => (None, Some(j)),
-            (Some(x), Some(y)) => match x.key.cmp(y.key) {
-                Ordering::Less => (Some(i), None),
-                Ordering::Greater => (None, Some(j)),
-                Ordering::Equal => (Some(i), Some(j)),
-            },
-        };
-        i += usize::from(b.is_some());
-        j += usize::from(a.is_some());
-        let (b, a) = (b.map(|u| u as u32), a.map(|u| u as u32));
-        let name = match (b, a) {
-            (Some(u), _) => b_users.get(u as usize).map(|r| r.name),
-            (None, Some(u)) => a_users.get(u as usize).map(|r| r.name),
-            (None, None) => None,
-        };
-        let Some(name) = name else { continue };
+    for (b, a, user) in super::model::join_users(b_users, a_users) {
+        let name = user.name;
         let lists = (b.map(|u| before.list_of(u)), a.map(|u| after.list_of(u)));
         let apps = diffs
             .entry(lists)

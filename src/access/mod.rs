@@ -125,6 +125,8 @@ mod tests;
 
 pub use admin::{ACTIONS, MODULES};
 
+pub(crate) use model::join_users;
+
 /// Admin permissions as bits (for comparing two evaluations in the crate).
 pub(crate) type AdminMask = admin::Mask;
 

@@ -272,3 +272,28 @@ impl<'a> AccessModel<'a> {
         self.app_roles.get(id as usize).copied()
     }
 }
+
+/// The users of two models joined by name, in name order: each user's id on
+/// either side (`None` where it is absent) and its entry from one side.
+pub(crate) fn join_users<'s, 'a>(
+    before: &'s [UserRef<'a>],
+    after: &'s [UserRef<'a>],
+) -> impl Iterator<Item = (Option<u32>, Option<u32>, UserRef<'a>)> + 's {
+    let (mut i, mut j) = (0usize, 0usize);
+    std::iter::from_fn(move || {
+        let (b, a) = match (before.get(i), after.get(j)) {
+            (None, None) => return None,
+            (Some(x), None) => (Some((i, x)), None),
+            (None, Some(y)) => (None, Some((j, y))),
+            (Some(x), Some(y)) => match x.key.cmp(y.key) {
+                std::cmp::Ordering::Less => (Some((i, x)), None),
+                std::cmp::Ordering::Greater => (None, Some((j, y))),
+                std::cmp::Ordering::Equal => (Some((i, x)), Some((j, y))),
+            },
+        };
+        i += usize::from(b.is_some());
+        j += usize::from(a.is_some());
+        let user = *b.or(a)?.1;
+        Some((b.map(|(u, _)| u as u32), a.map(|(u, _)| u as u32), user))
+    })
+}

@@ -149,27 +149,7 @@ pub(crate) fn impact(s: &Sides<'_, '_>) -> AccessImpact {
     let mut lines = Lines::default();
     let mut app_diffs: HashMap<(Option<u32>, Option<u32>), AppDiff<'_>> = HashMap::new();
     let mut setting_diffs: HashMap<PolicyPair<'_>, Vec<SettingChange>> = HashMap::new();
-    let (mut i, mut j) = (0usize, 0usize);
-    loop {
-        let (b, a) = match (b_users.get(i), a_users.get(j)) {
-            (None, None) => break,
-            (Some(_), None) => (Some(i), None),
-            (None, Some(_)) => (None, Some(j)),
-            (Some(x), Some(y)) => match x.key.cmp(y.key) {
-                Ordering::Less => (Some(i), None),
-                Ordering::Greater => (None, Some(j)),
-                Ordering::Equal => (Some(i), Some(j)),
-            },
-        };
-        i += usize::from(b.is_some());
-        j += usize::from(a.is_some());
-        let (b, a) = (b.map(|u| u as u32), a.map(|u| u as u32));
-        let Some(user) = b
-            .and_then(|u| b_users.get(u as usize))
-            .or_else(|| a.and_then(|u| a_users.get(u as usize)))
-        else {
-            continue;
-        };
+    for (b, a, user) in crate::access::join_users(b_users, a_users) {
         let name = user.name;
         let manual = s.grants.manual.get(user.key);
 

@@ -67,7 +67,11 @@ fn edited(users: usize) -> Vec<orgctl::load::Source> {
 
 /// Child: a plan against `db` (no-op, or of the edited org), phase by phase.
 fn child_noop(users: usize, db: &str, edit: bool) {
-    let sources = if edit { edited(users) } else { generate(&SynthParams::benchmark(users)) };
+    let sources = if edit {
+        edited(users)
+    } else {
+        generate(&SynthParams::benchmark(users))
+    };
     let backend = backend::open(&format!("sqlite:{db}")).expect("open");
     let t0 = Instant::now();
     let (loaded, diags) = orgctl::load::load(&sources);

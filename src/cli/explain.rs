@@ -63,20 +63,27 @@ fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdRe
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads and validates the files and picks the organization named (or the
+/// only one).
+fn load_desired(
+    printer: &Printer,
+    files: &[std::path::PathBuf],
+    named: Option<&str>,
+) -> Result<(crate::validate::DesiredState, Name), Reported> {
+    let sources = read_sources(printer, files)?;
+    let desired = crate::validate::run(&sources).map_err(|diags| {
+        print_diagnostics(printer, &diags);
+        Reported
+    })?;
+    let org = pick(printer, named, desired.organizations.keys().cloned().collect())?;
+    Ok((desired, org))
+}
+
 /// `orgctl explain user NAME`.
 pub fn user(printer: &Printer, cli: &Cli, a: &ExplainUserArgs) -> CmdResult {
     if !a.files.is_empty() {
-        let sources = read_sources(printer, &a.files)?;
-        let desired = crate::validate::run(&sources).map_err(|diags| {
-            print_diagnostics(printer, &diags);
-            Reported
-        })?;
-        let org = pick(
-            printer,
-            a.organization.as_deref(),
-            desired.organizations.keys().cloned().collect(),
-        )?;
-        let Some(desired_org) = desired.organizations.get(&org) else {
+        let desired = load_desired(printer, &a.files, a.organization.as_deref())?;
+        let Some(desired_org) = desired.0.organizations.get(&desired.1) else {
             return Err(Reported);
         };
         return explain(printer, &AccessModel::from_desired(desired_org), a);
@@ -131,17 +138,8 @@ pub fn signin(printer: &Printer, cli: &Cli, a: &ExplainSigninArgs) -> CmdResult 
             printer.error("--at needs the live backend's history; it cannot be used with -f");
             return Err(Reported);
         }
-        let sources = read_sources(printer, &a.files)?;
-        let desired = crate::validate::run(&sources).map_err(|diags| {
-            print_diagnostics(printer, &diags);
-            Reported
-        })?;
-        let org = pick(
-            printer,
-            a.organization.as_deref(),
-            desired.organizations.keys().cloned().collect(),
-        )?;
-        let Some(desired_org) = desired.organizations.get(&org) else {
+        let desired = load_desired(printer, &a.files, a.organization.as_deref())?;
+        let Some(desired_org) = desired.0.organizations.get(&desired.1) else {
             return Err(Reported);
         };
         return explain_signin(

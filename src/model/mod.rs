@@ -34,7 +34,7 @@ pub use policy::{
     FederatedSignInPolicy, MfaMode, MfaPolicy, NetworkPolicy, PasswordPolicy, PolicyTargets,
     SecurityPolicySpec, SessionPolicy, SsoPolicy, TrustedBrowser,
 };
-pub use role::{Action, Module, RoleBindingSpec, RoleSpec, BUILTIN_ROLES};
+pub use role::{describe_permissions, Action, Module, RoleBindingSpec, RoleSpec, BUILTIN_ROLES};
 pub use scalar::{Duration, Email, IpRule, Name};
 pub use secret::{SecretKeyRef, SecretRef, SecretValue};
 pub use user::{UserSpec, UserStatus};

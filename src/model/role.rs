@@ -47,6 +47,48 @@ pub enum Action {
     Download,
 }
 
+impl Module {
+    /// The module as written in files (`user`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Module::Organization => "organization",
+            Module::Domain => "domain",
+            Module::User => "user",
+            Module::Group => "group",
+            Module::Department => "department",
+            Module::Application => "application",
+            Module::Policy => "policy",
+            Module::Audit => "audit",
+            Module::Role => "role",
+        }
+    }
+}
+
+impl Action {
+    /// The action as written in files (`view`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::View => "view",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Download => "download",
+        }
+    }
+}
+
+/// `user: view, update; group: view` — permissions as people read them.
+pub fn describe_permissions(perms: impl IntoIterator<Item = (Module, Vec<Action>)>) -> String {
+    perms
+        .into_iter()
+        .map(|(m, acts)| {
+            let acts: Vec<&str> = acts.iter().map(|a| a.as_str()).collect();
+            format!("{}: {}", m.as_str(), acts.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Names of the built-in roles; custom roles may not use them.
 pub const BUILTIN_ROLES: [&str; 3] = ["super-admin", "admin", "member"];
 

@@ -68,25 +68,10 @@ pub(crate) fn check(input: &GuardInput<'_, '_>, options: &GuardOptions) -> Vec<S
                 applier.as_str()
             ));
         } else if lost != 0 {
-            let modules: Vec<String> = crate::access::expand_mask(lost)
-                .into_iter()
-                .map(|(m, acts)| {
-                    let acts: Vec<String> = acts
-                        .iter()
-                        .map(|a| {
-                            serde_json::to_value(a)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_default()
-                        })
-                        .collect();
-                    format!("{}: {}", module_name(m), acts.join(", "))
-                })
-                .collect();
             out.push(format!(
                 "you (--as {:?}) would lose admin rights in organization {org:?} ({})",
                 applier.as_str(),
-                modules.join("; ")
+                crate::model::describe_permissions(crate::access::expand_mask(lost))
             ));
         }
     }
@@ -120,11 +105,4 @@ pub(crate) fn check(input: &GuardInput<'_, '_>, options: &GuardOptions) -> Vec<S
         }
     }
     out
-}
-
-fn module_name(m: crate::model::Module) -> String {
-    serde_json::to_value(m)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

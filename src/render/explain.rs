@@ -146,15 +146,7 @@ pub fn user(e: &UserExplanation, organization: Option<&str>) -> String {
         out.push_str("  no admin permissions\n");
     }
     for (module, actions) in &admin.permissions {
-        let names: Vec<String> = actions
-            .keys()
-            .map(|a| {
-                serde_json::to_value(a)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            })
-            .collect();
+        let names: Vec<&str> = actions.keys().map(|a| a.as_str()).collect();
         let from: BTreeSet<String> = actions
             .values()
             .flatten()
@@ -163,10 +155,7 @@ pub fn user(e: &UserExplanation, organization: Option<&str>) -> String {
                 Grantor::Binding(b) => format!("{:?}", b.as_str()),
             })
             .collect();
-        let module = serde_json::to_value(module)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let module = module.as_str();
         out.push_str(&format!(
             "  {module}: {} (from {})\n",
             names.join(", "),

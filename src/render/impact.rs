@@ -144,19 +144,7 @@ fn permissions(perms: &std::collections::BTreeMap<Module, Vec<Action>>) -> Strin
     if count == crate::access::MODULES.len() * crate::access::ACTIONS.len() {
         return "every admin right".to_string();
     }
-    let word = |v: serde_json::Result<serde_json::Value>| {
-        v.ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    };
-    perms
-        .iter()
-        .map(|(m, acts)| {
-            let acts: Vec<String> = acts.iter().map(|a| word(serde_json::to_value(a))).collect();
-            format!("{}: {}", word(serde_json::to_value(m)), acts.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
+    crate::model::describe_permissions(perms.iter().map(|(m, a)| (*m, a.clone())))
 }
 
 fn admin_lines(a: &AdminImpact, out: &mut Vec<Sentence>) {

@@ -34,6 +34,7 @@
 //!   [`AuditChange`]s (already redacted by the caller).
 
 mod schema;
+pub mod served;
 mod write;
 
 #[cfg(test)]

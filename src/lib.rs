@@ -5,7 +5,8 @@
 //! against a [`backend::LiveOrg`] snapshot into a [`plan::Plan`], [`render`]
 //! shows a plan, and [`apply`] executes one against a [`backend::Backend`].
 //! [`crd`] wraps the model's specs as Kubernetes custom resources (the only
-//! module with kube types). Only `backend`, `apply` and `cli` do I/O.
+//! module with kube types). [`serve`] serves the embedded directory over
+//! HTTP. Only `backend`, `apply`, `serve` and `cli` do I/O.
 #![forbid(unsafe_code)]
 
 pub mod access;
@@ -19,5 +20,6 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod serve;
 pub mod synth;
 pub mod validate;

@@ -6,6 +6,7 @@
 //! snapshot and the audit log (which records each object's spec before).
 
 pub mod asof;
+pub mod http;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -249,8 +250,15 @@ pub struct WriteOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The backend address could not be understood.
-    #[error("invalid backend {0:?}: expected sqlite:PATH")]
+    #[error("invalid backend {0:?}: expected sqlite:PATH, http://HOST:PORT or https://HOST:PORT")]
     InvalidAddress(String),
+    /// The backend's settings are unusable (token, CA file, TLS options).
+    #[error("{0}")]
+    Config(String),
+    /// A remote backend refused or failed a request (the message names it;
+    /// it never holds a token).
+    #[error("{0}")]
+    Remote(String),
     /// The store could not be opened or read.
     #[error("failed to open {path}")]
     Open {
@@ -312,8 +320,20 @@ pub trait Backend {
     fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError>;
 }
 
-/// Opens a backend from its address (`sqlite:PATH`).
+/// Opens a backend from its address (`sqlite:PATH`, `http(s)://HOST:PORT`
+/// with client settings from the environment).
 pub fn open(address: &str) -> Result<Box<dyn Backend>, BackendError> {
+    if address.starts_with("http://") || address.starts_with("https://") {
+        return open_with(address, &http::HttpOptions::from_env()?);
+    }
+    open_with(address, &http::HttpOptions::default())
+}
+
+/// Opens a backend from its address, with explicit settings for `http(s)://`.
+pub fn open_with(address: &str, options: &http::HttpOptions) -> Result<Box<dyn Backend>, BackendError> {
+    if address.starts_with("http://") || address.starts_with("https://") {
+        return Ok(Box::new(http::HttpBackend::open(address, options)?));
+    }
     match address.split_once(':') {
         Some(("sqlite", path)) if !path.is_empty() => Ok(Box::new(sqlite::SqliteBackend::open(path)?)),
         _ => Err(BackendError::InvalidAddress(address.to_string())),

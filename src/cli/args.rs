@@ -32,9 +32,11 @@ Example:
 #[derive(Debug, Parser)]
 #[command(name = "orgctl", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Live backend: sqlite:PATH (default sqlite:.orgctl/directory.db).
+    /// Live backend: sqlite:PATH (default sqlite:.orgctl/directory.db), or http(s)://HOST:PORT (orgctl serve).
     #[arg(long, global = true, env = "ORGCTL_BACKEND", value_name = "ADDRESS")]
     pub backend: Option<String>,
+    #[command(flatten)]
+    pub http: HttpFlags,
     /// Never colour the output.
     #[arg(long, global = true, env = "NO_COLOR", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_color: bool,
@@ -44,6 +46,26 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Settings of http(s) backends (and the token file of `serve`).
+#[derive(Debug, Args, Clone)]
+pub struct HttpFlags {
+    /// File holding the bearer token (http(s) backends; or set ORGCTL_TOKEN). For `serve`: the accepted tokens, one per line.
+    #[arg(long, global = true, env = "ORGCTL_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Concurrent writes to an http(s) backend.
+    #[arg(long, global = true, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// PEM CA certificate to trust for an https backend, besides the system roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the https backend's certificate (insecure; warned about).
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+    /// Timeout of each request to an http(s) backend, in seconds.
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
 }
 
 /// The commands.
@@ -67,6 +89,29 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Explain effective access: why a user has what they have.
     Explain(ExplainArgs),
+    /// Serve the embedded directory as a REST API (the http(s) backend).
+    Serve(ServeArgs),
+}
+
+/// `orgctl serve`. Tokens come from --token-file (one per line, optionally
+/// `TOKEN read-only`) and ORGCTL_SERVE_TOKEN, never from a flag value.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The directory file to serve (created if missing).
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// Address to listen on (port 0 picks a free one; the bound address is printed).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Test only: answer every N-th API request with STATUS (STATUS:N[:RETRY_AFTER]).
+    #[arg(long, value_name = "STATUS:N", hide = true)]
+    pub inject_fault: Vec<crate::serve::Fault>,
 }
 
 /// Where the desired state comes from.

@@ -9,6 +9,7 @@ mod explain;
 mod inspect;
 pub mod printer;
 mod report;
+mod serve;
 pub mod sources;
 
 use std::process::ExitCode;
@@ -29,7 +30,9 @@ pub type CmdResult = Result<ExitCode, Reported>;
 
 /// Runs the CLI with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.verbose);
+    // The server logs one line per request at info level.
+    let serving = matches!(cli.command, args::Command::Serve(_));
+    init_logging(cli.verbose.max(u8::from(serving)));
     // A bug must not greet people with a backtrace; say what to do instead.
     std::panic::set_hook(Box::new(|info| {
         let what = info
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> ExitCode {
             args::ExplainWhat::User(u) => explain::user(&printer, &cli, u),
             args::ExplainWhat::Signin(s) => explain::signin(&printer, &cli, s),
         },
+        args::Command::Serve(a) => serve::serve(&printer, &cli, a),
     };
     result.unwrap_or(ExitCode::FAILURE)
 }
@@ -72,6 +76,7 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
@@ -79,7 +84,8 @@ fn init_logging(verbose: u8) {
 /// Opens the backend named by --backend / ORGCTL_BACKEND, or the default.
 fn open_backend(printer: &Printer, cli: &Cli) -> Result<Box<dyn Backend>, Reported> {
     let address = cli.backend.as_deref().unwrap_or(backend::DEFAULT_ADDRESS);
-    backend::open(address).map_err(|e| {
+    let options = serve::http_options(printer, cli, address)?;
+    backend::open_with(address, &options).map_err(|e| {
         printer.error(&error_chain(&e));
         Reported
     })

@@ -258,3 +258,33 @@ fn normalize(spec: &mut Spec) {
         }
     }
 }
+
+/// Checks the rules of DESIGN.md that concern one object alone (required
+/// fields, ranges of policy settings, secret references, fields of the wrong
+/// application type…) on a spec that does not come from a file, e.g. a write
+/// sent to `orgctl serve`. Problems carry the field path and no location.
+/// Rules across objects (references, cycles, one super admin, one default
+/// policy) need the whole organization and are checked by [`validate`].
+pub fn check_spec(kind: Kind, name: &Name, spec: &Spec) -> Vec<Diagnostic> {
+    let mut r = Reporter::new(&[]);
+    let object = DesiredObject {
+        spec: spec.clone(),
+        origin: Origin {
+            source: 0,
+            index: 0,
+            location: Location {
+                file: String::new(),
+                line: 0,
+                col: 0,
+            },
+        },
+    };
+    domain::check_object(&mut r, kind, name, &object);
+    let mut diags = r.diags;
+    for d in &mut diags {
+        d.location = None;
+    }
+    diags.sort();
+    diags.dedup();
+    diags
+}

@@ -36,6 +36,7 @@
 //!   redacted, `null` when it did not exist) so history can be undone.
 
 mod schema;
+pub mod served;
 mod write;
 
 #[cfg(test)]

@@ -64,6 +64,18 @@ pub(super) fn write(
     request: WriteRequest,
     progress: &mut dyn FnMut(usize),
 ) -> Result<WriteOutcome, BackendError> {
+    write_checked(conn, request, progress, true)
+}
+
+/// [`write`], with the organization revision check optional: single-object
+/// writes (`orgctl serve`) are guarded by each object's fingerprint alone,
+/// since concurrent writers move the organization's revision all the time.
+pub(super) fn write_checked(
+    conn: &mut Connection,
+    request: WriteRequest,
+    progress: &mut dyn FnMut(usize),
+    check_revision: bool,
+) -> Result<WriteOutcome, BackendError> {
     let WriteRequest {
         organization,
         expected_revision,
@@ -80,7 +92,7 @@ pub(super) fn write(
 
     let tx = begin_write(conn)?;
     let current = org_revision(&tx, org)?;
-    if current != expected_revision {
+    if check_revision && current != expected_revision {
         return Err(BackendError::Conflict {
             object: format!("organization {org:?}"),
             reason: format!(

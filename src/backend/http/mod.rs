@@ -1,0 +1,586 @@
+//! The `http://` and `https://` backends: the directory served by
+//! `orgctl serve`, spoken to over its REST API (`wire` holds the bodies).
+//! A snapshot is a few page reads (at most [`wire::MAX_PAGE`] objects each)
+//! plus one read of the grants, all checked to come from one organization
+//! revision; never one request per object. Writes are per object, each
+//! guarded by its precondition (`If-None-Match: *` to create, `If-Match` with
+//! the fingerprint the plan read to replace or delete), run in dependency
+//! order in waves of one kind and action, up to `parallelism` at a time.
+//!
+//! Guarantees and caveats: the backend is not transactional. The first write
+//! of a request also carries the organization revision the plan was made
+//! against, so of two appliers racing from the same state only one starts;
+//! after that each object is guarded on its own, a failed write stops the
+//! request after its wave (later waves may depend on it) and the outcome
+//! says per write what happened. This module must not plan or print.
+
+mod client;
+pub mod wire;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::blocking::RequestBuilder;
+use reqwest::header::{CONTENT_TYPE, IF_MATCH, IF_NONE_MATCH};
+use reqwest::Method;
+
+use self::client::{CallError, Transport};
+use self::wire::{
+    DeleteBody, GrantsBody, GrantsPut, ManualGrantPut, ObjectList, OrgInfo, OrgList, PutBody, WriteAnswer,
+};
+use super::{
+    AuditChange, AuditEntry, Backend, BackendError, Capabilities, LiveGrants, LiveObject, LiveOrg, Write,
+    WriteOutcome, WriteRequest,
+};
+use crate::model::{Kind, Name, SecretValue, Spec};
+
+/// Default concurrent writes.
+pub const DEFAULT_PARALLELISM: usize = 8;
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Header of the organization revision precondition on a request's first write.
+pub const EXPECTED_REVISION_HEADER: &str = "x-orgctl-expected-revision";
+/// Snapshot reads retried when the organization moves between pages.
+const SNAPSHOT_ATTEMPTS: usize = 3;
+
+/// Settings of the http(s) backend.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The bearer token (from `ORGCTL_TOKEN` or a token file).
+    pub token: Option<SecretValue>,
+    /// Concurrent writes (at least 1).
+    pub parallelism: usize,
+    /// A PEM CA certificate to trust besides the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (explicit, warned about by the CLI).
+    pub insecure_skip_tls_verify: bool,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            token: None,
+            parallelism: DEFAULT_PARALLELISM,
+            ca_file: None,
+            insecure_skip_tls_verify: false,
+            request_timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Settings from the environment: `ORGCTL_TOKEN`, else the file named by
+    /// `ORGCTL_TOKEN_FILE`.
+    pub fn from_env() -> Result<HttpOptions, BackendError> {
+        let file = std::env::var_os("ORGCTL_TOKEN_FILE").map(PathBuf::from);
+        Ok(HttpOptions {
+            token: token_from(std::env::var("ORGCTL_TOKEN").ok(), file.as_deref())?,
+            ..HttpOptions::default()
+        })
+    }
+}
+
+/// The token: the file's first non-blank, non-comment line when a file is
+/// given, else the env value. Errors never show the token.
+pub fn token_from(env: Option<String>, file: Option<&Path>) -> Result<Option<SecretValue>, BackendError> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            BackendError::Config(format!("failed to read the token file {}: {e}", path.display()))
+        })?;
+        let token = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .and_then(|l| l.split_whitespace().next())
+            .ok_or_else(|| {
+                BackendError::Config(format!("the token file {} holds no token", path.display()))
+            })?;
+        return Ok(Some(SecretValue::new(token)));
+    }
+    Ok(env
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(SecretValue::new))
+}
+
+/// The directory behind `orgctl serve`.
+pub struct HttpBackend {
+    address: String,
+    transport: Transport,
+    parallelism: usize,
+}
+
+impl HttpBackend {
+    /// Connects lazily to `address` (`http(s)://host:port`); nothing is sent yet.
+    pub fn open(address: &str, options: &HttpOptions) -> Result<HttpBackend, BackendError> {
+        let address = address.trim_end_matches('/').to_string();
+        let rest = address
+            .strip_prefix("https://")
+            .or_else(|| address.strip_prefix("http://"))
+            .unwrap_or("");
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+            return Err(BackendError::InvalidAddress(address));
+        }
+        let token = options.token.as_ref().ok_or_else(|| {
+            BackendError::Config(format!(
+                "no token for {address}: set ORGCTL_TOKEN or pass --token-file FILE (env ORGCTL_TOKEN_FILE)"
+            ))
+        })?;
+        let ca = match &options.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    BackendError::Config(format!("failed to read the CA file {}: {e}", path.display()))
+                })?;
+                Some(reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                    BackendError::Config(format!("{} is not a PEM certificate: {e}", path.display()))
+                })?)
+            }
+            None => None,
+        };
+        let parallelism = options.parallelism.max(1);
+        let transport = Transport::build(
+            address.clone(),
+            Some(token.expose()),
+            options.request_timeout,
+            ca,
+            options.insecure_skip_tls_verify,
+            parallelism,
+        )
+        .map_err(BackendError::Config)?;
+        Ok(HttpBackend {
+            address,
+            transport,
+            parallelism,
+        })
+    }
+
+    /// Requests sent so far, retries included (for load figures).
+    pub fn requests(&self) -> usize {
+        self.transport.requests()
+    }
+
+    /// Retries made so far.
+    pub fn retries(&self) -> usize {
+        self.transport.retries()
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, BackendError> {
+        let response = self
+            .transport
+            .call(Method::GET, path, what, &|b| b)
+            .map_err(|e| remote(&e))?;
+        let bytes = response
+            .bytes()
+            .map_err(|e| BackendError::Remote(format!("{what}: the answer was cut off: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            BackendError::Remote(format!(
+                "{what}: the server's answer is not what orgctl expects: {e}"
+            ))
+        })
+    }
+
+    /// One consistent read of the organization's pages and grants.
+    fn read_snapshot(&self, organization: &Name) -> Result<Option<LiveOrg>, BackendError> {
+        let org = organization.as_str();
+        let what = format!("reading organization {org:?}");
+        let mut objects = BTreeMap::new();
+        let mut revision = None;
+        let mut after: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/orgs/{org}/snapshot?limit={}", wire::MAX_PAGE);
+            if let Some(a) = &after {
+                path.push_str("&after=");
+                path.push_str(a);
+            }
+            let page: ObjectList = self.get(&path, &what)?;
+            if *revision.get_or_insert(page.revision) != page.revision {
+                return Ok(None);
+            }
+            for o in page.items {
+                let spec = Spec::from_json_str(o.kind, o.spec.get()).map_err(|e| BackendError::Corrupt {
+                    object: format!("{} {:?}", o.kind.noun(), o.name.as_str()),
+                    message: e.to_string(),
+                })?;
+                objects.insert(
+                    (o.kind, o.name),
+                    LiveObject {
+                        spec,
+                        managed: o.managed,
+                        fingerprint: o.revision,
+                    },
+                );
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let grants: GrantsBody = self.get(&format!("/v1/orgs/{org}/grants"), &what)?;
+        let revision = revision.unwrap_or(0);
+        if grants.revision != revision {
+            return Ok(None);
+        }
+        Ok(Some(LiveOrg {
+            organization: Some(organization.clone()),
+            revision,
+            objects,
+            grants: LiveGrants {
+                sets: grants.sets,
+                users: grants.users,
+                manual: grants.manual,
+            },
+        }))
+    }
+
+    /// Sends one write; the organization revision after it.
+    fn send(&self, org: &Name, job: &Job, expected_revision: Option<u64>) -> Result<u64, CallError> {
+        let o = org.as_str();
+        let with_revision = |b: RequestBuilder| match expected_revision {
+            Some(r) => b.header(EXPECTED_REVISION_HEADER, r),
+            None => b,
+        };
+        let response = match &job.write {
+            Write::Put {
+                kind,
+                name,
+                spec,
+                secrets,
+                managed,
+                expected,
+            } => {
+                let body = PutBody {
+                    spec: spec.to_json(),
+                    managed: *managed,
+                    secrets: secrets
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.expose().to_string()))
+                        .collect(),
+                    audit: job.audit.clone(),
+                };
+                let bytes = serde_json::to_vec(&body).map_err(|e| CallError::Transport(e.to_string()))?;
+                let path = format!(
+                    "/v1/orgs/{o}/objects/{}/{}",
+                    wire::resource_of(*kind),
+                    name.as_str()
+                );
+                let what = format!("writing {}", label(*kind, name));
+                self.transport.call(Method::PUT, &path, &what, &|b| {
+                    let b = with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()));
+                    match expected {
+                        Some(fp) => b.header(IF_MATCH, wire::etag(fp)),
+                        None => b.header(IF_NONE_MATCH, "*"),
+                    }
+                })?
+            }
+            Write::Delete { kind, name, expected } => {
+                let body = DeleteBody {
+                    audit: job.audit.clone(),
+                };
+                let bytes = serde_json::to_vec(&body).map_err(|e| CallError::Transport(e.to_string()))?;
+                let path = format!(
+                    "/v1/orgs/{o}/objects/{}/{}",
+                    wire::resource_of(*kind),
+                    name.as_str()
+                );
+                let what = format!("deleting {}", label(*kind, name));
+                self.transport.call(Method::DELETE, &path, &what, &|b| {
+                    let b = with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()));
+                    match expected {
+                        Some(fp) => b.header(IF_MATCH, wire::etag(fp)),
+                        None => b,
+                    }
+                })?
+            }
+            Write::Grants { user, grants } => {
+                let body = GrantsPut {
+                    grants: grants.clone(),
+                };
+                let bytes = serde_json::to_vec(&body).map_err(|e| CallError::Transport(e.to_string()))?;
+                let path = format!("/v1/orgs/{o}/grants/{}", user.as_str());
+                let what = format!("writing the app assignments of {}", label(Kind::User, user));
+                self.transport.call(Method::PUT, &path, &what, &|b| {
+                    with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()))
+                })?
+            }
+            Write::ManualGrant { user, app, role } => {
+                let path = format!("/v1/orgs/{o}/manual-grants/{}/{}", user.as_str(), app.as_str());
+                let what = format!("writing a hand-made grant of {}", label(Kind::User, user));
+                match role {
+                    Some(role) => {
+                        let body = ManualGrantPut { role: role.clone() };
+                        let bytes =
+                            serde_json::to_vec(&body).map_err(|e| CallError::Transport(e.to_string()))?;
+                        self.transport.call(Method::PUT, &path, &what, &|b| {
+                            with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()))
+                        })?
+                    }
+                    None => self
+                        .transport
+                        .call(Method::DELETE, &path, &what, &|b| with_revision(b))?,
+                }
+            }
+        };
+        let answer: WriteAnswer = response.json().map_err(|e| {
+            CallError::Transport(format!("the server's answer to a write is unreadable: {e}"))
+        })?;
+        Ok(answer.revision)
+    }
+
+    /// Runs one wave (writes that do not depend on each other) with up to
+    /// `parallelism` in flight; reports each completion to `done`. A failure
+    /// that is not about one object (no answer, 401, 403, 5xx after retries)
+    /// stops the wave: writes not yet sent stay unsent.
+    fn run_wave(&self, org: &Name, jobs: &[Job], done: &mut dyn FnMut(usize, Result<u64, CallError>)) {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let workers = self.parallelism.min(jobs.len());
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel();
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, stop) = (&next, &stop);
+                scope.spawn(move || loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let result = self.send(org, job, None);
+                    if result.as_ref().is_err_and(systemic) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    if tx.send((i, result)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            for (i, result) in rx {
+                done(i, result);
+            }
+        });
+    }
+}
+
+/// A failure that every further write would meet too (no answer, auth,
+/// server errors), unlike a conflict, a rule or a missing object.
+fn systemic(e: &CallError) -> bool {
+    match e {
+        CallError::Transport(_) => true,
+        CallError::Status { status, .. } => matches!(status, 401 | 403 | 429) || *status >= 500,
+    }
+}
+
+/// One write and the audit record it carries.
+struct Job {
+    write: Write,
+    audit: Option<AuditChange>,
+}
+
+/// Writes that may run side by side: same action, same kind.
+fn wave_key(w: &Write) -> (u8, Kind) {
+    match w {
+        Write::Put { kind, .. } => (0, *kind),
+        Write::Grants { .. } => (1, Kind::User),
+        Write::Delete { kind, .. } => (2, *kind),
+        Write::ManualGrant { .. } => (3, Kind::User),
+    }
+}
+
+fn label(kind: Kind, name: &Name) -> String {
+    format!("{} {:?}", kind.noun(), name.as_str())
+}
+
+fn remote(e: &CallError) -> BackendError {
+    match e {
+        CallError::Status {
+            status: 412, message, ..
+        } => BackendError::Remote(message.clone()),
+        other => BackendError::Remote(other.to_string()),
+    }
+}
+
+impl Backend for HttpBackend {
+    fn describe(&self) -> String {
+        self.address.clone()
+    }
+
+    /// The server holds the same model as the files; each write commits alone.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            unsupported: Vec::new(),
+            transactional: false,
+        }
+    }
+
+    fn organizations(&self) -> Result<Vec<Name>, BackendError> {
+        let mut names = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut path = format!("/v1/orgs?limit={}", wire::MAX_PAGE);
+            if let Some(a) = &after {
+                path.push_str("&after=");
+                path.push_str(a);
+            }
+            let page: OrgList = self.get(&path, "listing organizations")?;
+            names.extend(page.items.into_iter().map(|o: OrgInfo| o.name));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        Ok(names)
+    }
+
+    /// Pages and grants must all report one revision; a read that straddles
+    /// a write is started again (a few times) rather than mixing states.
+    fn snapshot(&self, organization: &Name) -> Result<LiveOrg, BackendError> {
+        for _ in 0..SNAPSHOT_ATTEMPTS {
+            if let Some(live) = self.read_snapshot(organization)? {
+                return Ok(live);
+            }
+        }
+        Err(BackendError::Remote(format!(
+            "organization {:?} kept changing while it was read; try again",
+            organization.as_str()
+        )))
+    }
+
+    fn write(
+        &mut self,
+        request: WriteRequest,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<WriteOutcome, BackendError> {
+        let WriteRequest {
+            organization,
+            expected_revision,
+            writes,
+            audit,
+        } = request;
+        if writes.is_empty() {
+            let revision = match self.get::<OrgInfo>(
+                &format!("/v1/orgs/{}", organization.as_str()),
+                "reading the organization",
+            ) {
+                Ok(info) => info.revision,
+                Err(_) => expected_revision,
+            };
+            return Ok(WriteOutcome {
+                revision,
+                results: Vec::new(),
+            });
+        }
+        // The audit record of a change rides on the last put or delete of its object.
+        let mut last: HashMap<(Kind, &str), usize> = HashMap::new();
+        for (i, w) in writes.iter().enumerate() {
+            if let Write::Put { kind, name, .. } | Write::Delete { kind, name, .. } = w {
+                last.insert((*kind, name.as_str()), i);
+            }
+        }
+        let mut audit_at: HashMap<usize, AuditChange> = HashMap::new();
+        for change in audit {
+            let Ok(kind_name) = change.name.parse::<Name>() else {
+                continue;
+            };
+            if let Some(i) = last.get(&(change.kind, kind_name.as_str())) {
+                audit_at.insert(*i, change);
+            }
+        }
+        let jobs: Vec<Job> = writes
+            .into_iter()
+            .enumerate()
+            .map(|(i, write)| Job {
+                audit: audit_at.remove(&i),
+                write,
+            })
+            .collect();
+
+        let mut results: Vec<Result<(), String>> = Vec::with_capacity(jobs.len());
+        let mut revision = expected_revision;
+        // The first write alone, guarded by the organization revision: of two
+        // appliers racing from one state, only one gets past it.
+        let Some(first) = jobs.first() else {
+            return Ok(WriteOutcome { revision, results });
+        };
+        match self.send(&organization, first, Some(expected_revision)) {
+            Ok(r) => {
+                revision = revision.max(r);
+                results.push(Ok(()));
+                progress(1);
+            }
+            Err(CallError::Status {
+                status: 412,
+                message,
+                object: Some(object),
+                ..
+            }) if object.starts_with("organization ") => {
+                tracing::debug!("{message}");
+                return Err(BackendError::Conflict {
+                    object: format!("organization {:?}", organization.as_str()),
+                    reason: "it changed since the plan was made (another apply or an admin wrote to it)"
+                        .to_string(),
+                });
+            }
+            Err(e) => return Err(remote(&e)),
+        }
+        let rest = jobs.get(1..).unwrap_or(&[]);
+        let mut start = 0;
+        let mut failed = false;
+        let mut done_count = 1;
+        while start < rest.len() {
+            let key = rest.get(start).map(|j| wave_key(&j.write));
+            let len = rest[start..]
+                .iter()
+                .take_while(|j| Some(wave_key(&j.write)) == key)
+                .count();
+            let wave = &rest[start..start + len];
+            if failed {
+                results.extend(
+                    wave.iter()
+                        .map(|_| Err("not attempted: an earlier change failed".to_string())),
+                );
+            } else {
+                let mut wave_results: Vec<Option<Result<(), String>>> = vec![None; wave.len()];
+                self.run_wave(&organization, wave, &mut |i, result| {
+                    done_count += 1;
+                    progress(done_count);
+                    let r = match result {
+                        Ok(r) => {
+                            revision = revision.max(r);
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if let Some(slot) = wave_results.get_mut(i) {
+                        *slot = Some(r);
+                    }
+                });
+                for r in wave_results {
+                    let r = r.unwrap_or_else(|| Err("not attempted: an earlier write failed".to_string()));
+                    failed |= r.is_err();
+                    results.push(r);
+                }
+            }
+            start += len;
+        }
+        let retries = self.transport.retries();
+        if retries > 0 {
+            tracing::warn!("{retries} request(s) to {} were retried", self.address);
+        }
+        Ok(WriteOutcome { revision, results })
+    }
+
+    fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError> {
+        let limit = limit.clamp(1, 1000);
+        let path = match organization {
+            Some(o) => format!("/v1/history?org={}&limit={limit}", o.as_str()),
+            None => format!("/v1/history?limit={limit}"),
+        };
+        self.get(&path, "reading the audit log")
+    }
+}

@@ -1,0 +1,202 @@
+//! The OpenAPI 3.1 document of the API, generated here from one table of
+//! operations (the same paths [`super::router`] serves; a test checks every
+//! documented operation is routed, and that the committed `openapi.json`
+//! equals this document). Body schemas are written next to the table.
+
+use serde_json::{json, Map, Value};
+
+use crate::backend::http::wire::{DEFAULT_PAGE, MAX_BODY, MAX_PAGE};
+
+/// One documented operation.
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    auth: bool,
+    query: &'static [&'static str],
+    headers: &'static [&'static str],
+    body: Option<&'static str>,
+    ok: (&'static str, Option<&'static str>),
+    errors: &'static [&'static str],
+}
+
+const READ_ERRORS: &[&str] = &["400", "401", "404", "429", "503"];
+const WRITE_ERRORS: &[&str] = &[
+    "400", "401", "403", "404", "412", "413", "415", "422", "428", "429", "503",
+];
+
+const OPS: &[Op] = &[
+    Op { method: "get", path: "/healthz", id: "healthz", summary: "The process is alive.", auth: false, query: &[], headers: &[], body: None, ok: ("200", Some("Status")), errors: &[] },
+    Op { method: "get", path: "/readyz", id: "readyz", summary: "The directory opens and its schema is current.", auth: false, query: &[], headers: &[], body: None, ok: ("200", Some("Status")), errors: &["503"] },
+    Op { method: "get", path: "/openapi.json", id: "openapi", summary: "This document.", auth: false, query: &[], headers: &[], body: None, ok: ("200", None), errors: &[] },
+    Op { method: "get", path: "/v1/capabilities", id: "capabilities", summary: "What the backend can express.", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("Capabilities")), errors: &["401"] },
+    Op { method: "get", path: "/v1/orgs", id: "listOrganizations", summary: "Organizations and their revisions, in name order.", auth: true, query: &["limit", "afterName"], headers: &[], body: None, ok: ("200", Some("OrgList")), errors: READ_ERRORS },
+    Op { method: "get", path: "/v1/orgs/{org}", id: "getOrganization", summary: "An organization's revision (404 if it was never written).", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("OrgInfo")), errors: READ_ERRORS },
+    Op { method: "get", path: "/v1/orgs/{org}/snapshot", id: "snapshot", summary: "Every object of the organization in pages of (kind, name) order; each page carries the organization revision it was read at.", auth: true, query: &["limit", "after"], headers: &[], body: None, ok: ("200", Some("ObjectList")), errors: READ_ERRORS },
+    Op { method: "get", path: "/v1/orgs/{org}/grants", id: "getGrants", summary: "The materialized app assignments: distinct rule-made lists, user to list, hand-made grants.", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("Grants")), errors: READ_ERRORS },
+    Op { method: "put", path: "/v1/orgs/{org}/grants/{user}", id: "putGrants", summary: "Replace a user's rule-made grants (empty list: remove them).", auth: true, query: &[], headers: &[], body: Some("GrantsPut"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
+    Op { method: "put", path: "/v1/orgs/{org}/manual-grants/{user}/{app}", id: "putManualGrant", summary: "Make a grant by hand (plans never do).", auth: true, query: &[], headers: &[], body: Some("ManualGrantPut"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
+    Op { method: "delete", path: "/v1/orgs/{org}/manual-grants/{user}/{app}", id: "deleteManualGrant", summary: "Remove a grant made by hand.", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
+    Op { method: "get", path: "/v1/orgs/{org}/objects/{resource}", id: "listObjects", summary: "The objects of one kind, in pages, filtered by ownership marker and name prefix.", auth: true, query: &["limit", "after", "managed", "prefix"], headers: &[], body: None, ok: ("200", Some("ObjectList")), errors: READ_ERRORS },
+    Op { method: "get", path: "/v1/orgs/{org}/objects/{resource}/{name}", id: "getObject", summary: "One object; ETag is its revision.", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("Object")), errors: READ_ERRORS },
+    Op { method: "put", path: "/v1/orgs/{org}/objects/{resource}/{name}", id: "putObject", summary: "Create (If-None-Match: *) or replace (If-Match: \"r12\") one object. 412 when the precondition no longer holds, 422 naming each field that breaks a domain rule.", auth: true, query: &[], headers: &["If-Match", "If-None-Match"], body: Some("PutBody"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
+    Op { method: "delete", path: "/v1/orgs/{org}/objects/{resource}/{name}", id: "deleteObject", summary: "Delete one object (already gone is success); If-Match optional.", auth: true, query: &[], headers: &["If-Match"], body: Some("DeleteBody"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
+    Op { method: "get", path: "/v1/history", id: "history", summary: "The audit log, newest first.", auth: true, query: &["org", "limit"], headers: &[], body: None, ok: ("200", Some("History")), errors: READ_ERRORS },
+];
+
+fn parameter(name: &str) -> Value {
+    let resources = json!([
+        "organizations",
+        "users",
+        "groups",
+        "applications",
+        "identity-providers",
+        "roles",
+        "role-bindings",
+        "security-policies",
+        "app-assignments"
+    ]);
+    let name_schema =
+        json!({"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"});
+    match name {
+        "limit" => {
+            json!({"name": "limit", "in": "query", "description": format!("Page size (default {DEFAULT_PAGE}; history: default 20, at most 1000)."), "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}})
+        }
+        "after" => {
+            json!({"name": "after", "in": "query", "description": "Cursor: the `next` of the previous page (`Kind/name`).", "schema": {"type": "string"}})
+        }
+        "afterName" => {
+            json!({"name": "after", "in": "query", "description": "Cursor: the `next` of the previous page (an organization name).", "schema": name_schema})
+        }
+        "managed" => {
+            json!({"name": "managed", "in": "query", "description": "Only objects with this ownership marker.", "schema": {"type": "boolean"}})
+        }
+        "prefix" => {
+            json!({"name": "prefix", "in": "query", "description": "Only names starting with this text.", "schema": {"type": "string", "maxLength": 63}})
+        }
+        "org" => {
+            json!({"name": "org", "in": "query", "description": "Only this organization.", "schema": name_schema})
+        }
+        "If-Match" => {
+            json!({"name": "If-Match", "in": "header", "description": "The object revision the write expects (`\"r12\"`, or `*`: any).", "schema": {"type": "string"}})
+        }
+        "If-None-Match" => {
+            json!({"name": "If-None-Match", "in": "header", "description": "`*`: create only if absent.", "schema": {"type": "string", "enum": ["*"]}})
+        }
+        "resource" => {
+            json!({"name": "resource", "in": "path", "required": true, "schema": {"type": "string", "enum": resources}})
+        }
+        other => json!({"name": other, "in": "path", "required": true, "schema": name_schema}),
+    }
+}
+
+fn schemas() -> Value {
+    let name = json!({"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"});
+    let kind = json!({"type": "string", "enum": ["Organization", "User", "Group", "Application", "IdentityProvider", "Role", "RoleBinding", "SecurityPolicy", "AppAssignment"]});
+    let spec = json!({"type": "object", "description": "The kind's spec as in the YAML files (`orgctl schema KIND`); secret fields hold only {\"digest\": …}."});
+    let grant = json!({"type": "object", "required": ["app", "role", "rule"], "properties": {"app": name, "role": name, "rule": name}});
+    let audit = json!({"type": "object", "required": ["kind", "name", "action"], "properties": {"kind": kind, "name": {"type": "string"}, "action": {"type": "string", "enum": ["create", "update", "replace", "delete"]}, "before": {}, "after": {}}});
+    json!({
+        "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
+        "Capabilities": {"type": "object", "required": ["unsupported", "transactional", "maxPage"], "properties": {"unsupported": {"type": "array", "items": {"type": "array", "prefixItems": [kind, {"type": "string"}]}}, "transactional": {"type": "boolean"}, "maxPage": {"type": "integer"}}},
+        "OrgInfo": {"type": "object", "required": ["name", "revision"], "properties": {"name": name, "revision": {"type": "integer", "minimum": 0}}},
+        "OrgList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/OrgInfo"}}, "next": {"type": "string"}}},
+        "Object": {"type": "object", "required": ["kind", "name", "spec", "managed", "revision"], "properties": {"kind": kind, "name": name, "spec": spec, "managed": {"type": "boolean"}, "revision": {"type": "string", "pattern": "^r[0-9]+$"}}},
+        "ObjectList": {"type": "object", "required": ["organization", "revision", "items"], "properties": {"organization": name, "revision": {"type": "integer"}, "items": {"type": "array", "items": {"$ref": "#/components/schemas/Object"}}, "next": {"type": "string", "description": "Cursor of the next page; absent on the last."}}},
+        "Grants": {"type": "object", "required": ["revision", "sets", "users", "manual"], "properties": {"revision": {"type": "integer"}, "sets": {"type": "array", "items": {"type": "array", "items": grant}}, "users": {"type": "object", "additionalProperties": {"type": "integer"}}, "manual": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": name}}}},
+        "GrantsPut": {"type": "object", "additionalProperties": false, "required": ["grants"], "properties": {"grants": {"type": "array", "items": grant}}},
+        "ManualGrantPut": {"type": "object", "additionalProperties": false, "required": ["role"], "properties": {"role": name}},
+        "PutBody": {"type": "object", "additionalProperties": false, "required": ["spec"], "properties": {"spec": spec, "managed": {"type": "boolean", "default": true}, "secrets": {"type": "object", "description": "Secret values by dotted spec path (never logged).", "additionalProperties": {"type": "string"}}, "audit": audit}},
+        "DeleteBody": {"type": "object", "additionalProperties": false, "properties": {"audit": audit}},
+        "WriteAnswer": {"type": "object", "required": ["revision"], "properties": {"revision": {"type": "integer"}, "objectRevision": {"type": "string"}}},
+        "History": {"type": "array", "items": {"type": "object", "required": ["revision", "time", "organization", "changes"], "properties": {"revision": {"type": "integer"}, "time": {"type": "string", "format": "date-time"}, "organization": {"type": "string"}, "changes": {"type": "array", "items": audit}}}},
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "description": "Stable code: malformed_json, invalid_body, invalid_field, invalid_name, invalid_revision, invalid_cursor, invalid_limit, invalid_filter, unknown_parameter, unknown_resource, unsupported_media_type, payload_too_large, unauthorized, forbidden, not_found, no_route, method_not_allowed, precondition_required, precondition_failed, validation_failed, injected_fault, not_ready, internal."},
+            "message": {"type": "string"},
+            "field": {"type": "string", "description": "The field at fault (`spec.password.minLength`)."},
+            "object": {"type": "string", "description": "The object concerned (`user \"alice\"`)."},
+            "problems": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}
+        }}}}
+    })
+}
+
+fn error_text(code: &str) -> &'static str {
+    match code {
+        "400" => "Bad input (JSON error with the field at fault).",
+        "401" => "No valid bearer token.",
+        "403" => "The token may only read.",
+        "404" => "No such organization or object.",
+        "412" => "The object changed since it was read: re-plan.",
+        "413" => "The body exceeds the limit.",
+        "415" => "The body is not application/json.",
+        "422" => "The write breaks a domain rule; `field` names it.",
+        "428" => "A put needs If-Match or If-None-Match.",
+        "429" => "Too many requests; retry after Retry-After.",
+        "503" => "Unavailable; retry after Retry-After.",
+        _ => "Error.",
+    }
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in OPS {
+        let mut params: Vec<Value> = op
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(parameter)
+            .collect();
+        params.extend(op.query.iter().chain(op.headers).map(|q| parameter(q)));
+        let mut responses = Map::new();
+        let ok = match op.ok.1 {
+            Some(schema) => {
+                json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+            }
+            None => json!({"description": "OK", "content": {"application/json": {}}}),
+        };
+        responses.insert(op.ok.0.to_string(), ok);
+        for code in op.errors {
+            responses.insert(
+                code.to_string(),
+                json!({"description": error_text(code), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            );
+        }
+        let mut operation = json!({
+            "operationId": op.id,
+            "summary": op.summary,
+            "responses": responses,
+        });
+        if !params.is_empty() {
+            operation["parameters"] = Value::Array(params);
+        }
+        if let Some(body) = op.body {
+            operation["requestBody"] = json!({"required": op.method == "put", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+        }
+        if !op.auth {
+            operation["security"] = json!([]);
+        }
+        let entry = paths.entry(op.path.to_string()).or_insert_with(|| json!({}));
+        entry[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "orgctl directory API",
+            "version": "v1",
+            "description": format!("The orgctl directory served by `orgctl serve`. Bearer-token auth on /v1. Objects carry revisions (`r12`); writes take If-Match / If-None-Match and answer 412 on a mismatch. Bodies are JSON, at most {} MiB; pages hold at most {MAX_PAGE} items.", MAX_BODY / (1024 * 1024)),
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        },
+    })
+}
+
+/// Every documented operation as `(METHOD, path template)`, for tests.
+pub fn operations() -> Vec<(&'static str, &'static str)> {
+    OPS.iter().map(|o| (o.method, o.path)).collect()
+}

@@ -1,0 +1,349 @@
+//! One convergence suite for every backend: the same plan / apply /
+//! idempotency / prune / saved-plan / export tests run against the embedded
+//! directory (`sqlite:`) and against a real `orgctl serve` started on a free
+//! loopback port (`http://`). Each case is one function; `both!` makes a
+//! test of it per backend.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{Opts, Server, TOKEN};
+use orgctl::backend::{self, Backend, RuleGrant, Write, WriteRequest};
+use orgctl::model::Name;
+
+const SECRET: &str = "s3cr3t-portal-value";
+
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Sqlite,
+    Http,
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    server: Option<Server>,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Env {
+    fn new(target: Target) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = match target {
+            Target::Sqlite => None,
+            Target::Http => Some(Server::start(&dir.path().join("served.db"), Opts::default())),
+        };
+        Env { dir, server }
+    }
+
+    fn address(&self) -> String {
+        match &self.server {
+            Some(s) => s.address.clone(),
+            None => format!("sqlite:{}", self.dir.path().join("directory.db").display()),
+        }
+    }
+
+    fn backend(&self) -> Box<dyn Backend> {
+        let options = backend::http::HttpOptions {
+            token: Some(orgctl::model::SecretValue::new(TOKEN)),
+            ..Default::default()
+        };
+        backend::open_with(&self.address(), &options).expect("open backend")
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out: Output = std::process::Command::new(env!("CARGO_BIN_EXE_orgctl"))
+            .current_dir(self.dir.path())
+            .args(args)
+            .env("ORGCTL_BACKEND", self.address())
+            .env("ORGCTL_TOKEN", TOKEN)
+            .env("ORGCTL_TEST_PORTAL_SECRET", SECRET)
+            .env("NO_COLOR", "1")
+            .env_remove("ORGCTL_LOG")
+            .env_remove("ORGCTL_TOKEN_FILE")
+            .output()
+            .expect("run orgctl");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            !all.contains(SECRET),
+            "a secret value was printed:\n{}",
+            run.transcript()
+        );
+        assert!(
+            !all.contains(TOKEN),
+            "the token was printed:\n{}",
+            run.transcript()
+        );
+        assert!(!all.contains("panicked"), "panic:\n{}", run.transcript());
+        run
+    }
+
+    fn copy_small(&self) -> PathBuf {
+        let to = self.dir.path().join("small");
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for e in std::fs::read_dir(common::data("small")).expect("read data") {
+            let p = e.expect("entry").path();
+            std::fs::copy(&p, to.join(p.file_name().expect("name"))).expect("copy");
+        }
+        to
+    }
+
+    fn history_len(&self) -> usize {
+        let h = self.run(&["history", "--limit", "1000", "--output", "json"]);
+        assert_eq!(h.code, 0, "{}", h.transcript());
+        let v: serde_json::Value = serde_json::from_str(&h.stdout).expect("history json");
+        v.as_array().map_or(0, Vec::len)
+    }
+}
+
+macro_rules! both {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                #[test]
+                fn sqlite() {
+                    super::$case(super::Target::Sqlite)
+                }
+                #[test]
+                fn http() {
+                    super::$case(super::Target::Http)
+                }
+            }
+        )*
+    };
+}
+
+both!(
+    apply_then_replan_shows_no_changes_and_a_second_apply_writes_nothing,
+    an_update_converges,
+    removed_objects_are_pruned_only_with_prune_and_within_max_deletes,
+    saved_plan_applies_and_a_stale_one_is_refused,
+    export_round_trips_to_no_changes,
+    grants_travel_and_read_back_the_same,
+);
+
+fn apply_then_replan_shows_no_changes_and_a_second_apply_writes_nothing(t: Target) {
+    let env = Env::new(t);
+    let small = common::data("small").display().to_string();
+    let plan = env.run(&["plan", "-f", &small, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.transcript());
+    assert!(
+        plan.stdout
+            .ends_with("Plan: 8 to add, 0 to change, 0 to destroy. App assignments of 1 user to update.\n"),
+        "{}",
+        plan.stdout
+    );
+    let first = env.run(&["apply", "-f", &small, "--auto-approve"]);
+    assert_eq!(first.code, 0, "{}", first.transcript());
+    assert!(
+        first
+            .stdout
+            .contains("Apply complete! Objects: 8 added, 0 changed, 0 destroyed."),
+        "{}",
+        first.stdout
+    );
+    let plan = env.run(&["plan", "-f", &small, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.transcript());
+    assert_eq!(plan.stdout, "No changes. The live directory matches the files.\n");
+    let written = env.history_len();
+    assert!(written >= 1);
+    let second = env.run(&["apply", "-f", &small, "--auto-approve"]);
+    assert_eq!(second.code, 0, "{}", second.transcript());
+    assert_eq!(env.history_len(), written, "the second apply wrote nothing");
+    let b = env.backend();
+    let live = b.snapshot(&"acme".parse().expect("name")).expect("snapshot");
+    assert_eq!(live.objects.len(), 8);
+    assert!(live.objects.values().all(|o| o.managed));
+}
+
+fn an_update_converges(t: Target) {
+    let env = Env::new(t);
+    let work = env.copy_small();
+    assert_eq!(env.run(&["apply", "-f", "small", "--auto-approve"]).code, 0);
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    std::fs::write(&people, text.replace("department: Sales", "department: Finance")).expect("write");
+    let r = env.run(&["apply", "-f", "small", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("0 added, 1 changed, 0 destroyed"),
+        "{}",
+        r.stdout
+    );
+    let r = env.run(&["plan", "-f", "small", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+}
+
+fn removed_objects_are_pruned_only_with_prune_and_within_max_deletes(t: Target) {
+    let env = Env::new(t);
+    let work = env.copy_small();
+    assert_eq!(env.run(&["apply", "-f", "small", "--auto-approve"]).code, 0);
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    let kept: Vec<&str> = text
+        .split("---\n")
+        .filter(|d| !d.contains("kind: Group") && !d.contains("kind: AppAssignment"))
+        .collect();
+    std::fs::write(&people, kept.join("---\n")).expect("write");
+    let r = env.run(&["plan", "-f", "small", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "without --prune nothing changes:\n{}", r.transcript());
+    assert!(r.stdout.contains("--prune"), "{}", r.stdout);
+    let r = env.run(&[
+        "apply",
+        "-f",
+        "small",
+        "--prune",
+        "--max-deletes",
+        "1",
+        "--auto-approve",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: the plan deletes 2 objects, more than --max-deletes 1\n"
+    );
+    let r = env.run(&["apply", "-f", "small", "--prune", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("0 added, 0 changed, 2 destroyed"),
+        "{}",
+        r.stdout
+    );
+    let r = env.run(&["plan", "-f", "small", "--prune", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let live = env
+        .backend()
+        .snapshot(&"acme".parse().expect("name"))
+        .expect("snapshot");
+    assert_eq!(live.objects.len(), 6);
+}
+
+fn saved_plan_applies_and_a_stale_one_is_refused(t: Target) {
+    let env = Env::new(t);
+    let work = env.copy_small();
+    let r = env.run(&["plan", "-f", "small", "--out", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = env.run(&["apply", "--plan", "plan.json", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    std::fs::write(&people, text.replace("department: Sales", "department: Finance")).expect("write");
+    let r = env.run(&["plan", "-f", "small", "--out", "stale.json"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    std::fs::write(&people, text.replace("firstName: Bob", "firstName: Robert")).expect("write");
+    let r = env.run(&["apply", "-f", "small", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = env.run(&["apply", "--plan", "stale.json", "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(r.stderr.contains("the saved plan is stale"), "{}", r.stderr);
+    assert!(r.stderr.contains("run plan again"), "{}", r.stderr);
+}
+
+fn export_round_trips_to_no_changes(t: Target) {
+    let env = Env::new(t);
+    let small = common::data("small").display().to_string();
+    assert_eq!(env.run(&["apply", "-f", &small, "--auto-approve"]).code, 0);
+    let r = env.run(&["export", "--org", "acme", "--dir", "exported"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let users = std::fs::read_to_string(env.dir.path().join("exported/users.yaml")).expect("users.yaml");
+    assert!(users.contains("email: alice@acme.example"), "{users}");
+    let r = env.run(&["plan", "-f", "exported", "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+}
+
+fn grants_travel_and_read_back_the_same(t: Target) {
+    let env = Env::new(t);
+    let small = common::data("small").display().to_string();
+    assert_eq!(env.run(&["apply", "-f", &small, "--auto-approve"]).code, 0);
+    let mut b = env.backend();
+    let org: Name = "acme".parse().expect("name");
+    let n = |s: &str| -> Name { s.parse().expect("name") };
+    let live = b.snapshot(&org).expect("snapshot");
+    let list = vec![RuleGrant {
+        app: n("portal"),
+        role: n("user"),
+        rule: n("sales-portal"),
+    }];
+    let writes = vec![
+        Write::Grants {
+            user: n("bob"),
+            grants: list.clone(),
+        },
+        Write::Grants {
+            user: n("alice"),
+            grants: list.clone(),
+        },
+        Write::ManualGrant {
+            user: n("alice"),
+            app: n("portal"),
+            role: Some(n("admin")),
+        },
+    ];
+    let outcome = b
+        .write(
+            WriteRequest {
+                organization: org.clone(),
+                expected_revision: live.revision,
+                writes,
+                audit: Vec::new(),
+            },
+            &mut |_| {},
+        )
+        .expect("write grants");
+    assert!(outcome.results.iter().all(Result::is_ok), "{outcome:?}");
+    let live = b.snapshot(&org).expect("snapshot");
+    assert_eq!(live.grants.sets, vec![list.clone()], "one shared list");
+    assert_eq!(live.grants.of_user("bob"), list.as_slice());
+    assert_eq!(live.grants.of_user("alice"), list.as_slice());
+    assert_eq!(
+        live.grants.manual.get("alice").and_then(|m| m.get("portal")),
+        Some(&n("admin"))
+    );
+    // Removing them: an empty list and a removed hand-made grant.
+    let outcome = b
+        .write(
+            WriteRequest {
+                organization: org.clone(),
+                expected_revision: live.revision,
+                writes: vec![
+                    Write::Grants {
+                        user: n("bob"),
+                        grants: Vec::new(),
+                    },
+                    Write::ManualGrant {
+                        user: n("alice"),
+                        app: n("portal"),
+                        role: None,
+                    },
+                ],
+                audit: Vec::new(),
+            },
+            &mut |_| {},
+        )
+        .expect("write grants");
+    assert!(outcome.results.iter().all(Result::is_ok), "{outcome:?}");
+    let live = b.snapshot(&org).expect("snapshot");
+    assert!(live.grants.of_user("bob").is_empty());
+    assert!(live.grants.manual.is_empty());
+    assert_eq!(live.grants.rule_grant_count(), 1);
+}

@@ -405,7 +405,26 @@ fn secrets_are_kept_apart_from_specs_replaced_and_deleted() {
     assert!(!spec_text.contains("hunter2"));
     assert!(spec_text.contains(&SecretValue::new("hunter2").digest()));
 
+    // An update that keeps the secret (its digest, no new value) keeps the value.
     let fp = format!("r{}", first.revision);
+    let kept = apply_now(
+        &mut b,
+        "acme",
+        vec![put(
+            Kind::Application,
+            "crm",
+            oidc_app("acme", &SecretValue::new("hunter2").digest()),
+            true,
+            Some(&fp),
+        )],
+    );
+    assert_eq!(
+        secrets_of(&b, "acme", "crm"),
+        vec![("oidc.clientSecret".to_string(), "hunter2".to_string())]
+    );
+
+    // A spec that no longer stands for the stored value drops it.
+    let fp = format!("r{}", kept.revision);
     let second = apply_now(
         &mut b,
         "acme",

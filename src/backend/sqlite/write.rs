@@ -30,6 +30,9 @@ const UPSERT_OBJECT: &str = "INSERT INTO objects (organization, kind, name, spec
 const DELETE_OBJECT: &str = "DELETE FROM objects WHERE organization = ?1 AND kind = ?2 AND name = ?3";
 /// Deletes all secrets of one object.
 const DELETE_SECRETS: &str = "DELETE FROM secrets WHERE organization = ?1 AND kind = ?2 AND name = ?3";
+/// Deletes one secret value of an object.
+const DELETE_SECRET: &str =
+    "DELETE FROM secrets WHERE organization = ?1 AND kind = ?2 AND name = ?3 AND path = ?4";
 /// Stores one secret value.
 const INSERT_SECRET: &str =
     "INSERT INTO secrets (organization, kind, name, path, value) VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -178,7 +181,7 @@ pub(super) fn write_checked(
                         .map_err(storage)?;
                     // A new object has no secrets: a delete removes them with the object.
                     if live.is_some() {
-                        delete_secrets.execute(key).map_err(storage)?;
+                        drop_stale_secrets(&tx, org, *kind, name, spec, secrets)?;
                     }
                     for (path, value) in secrets {
                         insert_secret
@@ -283,6 +286,43 @@ pub(super) fn write_checked(
     .map_err(storage)?;
     tx.commit().map_err(storage)?;
     Ok(WriteOutcome { revision, results })
+}
+
+/// Before an object's secrets are written again: drops each stored value
+/// that is replaced or that the spec no longer stands for. A value the spec
+/// still references by its digest, and that the write does not replace,
+/// stays: an update that leaves a secret alone keeps it.
+fn drop_stale_secrets(
+    tx: &Connection,
+    org: &str,
+    kind: Kind,
+    name: &Name,
+    spec: &crate::model::Spec,
+    replaced: &std::collections::BTreeMap<String, crate::model::SecretValue>,
+) -> Result<(), BackendError> {
+    let json = spec.to_json();
+    let mut stmt = tx
+        .prepare_cached("SELECT path, value FROM secrets WHERE organization = ?1 AND kind = ?2 AND name = ?3")
+        .map_err(storage)?;
+    let stored: Vec<(String, String)> = stmt
+        .query_map(params![org, kind.as_str(), name.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(storage)?;
+    for (path, value) in stored {
+        let pointer = format!("/{}/digest", path.replace('.', "/"));
+        let still_referenced = json
+            .pointer(&pointer)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|d| d == crate::model::SecretValue::new(&value).digest());
+        if replaced.contains_key(&path) || !still_referenced {
+            tx.prepare_cached(DELETE_SECRET)
+                .and_then(|mut s| s.execute(params![org, kind.as_str(), name.as_str(), path]))
+                .map_err(storage)?;
+        }
+    }
+    Ok(())
 }
 
 /// Rule-made lists met in this request: their text → stored id, so users

@@ -1,8 +1,9 @@
 //! CLI behaviour as users see it: exit codes, stdout and stderr of real runs
 //! of the binary against an embedded directory in a temporary folder.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 const SECRET: &str = "s3cr3t-portal-value";
 
@@ -10,24 +11,7 @@ struct Env {
     dir: tempfile::TempDir,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn transcript(&self) -> String {
-        format!(
-            "exit: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
-}
+use common::{data, Run};
 
 impl Env {
     fn new() -> Self {
@@ -60,35 +44,19 @@ impl Env {
         if let Some(s) = stdin {
             c.write_stdin(s);
         }
-        let out: Output = c.output().expect("run orgctl");
-        let clean = |b: &[u8]| {
-            String::from_utf8_lossy(b)
-                .replace(&self.dir.path().display().to_string(), "[TMP]")
-                .replace(env!("CARGO_MANIFEST_DIR"), "[REPO]")
-        };
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: clean(&out.stdout),
-            stderr: clean(&out.stderr),
-        };
+        let out = c.output().expect("run orgctl");
+        let run = Run::from_output(&out, self.dir.path());
         assert!(
             !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
             "a secret value was printed:\n{}",
             run.transcript()
         );
-        assert!(!run.stderr.contains("panicked"), "panic:\n{}", run.transcript());
         run
     }
 
     /// Copies a data folder into the temp dir so tests can edit it.
     fn copy(&self, rel: &str) -> PathBuf {
-        let to = self.dir.path().join(rel);
-        std::fs::create_dir_all(&to).expect("mkdir");
-        for e in std::fs::read_dir(data(rel)).expect("read data") {
-            let p = e.expect("entry").path();
-            std::fs::copy(&p, to.join(p.file_name().expect("name"))).expect("copy");
-        }
-        to
+        common::copy_data(rel, self.dir.path())
     }
 }
 

@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::{Opts, Server, TOKEN};
+use common::{Opts, Run, Server, TOKEN};
 use orgctl::backend::{self, Backend, RuleGrant, Write, WriteRequest};
 use orgctl::model::Name;
 
@@ -24,21 +24,6 @@ enum Target {
 struct Env {
     dir: tempfile::TempDir,
     server: Option<Server>,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn transcript(&self) -> String {
-        format!(
-            "exit: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
 }
 
 impl Env {
@@ -78,11 +63,7 @@ impl Env {
             .env_remove("ORGCTL_TOKEN_FILE")
             .output()
             .expect("run orgctl");
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
+        let run = Run::from_output(&out, self.dir.path());
         let all = format!("{}{}", run.stdout, run.stderr);
         assert!(
             !all.contains(SECRET),
@@ -99,13 +80,7 @@ impl Env {
     }
 
     fn copy_small(&self) -> PathBuf {
-        let to = self.dir.path().join("small");
-        std::fs::create_dir_all(&to).expect("mkdir");
-        for e in std::fs::read_dir(common::data("small")).expect("read data") {
-            let p = e.expect("entry").path();
-            std::fs::copy(&p, to.join(p.file_name().expect("name"))).expect("copy");
-        }
-        to
+        common::copy_data("small", self.dir.path())
     }
 
     fn history_len(&self) -> usize {

@@ -2,27 +2,15 @@
 //! the files of examples/acme and against an embedded directory in a
 //! temporary folder (filled by `orgctl apply`), including `--at`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 struct Env {
     dir: tempfile::TempDir,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn transcript(&self) -> String {
-        format!(
-            "exit: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
+use common::Run;
 
 fn acme() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -49,19 +37,8 @@ impl Env {
             .env("NO_COLOR", "1")
             .env_remove("ORGCTL_LOG")
             .args(args);
-        let out: Output = c.output().expect("run orgctl");
-        let clean = |b: &[u8]| {
-            String::from_utf8_lossy(b)
-                .replace(&self.dir.path().display().to_string(), "[TMP]")
-                .replace(env!("CARGO_MANIFEST_DIR"), "[REPO]")
-        };
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: clean(&out.stdout),
-            stderr: clean(&out.stderr),
-        };
-        assert!(!run.stderr.contains("panicked"), "panic:\n{}", run.transcript());
-        run
+        let out = c.output().expect("run orgctl");
+        Run::from_output(&out, self.dir.path())
     }
 
     /// Writes `text` to `name` in the temp dir and returns the path.

@@ -154,3 +154,50 @@ impl Drop for Server {
 pub fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
 }
+
+/// One run of the orgctl binary as a test sees it.
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output, with the temp dir shown as `[TMP]` and the repo as `[REPO]`.
+    pub stdout: String,
+    /// Standard error, cleaned the same way.
+    pub stderr: String,
+}
+
+impl Run {
+    /// The run's output with `tmp` and the repository path replaced.
+    pub fn from_output(out: &std::process::Output, tmp: &Path) -> Run {
+        let clean = |b: &[u8]| {
+            String::from_utf8_lossy(b)
+                .replace(&tmp.display().to_string(), "[TMP]")
+                .replace(env!("CARGO_MANIFEST_DIR"), "[REPO]")
+        };
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: clean(&out.stdout),
+            stderr: clean(&out.stderr),
+        };
+        assert!(!run.stderr.contains("panicked"), "panic:\n{}", run.transcript());
+        run
+    }
+
+    /// Exit code, stdout and stderr as one text for snapshots and failures.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Copies a folder of `tests/data` into `dir` so a test can edit it.
+pub fn copy_data(rel: &str, dir: &Path) -> PathBuf {
+    let to = dir.join(rel);
+    std::fs::create_dir_all(&to).expect("mkdir");
+    for e in std::fs::read_dir(data(rel)).expect("read data") {
+        let p = e.expect("entry").path();
+        std::fs::copy(&p, to.join(p.file_name().expect("name"))).expect("copy");
+    }
+    to
+}

@@ -148,6 +148,14 @@ fn probes_need_no_token_and_the_api_needs_a_valid_one() {
             .expect("send"),
     );
     assert_eq!((s, b["error"]["code"].as_str()), (403, Some("forbidden")));
+    // The address the server sees (for the client's lockout guards).
+    let (s, b) = answer(
+        c.get(server.url("/v1/whoami"))
+            .bearer_auth(READ_TOKEN)
+            .send()
+            .expect("send"),
+    );
+    assert_eq!((s, b["address"].as_str()), (200, Some("127.0.0.1")));
     let log = server.log_text();
     assert!(
         !log.contains(TOKEN) && !log.contains(READ_TOKEN),

@@ -318,6 +318,12 @@ pub trait Backend {
     /// The newest audit entries first, optionally of one organization. Each
     /// change carries `spec_before`, recorded by the backend's `write`.
     fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError>;
+    /// The caller's own addresses as the backend sees them (a sign-in from
+    /// this machine would come from them), for the lockout guards; empty
+    /// when the backend cannot tell (a local file has no network side).
+    fn client_addresses(&self) -> Vec<std::net::IpAddr> {
+        Vec::new()
+    }
 }
 
 /// Opens a backend from its address (`sqlite:PATH`, `http(s)://HOST:PORT`

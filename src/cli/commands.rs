@@ -84,13 +84,12 @@ fn make_plan(
 ) -> Result<(Box<dyn Backend>, engine::Planned), Reported> {
     let sources = read_sources(printer, files)?;
     let backend = open_backend(printer, cli)?;
-    let planned = engine::plan(
-        &sources,
-        backend.as_ref(),
-        &options(printer, flags)?,
-        &EnvAndFiles,
-    )
-    .map_err(|e| {
+    let mut options = options(printer, flags)?;
+    if options.guard.addresses.is_empty() {
+        // No --my-ip: the addresses the backend sees this machine at, if it can tell.
+        options.guard.addresses = backend.client_addresses();
+    }
+    let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles).map_err(|e| {
         print_engine_error(printer, &e);
         Reported
     })?;

@@ -207,6 +207,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/capabilities", get(reads::capabilities))
+        .route("/v1/whoami", get(reads::whoami))
         .route("/v1/orgs", get(reads::organizations))
         .route("/v1/orgs/{org}", get(reads::organization))
         .route("/v1/orgs/{org}/snapshot", get(reads::snapshot))
@@ -331,7 +332,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
                 axum_server::from_tcp_rustls(listener, config)
                     .map_err(ServeError::Runtime)?
                     .handle(handle)
-                    .serve(app.into_make_service())
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                     .await
                     .map_err(ServeError::Runtime)
             }
@@ -340,7 +341,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
                 axum_server::from_tcp(listener)
                     .map_err(ServeError::Runtime)?
                     .handle(handle)
-                    .serve(app.into_make_service())
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                     .await
                     .map_err(ServeError::Runtime)
             }

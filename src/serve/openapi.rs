@@ -30,6 +30,7 @@ const OPS: &[Op] = &[
     Op { method: "get", path: "/healthz", id: "healthz", summary: "The process is alive.", auth: false, query: &[], headers: &[], body: None, ok: ("200", Some("Status")), errors: &[] },
     Op { method: "get", path: "/readyz", id: "readyz", summary: "The directory opens and its schema is current.", auth: false, query: &[], headers: &[], body: None, ok: ("200", Some("Status")), errors: &["503"] },
     Op { method: "get", path: "/openapi.json", id: "openapi", summary: "This document.", auth: false, query: &[], headers: &[], body: None, ok: ("200", None), errors: &[] },
+    Op { method: "get", path: "/v1/whoami", id: "whoami", summary: "The caller's address as the server sees it (for lockout guards).", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("Whoami")), errors: &["401"] },
     Op { method: "get", path: "/v1/capabilities", id: "capabilities", summary: "What the backend can express.", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("Capabilities")), errors: &["401"] },
     Op { method: "get", path: "/v1/orgs", id: "listOrganizations", summary: "Organizations and their revisions, in name order.", auth: true, query: &["limit", "afterName"], headers: &[], body: None, ok: ("200", Some("OrgList")), errors: READ_ERRORS },
     Op { method: "get", path: "/v1/orgs/{org}", id: "getOrganization", summary: "An organization's revision (404 if it was never written).", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("OrgInfo")), errors: READ_ERRORS },
@@ -99,6 +100,7 @@ fn schemas() -> Value {
     let audit = json!({"type": "object", "required": ["kind", "name", "action"], "properties": {"kind": kind, "name": {"type": "string"}, "action": {"type": "string", "enum": ["create", "update", "replace", "delete"]}, "before": {}, "after": {}}});
     json!({
         "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
+        "Whoami": {"type": "object", "required": ["address"], "properties": {"address": {"type": "string"}}},
         "Capabilities": {"type": "object", "required": ["unsupported", "transactional", "maxPage"], "properties": {"unsupported": {"type": "array", "items": {"type": "array", "prefixItems": [kind, {"type": "string"}]}}, "transactional": {"type": "boolean"}, "maxPage": {"type": "integer"}}},
         "OrgInfo": {"type": "object", "required": ["name", "revision"], "properties": {"name": name, "revision": {"type": "integer", "minimum": 0}}},
         "OrgList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/OrgInfo"}}, "next": {"type": "string"}}},

@@ -14,7 +14,7 @@ use super::body::{self, cursor, limit, param, query};
 use super::error::ApiError;
 use super::AppState;
 use crate::backend::http::wire::{
-    self, CapabilitiesBody, GrantsBody, ObjectList, OrgInfo, OrgList, WireObject, MAX_PAGE,
+    self, CapabilitiesBody, GrantsBody, ObjectList, OrgInfo, OrgList, WhoamiBody, WireObject, MAX_PAGE,
 };
 use crate::backend::sqlite::served::{PageQuery, StoredObject};
 use crate::backend::Backend;
@@ -77,6 +77,18 @@ pub async fn capabilities() -> Response {
         unsupported: Vec::new(),
         transactional: false,
         max_page: MAX_PAGE,
+    };
+    json_answer(StatusCode::OK, &body, None)
+}
+
+/// `GET /v1/whoami`: the address this request came from, as the server
+/// sees it (what a sign-in from the caller's machine would come from), so a
+/// client can check that a plan does not lock its own address out.
+pub async fn whoami(
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    let body = WhoamiBody {
+        address: peer.ip().to_canonical().to_string(),
     };
     json_answer(StatusCode::OK, &body, None)
 }

@@ -418,6 +418,20 @@ impl Backend for HttpBackend {
         }
     }
 
+    /// What the server sees; loopback and unspecified addresses say nothing
+    /// about where a sign-in would come from and are left out.
+    fn client_addresses(&self) -> Vec<std::net::IpAddr> {
+        let Ok(me) =
+            self.get::<wire::WhoamiBody>("/v1/whoami", "asking the server for this client's address")
+        else {
+            return Vec::new();
+        };
+        match me.address.parse::<std::net::IpAddr>() {
+            Ok(ip) if !ip.is_loopback() && !ip.is_unspecified() => vec![ip],
+            _ => Vec::new(),
+        }
+    }
+
     fn organizations(&self) -> Result<Vec<Name>, BackendError> {
         let mut names = Vec::new();
         let mut after: Option<String> = None;

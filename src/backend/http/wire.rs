@@ -148,6 +148,14 @@ pub struct CapabilitiesBody {
     pub max_page: usize,
 }
 
+/// Answer of `GET /v1/whoami`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoamiBody {
+    /// The caller's address as the server sees it.
+    pub address: String,
+}
+
 /// Body of `PUT …/{resource}/{name}`: the object to store.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -5,13 +5,16 @@
 //! against a [`backend::LiveOrg`] snapshot into a [`plan::Plan`], [`render`]
 //! shows a plan, and [`apply`] executes one against a [`backend::Backend`].
 //! [`crd`] wraps the model's specs as Kubernetes custom resources (the only
-//! module with kube types). Only `backend`, `apply` and `cli` do I/O.
+//! module with kube types). [`controller`] reconciles those resources
+//! through the same engine. Only `backend`, `apply`, `controller` and `cli`
+//! do I/O.
 #![forbid(unsafe_code)]
 
 pub mod access;
 pub mod apply;
 pub mod backend;
 pub mod cli;
+pub mod controller;
 pub mod crd;
 pub mod diagnostic;
 pub mod engine;

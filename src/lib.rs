@@ -6,13 +6,15 @@
 //! shows a plan, and [`apply`] executes one against a [`backend::Backend`].
 //! [`crd`] wraps the model's specs as Kubernetes custom resources (the only
 //! module with kube types). [`serve`] serves the embedded directory over
-//! HTTP. Only `backend`, `apply`, `serve` and `cli` do I/O.
+//! HTTP; [`controller`] reconciles those resources through the same engine.
+//! Only `backend`, `apply`, `serve`, `controller` and `cli` do I/O.
 #![forbid(unsafe_code)]
 
 pub mod access;
 pub mod apply;
 pub mod backend;
 pub mod cli;
+pub mod controller;
 pub mod crd;
 pub mod diagnostic;
 pub mod engine;

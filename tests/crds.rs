@@ -545,7 +545,34 @@ fn crds_have_the_shape_kubernetes_expects() {
             .collect();
         assert_eq!(
             status_fields,
-            BTreeSet::from(["backendRevision", "conditions", "observedGeneration", "plan"])
+            BTreeSet::from([
+                "backendRevision",
+                "conditions",
+                "impact",
+                "lastDriftCorrection",
+                "observedGeneration",
+                "plan"
+            ])
+        );
+        // The controller's own spec fields: every kind has a deletion
+        // policy, the Organization its connection and suspend switch.
+        let spec_fields = version
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .and_then(|s| s.properties.as_ref())
+            .and_then(|p| p["spec"].properties.as_ref())
+            .unwrap();
+        let policy = &spec_fields["deletionPolicy"];
+        assert_eq!(
+            policy.enum_.as_ref().map(Vec::len),
+            Some(2),
+            "{file}: deletionPolicy is Delete or Orphan"
+        );
+        assert_eq!(
+            spec_fields.contains_key("connection") && spec_fields.contains_key("suspend"),
+            kind == Kind::Organization,
+            "{file}: connection and suspend are the Organization's"
         );
     }
     assert_eq!(files.len(), 9);

@@ -91,6 +91,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Serve the embedded directory as a REST API (the http(s) backend).
     Serve(ServeArgs),
+    /// Run the Kubernetes controller: reconcile orgctl custom resources into their backends.
+    Controller(ControllerArgs),
 }
 
 /// `orgctl serve`. Tokens come from --token-file (one per line, optionally
@@ -380,4 +382,63 @@ pub struct ExplainSigninArgs {
     /// Output format (text or json).
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,
+}
+
+/// Parses a duration such as `30s`, `5m`, `1h` (or plain seconds).
+fn parse_period(s: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "expected a duration such as 30s, 5m or 1h".to_string())?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => return Err("expected a duration such as 30s, 5m or 1h".to_string()),
+    };
+    if seconds == 0 {
+        return Err("the duration must be positive".to_string());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `orgctl controller`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// Re-plan every organization this often; drift found is corrected.
+    #[arg(long, default_value = "5m", value_parser = parse_period, value_name = "DURATION")]
+    pub resync: std::time::Duration,
+    /// Serve /metrics, /healthz and /readyz on this address.
+    #[arg(long, default_value = "0.0.0.0:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Elect a leader through a coordination.k8s.io Lease (for several replicas).
+    #[arg(long)]
+    pub leader_election: bool,
+    /// The Lease's name.
+    #[arg(long, default_value = "orgctl-controller", value_name = "NAME")]
+    pub lease_name: String,
+    /// The Lease's namespace (default: POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE", value_name = "NS")]
+    pub lease_namespace: Option<String>,
+    /// Reconcile only this namespace (repeatable; default: every namespace).
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    pub log_level: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t)]
+    pub log_format: LogFormat,
 }

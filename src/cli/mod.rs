@@ -4,6 +4,7 @@
 
 pub mod args;
 mod commands;
+mod controller;
 mod crds;
 mod explain;
 mod inspect;
@@ -30,6 +31,9 @@ pub type CmdResult = Result<ExitCode, Reported>;
 
 /// Runs the CLI with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
+    if let args::Command::Controller(a) = &cli.command {
+        return controller::run(&cli, a);
+    }
     // The server logs one line per request at info level.
     let serving = matches!(cli.command, args::Command::Serve(_));
     init_logging(cli.verbose.max(u8::from(serving)));
@@ -55,6 +59,7 @@ pub fn run(cli: Cli) -> ExitCode {
         args::Command::History(a) => inspect::history(&printer, &cli, a),
         args::Command::Schema(a) => inspect::schema(&printer, a),
         args::Command::Crds(a) => crds::crds(&printer, a),
+        args::Command::Controller(a) => Ok(controller::run(&cli, a)),
         args::Command::Explain(a) => match &a.what {
             args::ExplainWhat::User(u) => explain::user(&printer, &cli, u),
             args::ExplainWhat::Signin(s) => explain::signin(&printer, &cli, s),

@@ -2,14 +2,19 @@
 //! `orgctl.io`, version `v1alpha1`. This is the one module that wraps the
 //! model in kube types; `model` and the engine stay free of them. Each
 //! resource's spec is the model's spec type itself (a transparent newtype),
-//! so a custom resource and a YAML file of the same object read the same.
+//! so a custom resource and a YAML file of the same object read the same;
+//! beside the model's fields the schema has the controller's own
+//! ([`fields`]: `deletionPolicy`, and on the Organization `connection` and
+//! `suspend`), which the controller strips before the engine sees a spec.
 //!
-//! Owns: the resource types, their shared status, the generated
-//! CustomResourceDefinitions and their YAML text (`orgctl crds`; the
-//! committed `crds/` and `charts/orgctl/crds/` are that output).
-//! Must not: reconcile anything (the controller comes later), or hold a
-//! schema by hand that the model already defines (see [`schema`]).
+//! Owns: the resource types, their shared status, the controller's spec
+//! fields, the generated CustomResourceDefinitions and their YAML text
+//! (`orgctl crds`; the committed `crds/` and `charts/orgctl/crds/` are that
+//! output).
+//! Must not: reconcile anything (`controller` does), or hold a schema by
+//! hand that the model already defines (see [`schema`]).
 
+pub mod fields;
 pub mod schema;
 mod status;
 
@@ -17,7 +22,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::{CustomResource, CustomResourceExt};
 use serde::{Deserialize, Serialize};
 
-pub use status::{ConditionStatus, ObjectStatus, PlanSummary, StatusCondition};
+pub use status::{ConditionStatus, ImpactSummary, ObjectStatus, PlanSummary, StatusCondition};
 
 use crate::model::{self, Kind};
 

@@ -70,6 +70,11 @@ fn raw_schema<T: JsonSchema>() -> Value {
     generator().into_root_schema_for::<T>().to_value()
 }
 
+/// The schema of `T` as schemars writes it (OpenAPI 3 flavour, inlined).
+pub(super) fn raw<T: JsonSchema>() -> Value {
+    raw_schema::<T>()
+}
+
 /// The whole openAPIV3Schema of `kind`'s custom resource.
 pub fn resource_schema(kind: Kind) -> Value {
     let mut root = json!({
@@ -117,6 +122,12 @@ pub fn spec_schema(kind: Kind) -> Value {
     let mut spec = make_structural(raw_spec_schema(kind));
     for patch in patches(kind) {
         patch.apply(&mut spec);
+    }
+    // The controller's own fields (deletionPolicy, connection, suspend).
+    if let Some(Value::Object(props)) = spec.get_mut("properties") {
+        for (key, schema) in super::fields::raw_schemas(kind) {
+            props.insert(key.to_string(), make_structural(schema));
+        }
     }
     spec
 }

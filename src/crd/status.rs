@@ -25,6 +25,14 @@ pub struct ObjectStatus {
     /// Organization only: the summary of the last plan for the whole organization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanSummary>,
+    /// Organization only: who the last plan affects (counts of the access impact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<ImpactSummary>,
+    /// When the controller last corrected drift made in the backend behind
+    /// its back (RFC 3339); on the Organization, any of its objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub last_drift_correction: Option<String>,
 }
 
 /// One condition, in the shape of Kubernetes' `metav1.Condition`.
@@ -74,4 +82,29 @@ pub struct PlanSummary {
     /// Objects to delete.
     #[schemars(range(min = 0))]
     pub destroy: i64,
+    /// Users whose rule-made app assignments are rewritten.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub assign: i64,
+}
+
+/// Counts of the last plan's access impact on people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImpactSummary {
+    /// Users with any change of apps, policy or admin rights.
+    #[schemars(range(min = 0))]
+    pub users_affected: i64,
+    /// (user, app) grants gained.
+    #[schemars(range(min = 0))]
+    pub app_grants_gained: i64,
+    /// (user, app) grants lost.
+    #[schemars(range(min = 0))]
+    pub app_grants_lost: i64,
+    /// Users moving to another security policy (or whose policy changes).
+    #[schemars(range(min = 0))]
+    pub policy_changes: i64,
+    /// Users whose admin rights change.
+    #[schemars(range(min = 0))]
+    pub admin_changes: i64,
 }

@@ -1,0 +1,315 @@
+//! The blocking part of a reconcile: validation with isolation of invalid
+//! resources (and what depends on them), then `engine::plan_desired` and
+//! `apply::execute`, exactly as `orgctl apply` plans and writes. Runs on a
+//! blocking thread (the `Backend` trait is synchronous).
+//!
+//! Must not: decide statuses (the caller does from [`EngineResult`]), or
+//! plan by any other path than the engine (the one exception, a whole
+//! organization's teardown, hands a delete-only plan to `apply::execute`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::reconcile::{reason, OrgFailure};
+use super::secrets::KubeSecrets;
+use super::Connect;
+use crate::apply::{self, ApplyReport};
+use crate::diagnostic::{error_chain, Diagnostic};
+use crate::engine::{self, EngineError};
+use crate::load::{self, Source};
+use crate::model::{Kind, Name, SecretValue};
+use crate::plan::{self, AccessImpact, Action, Plan, PlanOptions, Summary};
+use crate::validate;
+
+/// Input of the blocking part of a reconcile.
+pub(super) struct EngineJob {
+    pub(super) organization: String,
+    pub(super) sources: Vec<Source>,
+    pub(super) delete: BTreeSet<(Kind, Name)>,
+    pub(super) address: String,
+    pub(super) token: Option<SecretValue>,
+    pub(super) suspend: bool,
+    pub(super) secrets: KubeSecrets,
+    pub(super) connect: Arc<dyn Connect>,
+}
+
+/// What the engine made of it, without the plan's specs (a first apply of
+/// a large organization would otherwise keep every spec twice).
+pub(super) struct Done {
+    /// Each change: action and number of changed fields.
+    pub(super) changes: BTreeMap<(Kind, Name), (Action, usize)>,
+    /// The plan's counts.
+    pub(super) summary: Summary,
+    /// True when the plan changed nothing (assignments included).
+    pub(super) empty: bool,
+    /// The revision planned against.
+    pub(super) revision: Option<u64>,
+    /// The plan's access impact.
+    pub(super) impact: Option<AccessImpact>,
+    /// The apply's report (`None` when suspended or nothing changed).
+    pub(super) report: Option<ApplyReport>,
+}
+
+impl Done {
+    fn new(mut plan: Plan, report: Option<ApplyReport>) -> Done {
+        let summary = plan.summary();
+        let empty = plan.is_empty();
+        let org = plan.organizations.pop();
+        let revision = org.as_ref().map(|o| o.revision);
+        let (changes, impact) = match org {
+            Some(o) => (
+                o.changes
+                    .into_iter()
+                    .map(|c| ((c.kind, c.name), (c.action, c.fields.len())))
+                    .collect(),
+                Some(o.impact),
+            ),
+            None => (BTreeMap::new(), None),
+        };
+        Done {
+            changes,
+            summary,
+            empty,
+            revision,
+            impact,
+            report,
+        }
+    }
+}
+
+pub(super) struct EngineResult {
+    /// Source name → why it (or what it depends on) is invalid.
+    pub(super) invalid: BTreeMap<String, String>,
+    /// A problem no single resource carries.
+    pub(super) whole: Option<String>,
+    /// `None` when nothing valid was left to plan.
+    pub(super) outcome: Option<Result<Done, OrgFailure>>,
+}
+
+/// The plan when every resource of an organization is deleted at once:
+/// each live managed object of a resource with `deletionPolicy: Delete`,
+/// in reverse dependency order (the Organization last), with the live
+/// fingerprints as preconditions, executed by `apply::execute`. Objects
+/// already gone are not in it (their deletion succeeded).
+fn teardown(
+    organization: &str,
+    delete: &BTreeSet<(Kind, Name)>,
+    backend: &mut dyn crate::backend::Backend,
+    suspend: bool,
+) -> Result<Done, OrgFailure> {
+    let Ok(org) = organization.parse::<Name>() else {
+        return Ok(Done::new(empty_plan(backend, Vec::new()), None));
+    };
+    let live = backend.snapshot(&org).map_err(|e| OrgFailure {
+        reason: reason::BACKEND,
+        message: error_chain(&e),
+    })?;
+    let mut changes = Vec::new();
+    for kind in Kind::ALL.iter().rev() {
+        for ((k, n), object) in &live.objects {
+            if k == kind && object.managed && delete.contains(&(*k, n.clone())) {
+                changes.push(plan::Change {
+                    kind: *k,
+                    name: n.clone(),
+                    action: Action::Delete,
+                    adopt: false,
+                    destructive: Some("its custom resource was deleted with deletionPolicy Delete".into()),
+                    replace_reason: None,
+                    fields: Vec::new(),
+                    unchanged_fields: 0,
+                    after: None,
+                });
+            }
+        }
+    }
+    let org_plan = plan::OrgPlan {
+        organization: org,
+        revision: live.revision,
+        fingerprints: live
+            .objects
+            .iter()
+            .map(|((k, n), o)| (format!("{k}/{n}"), o.fingerprint.clone()))
+            .collect(),
+        changes,
+        prune_candidates: Vec::new(),
+        unmanaged: 0,
+        assignments: plan::AssignmentPlan::default(),
+        impact: AccessImpact::default(),
+        forced: Vec::new(),
+    };
+    let plan = empty_plan(backend, vec![org_plan]);
+    if suspend || plan.is_empty() {
+        return Ok(Done::new(plan, None));
+    }
+    let report = apply::execute(&plan, backend, &apply::ResolvedSecrets::default(), &mut |_, _| {});
+    Ok(Done::new(plan, Some(report)))
+}
+
+fn empty_plan(backend: &dyn crate::backend::Backend, organizations: Vec<plan::OrgPlan>) -> Plan {
+    Plan {
+        format_version: plan::FORMAT_VERSION,
+        backend: backend.describe(),
+        options: PlanOptions::default(),
+        organizations,
+    }
+}
+
+/// A diagnostic as a status message: the field path and the problem (the
+/// source's line and column mean nothing in a cluster).
+fn message_of(d: &Diagnostic) -> String {
+    if d.path.is_empty() {
+        d.message.clone()
+    } else {
+        format!("{}: {}", d.path, d.message)
+    }
+}
+
+/// Validates, leaving out invalid resources and what depends on them;
+/// then plans with `engine::plan_desired` and applies with
+/// `apply::execute`. Runs on a blocking thread.
+pub(super) fn engine_job(job: EngineJob) -> EngineResult {
+    let EngineJob {
+        organization,
+        mut sources,
+        delete,
+        address,
+        token,
+        suspend,
+        secrets,
+        connect,
+    } = job;
+    let mut result = EngineResult {
+        invalid: BTreeMap::new(),
+        whole: None,
+        outcome: None,
+    };
+    let mut round = 0;
+    let desired = loop {
+        if sources.is_empty() {
+            break None;
+        }
+        let (loaded, mut diags) = load::load(&sources);
+        match validate::validate(loaded, &sources) {
+            Ok(desired) if diags.is_empty() => break Some(desired),
+            Ok(_) => {}
+            Err(more) => diags.extend(more),
+        }
+        let names: BTreeSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        let mut bad: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut unattributed = Vec::new();
+        for d in &diags {
+            match d
+                .location
+                .as_ref()
+                .map(|l| l.file.as_str())
+                .filter(|f| names.contains(f))
+            {
+                Some(f) => bad.entry(f.to_string()).or_default().push(message_of(d)),
+                None => unattributed.push(message_of(d)),
+            }
+        }
+        if !unattributed.is_empty() || bad.is_empty() {
+            unattributed.sort();
+            unattributed.dedup();
+            result.whole = Some(unattributed.join("; "));
+            break None;
+        }
+        for (source, mut messages) in bad {
+            messages.sort();
+            messages.dedup();
+            let mut message = messages.join("; ");
+            if round > 0 {
+                message = format!("left out with an invalid resource it depends on: {message}");
+            }
+            result.invalid.insert(source, message);
+        }
+        sources.retain(|s| !result.invalid.contains_key(&s.name));
+        round += 1;
+    };
+    let failure = |reason, message| Some(Err(OrgFailure { reason, message }));
+    if desired.is_none() && (delete.is_empty() || !sources.is_empty() || result.whole.is_some()) {
+        return result;
+    }
+    let mut backend = match connect.open(&address, token.as_ref()) {
+        Ok(b) => b,
+        Err(e) => {
+            result.outcome = failure(reason::BACKEND, error_chain(&e));
+            return result;
+        }
+    };
+    let Some(desired) = desired else {
+        // Every resource of the organization is being deleted: nothing is
+        // left to plan with, so the deletions are the whole plan.
+        result.outcome = Some(teardown(&organization, &delete, backend.as_mut(), suspend));
+        return result;
+    };
+    let options = PlanOptions {
+        prune: !delete.is_empty(),
+        ..PlanOptions::default()
+    };
+    let planned = match engine::plan_desired(desired, backend.as_ref(), &options, &secrets) {
+        Ok(p) => p,
+        Err(e) => {
+            result.outcome = match &e {
+                EngineError::Invalid(d) => {
+                    result.whole = Some(d.iter().map(message_of).collect::<Vec<_>>().join("; "));
+                    None
+                }
+                EngineError::Secrets(errors) => failure(
+                    reason::SECRET,
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                EngineError::Backend(b) => failure(reason::BACKEND, error_chain(b)),
+                EngineError::Plan(errors) => failure(
+                    reason::PLAN,
+                    errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+            };
+            return result;
+        }
+    };
+    let engine::Planned {
+        desired,
+        mut plan,
+        secrets: values,
+        live,
+    } = planned;
+    // Only the plan, the secret values and the snapshot are needed now.
+    drop(desired);
+    if !delete.is_empty() {
+        // Pruning plans a deletion of every managed object the sources do
+        // not name; keep only those of resources being deleted, then
+        // compute assignments and impact for what is left.
+        for org in &mut plan.organizations {
+            org.changes
+                .retain(|c| c.action != Action::Delete || delete.contains(&(c.kind, c.name.clone())));
+        }
+        if let Err(errors) = plan::add_access_effects(&mut plan, &live, &options) {
+            result.outcome = failure(
+                reason::PLAN,
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            return result;
+        }
+    }
+    drop(live);
+    if suspend || plan.is_empty() {
+        result.outcome = Some(Ok(Done::new(plan, None)));
+        return result;
+    }
+    let report = apply::execute(&plan, backend.as_mut(), &values, &mut |_, _| {});
+    result.outcome = Some(Ok(Done::new(plan, Some(report))));
+    result
+}

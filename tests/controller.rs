@@ -1,0 +1,686 @@
+//! `orgctl controller` end to end: the controller runs against an in-memory
+//! Kubernetes API server (tests/support/fake_api.rs, a tower service behind
+//! a real `kube::Client`) and a real SQLite backend in a temporary
+//! directory. Each test starts its own API server, backend and controller.
+
+#[path = "support/fake_api.rs"]
+mod fake_api;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake_api::{FakeApi, Res};
+use orgctl::backend::{self, LiveOrg, Write, WriteRequest};
+use orgctl::controller::{self, leader::LeaseSettings, Handle, OpenBackend, Settings};
+use orgctl::model::{Kind, Name, Spec};
+use serde_json::{json, Value};
+
+const NS: &str = "identity";
+
+struct Env {
+    api: FakeApi,
+    backend: String,
+    _dir: tempfile::TempDir,
+    handle: Handle,
+}
+
+fn res(kind: Kind) -> Res {
+    Res::orgctl(&controller::objects::plural(kind))
+}
+
+fn settings(backend: &str, resync: Duration) -> Settings {
+    Settings {
+        backend: backend.to_string(),
+        resync,
+        debounce: Duration::from_millis(50),
+        backoff_base: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(1),
+        ..Settings::default()
+    }
+}
+
+impl Env {
+    fn start(resync: Duration) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = format!("sqlite:{}", dir.path().join("directory.db").display());
+        let api = FakeApi::new();
+        let handle = controller::start(
+            api.client(),
+            settings(&backend, resync),
+            Arc::new(OpenBackend::default()),
+        );
+        Env {
+            api,
+            backend,
+            _dir: dir,
+            handle,
+        }
+    }
+
+    fn create(&self, kind: Kind, name: &str, spec: Value) {
+        self.api.create(
+            &res(kind),
+            NS,
+            json!({
+                "apiVersion": "orgctl.io/v1alpha1",
+                "kind": kind.as_str(),
+                "metadata": {"name": name, "namespace": NS},
+                "spec": spec,
+            }),
+        );
+    }
+
+    /// The small organization of tests/data/small, as custom resources.
+    fn seed(&self) {
+        self.create(
+            Kind::Organization,
+            "acme",
+            json!({"displayName": "Acme Corp", "domains": ["acme.example"], "superAdmin": "alice"}),
+        );
+        self.create(
+            Kind::RoleBinding,
+            "org-admins",
+            json!({"organization": "acme", "role": "admin", "subjects": {"users": ["alice"]}}),
+        );
+        self.create(
+            Kind::SecurityPolicy,
+            "default",
+            json!({"organization": "acme", "default": true, "password": {"minLength": 10}}),
+        );
+        self.create(
+            Kind::User,
+            "alice",
+            json!({"organization": "acme", "email": "alice@acme.example", "department": "Engineering"}),
+        );
+        self.create(
+            Kind::User,
+            "bob",
+            json!({"organization": "acme", "email": "bob@acme.example", "department": "Sales"}),
+        );
+        self.create(
+            Kind::Group,
+            "sales",
+            json!({"organization": "acme", "members": {"users": ["bob"]}}),
+        );
+    }
+
+    fn object(&self, kind: Kind, name: &str) -> Option<Value> {
+        self.api.get(&res(kind), NS, name)
+    }
+
+    fn condition(&self, kind: Kind, name: &str, type_: &str) -> Option<Value> {
+        let o = self.object(kind, name)?;
+        o["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == type_)
+            .cloned()
+    }
+
+    fn ready(&self, kind: Kind, name: &str) -> Option<(String, String)> {
+        let c = self.condition(kind, name, "Ready")?;
+        Some((
+            c["status"].as_str()?.to_string(),
+            c["reason"].as_str()?.to_string(),
+        ))
+    }
+
+    fn live(&self) -> LiveOrg {
+        let b = backend::open(&self.backend).expect("open backend");
+        b.snapshot(&name("acme")).expect("snapshot")
+    }
+
+    fn live_spec(&self, kind: Kind, n: &str) -> Option<Value> {
+        self.live().get(kind, &name(n)).map(|o| o.spec.to_json())
+    }
+
+    fn events(&self, reason: &str) -> Vec<Value> {
+        self.api
+            .all(&Res::new("events.k8s.io", "events"))
+            .into_iter()
+            .filter(|e| e["reason"] == reason)
+            .collect()
+    }
+
+    fn reconciles(&self) -> u64 {
+        self.handle.metrics.reconciles.get()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+fn name(n: &str) -> Name {
+    n.parse().expect("a valid name")
+}
+
+/// Polls `check` until it holds or `limit` passes.
+async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn is_ready(env: &Env, kind: Kind, n: &str) -> bool {
+    env.ready(kind, n).is_some_and(|(s, _)| s == "True")
+}
+
+async fn seeded(resync: Duration) -> Env {
+    let env = Env::start(resync);
+    env.seed();
+    eventually("the seeded organization is Ready", WAIT, || {
+        [
+            (Kind::Organization, "acme"),
+            (Kind::RoleBinding, "org-admins"),
+            (Kind::SecurityPolicy, "default"),
+            (Kind::User, "alice"),
+            (Kind::User, "bob"),
+            (Kind::Group, "sales"),
+        ]
+        .iter()
+        .all(|(k, n)| is_ready(&env, *k, n))
+    })
+    .await;
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_resources_reach_the_backend_and_report_ready() {
+    let env = seeded(Duration::from_secs(60)).await;
+    let bob = env.live_spec(Kind::User, "bob").expect("bob is in the backend");
+    assert_eq!(bob["department"], "Sales");
+    assert!(env.live_spec(Kind::Group, "sales").is_some());
+
+    let org = env.object(Kind::Organization, "acme").expect("org");
+    let status = &org["status"];
+    assert_eq!(status["observedGeneration"], 1);
+    assert!(
+        status["backendRevision"].as_i64().is_some_and(|r| r > 0),
+        "{status}"
+    );
+    assert_eq!(status["plan"]["add"], 6, "{status}");
+    assert!(status["impact"].is_object(), "{status}");
+    let synced = env.condition(Kind::User, "bob", "Synced").expect("Synced");
+    assert_eq!(synced["status"], "True");
+    assert!(!env.events("Applied").is_empty(), "an Applied event");
+    // Orphan (the default) needs no finalizer.
+    let bob_cr = env.object(Kind::User, "bob").expect("bob");
+    assert!(bob_cr["metadata"]["finalizers"].is_null(), "{bob_cr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_updates_the_backend_and_keeps_the_transition_time() {
+    let env = seeded(Duration::from_secs(60)).await;
+    let before = env.condition(Kind::User, "bob", "Ready").expect("Ready");
+    env.api.edit_spec(&res(Kind::User), NS, "bob", |spec| {
+        spec["department"] = json!("Marketing");
+    });
+    eventually("bob's new department is in the backend", WAIT, || {
+        env.live_spec(Kind::User, "bob")
+            .is_some_and(|s| s["department"] == "Marketing")
+    })
+    .await;
+    eventually("bob's status observed generation 2", WAIT, || {
+        env.object(Kind::User, "bob")
+            .is_some_and(|o| o["status"]["observedGeneration"] == 2)
+    })
+    .await;
+    let after = env.condition(Kind::User, "bob", "Ready").expect("Ready");
+    assert_eq!(after["status"], "True");
+    assert_eq!(
+        after["lastTransitionTime"], before["lastTransitionTime"],
+        "Ready stayed True: its transition time must not move"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_resource_is_left_out_with_its_dependents_and_waits_for_a_change() {
+    let env = seeded(Duration::from_secs(60)).await;
+    // A group with an unknown member, and a binding that needs that group.
+    env.create(
+        Kind::Group,
+        "broken",
+        json!({"organization": "acme", "members": {"users": ["nobody"]}}),
+    );
+    env.create(
+        Kind::RoleBinding,
+        "broken-admins",
+        json!({"organization": "acme", "role": "admin", "subjects": {"groups": ["broken"]}}),
+    );
+    env.create(Kind::Group, "fine", json!({"organization": "acme"}));
+    eventually("the valid group is applied", WAIT, || {
+        is_ready(&env, Kind::Group, "fine")
+    })
+    .await;
+    eventually("the invalid group fails validation", WAIT, || {
+        env.ready(Kind::Group, "broken")
+            .is_some_and(|(s, r)| s == "False" && r == "ValidationFailed")
+    })
+    .await;
+    eventually("its dependent fails too", WAIT, || {
+        env.ready(Kind::RoleBinding, "broken-admins")
+            .is_some_and(|(s, r)| s == "False" && r == "ValidationFailed")
+    })
+    .await;
+    let message = env.condition(Kind::Group, "broken", "Ready").expect("Ready")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("nobody"), "{message}");
+    let dependent = env
+        .condition(Kind::RoleBinding, "broken-admins", "Ready")
+        .expect("Ready");
+    assert!(
+        dependent["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("depends on"),
+        "{dependent}"
+    );
+    assert!(
+        env.live_spec(Kind::Group, "broken").is_none(),
+        "nothing of it applied"
+    );
+    assert!(env.live_spec(Kind::RoleBinding, "broken-admins").is_none());
+    assert!(env.live_spec(Kind::Group, "fine").is_some(), "the rest applied");
+    assert_eq!(
+        env.events("ValidationFailed").len(),
+        2,
+        "one Event per invalid resource"
+    );
+
+    // No retry loop: a permanent validation error waits for a change.
+    let reconciles = env.reconciles();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        env.reconciles(),
+        reconciles,
+        "an invalid resource must not be retried"
+    );
+
+    // Fixing the group brings both in.
+    env.api.edit_spec(&res(Kind::Group), NS, "broken", |spec| {
+        spec["members"] = json!({"users": ["bob"]});
+    });
+    eventually("the fixed group and its dependent are applied", WAIT, || {
+        is_ready(&env, Kind::Group, "broken") && is_ready(&env, Kind::RoleBinding, "broken-admins")
+    })
+    .await;
+    assert!(env.live_spec(Kind::RoleBinding, "broken-admins").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_in_the_backend_is_corrected_at_the_next_resync() {
+    let env = seeded(Duration::from_secs(1)).await;
+    // Someone edits bob directly in the backend.
+    {
+        let mut b = backend::open(&env.backend).expect("open");
+        let live = b.snapshot(&name("acme")).expect("snapshot");
+        let bob = live.get(Kind::User, &name("bob")).expect("bob").clone();
+        let mut spec = bob.spec.to_json();
+        spec["department"] = json!("Finance");
+        let request = WriteRequest {
+            organization: name("acme"),
+            expected_revision: live.revision,
+            writes: vec![Write::Put {
+                kind: Kind::User,
+                name: name("bob"),
+                spec: Spec::from_json(Kind::User, spec).expect("spec"),
+                secrets: Default::default(),
+                managed: true,
+                expected: Some(bob.fingerprint.clone()),
+            }],
+            audit: Vec::new(),
+        };
+        b.write(request, &mut |_| {})
+            .expect("write behind the controller's back");
+    }
+    assert_eq!(
+        env.live_spec(Kind::User, "bob").expect("bob")["department"],
+        "Finance"
+    );
+    eventually("the drift is corrected", WAIT, || {
+        env.live_spec(Kind::User, "bob")
+            .is_some_and(|s| s["department"] == "Sales")
+    })
+    .await;
+    eventually("a DriftCorrected Event", WAIT, || {
+        !env.events("DriftCorrected").is_empty()
+    })
+    .await;
+    eventually("Synced records when", WAIT, || {
+        env.condition(Kind::User, "bob", "Synced")
+            .is_some_and(|c| c["reason"] == "DriftCorrected")
+    })
+    .await;
+    let bob = env.object(Kind::User, "bob").expect("bob");
+    assert!(bob["status"]["lastDriftCorrection"].is_string(), "{bob}");
+    let metrics = env.handle.metrics.encode();
+    assert!(
+        metrics.contains("orgctl_controller_drift_corrections_total{kind=\"User\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_honours_the_deletion_policy() {
+    let env = seeded(Duration::from_secs(60)).await;
+    env.create(
+        Kind::Group,
+        "goes",
+        json!({"organization": "acme", "deletionPolicy": "Delete"}),
+    );
+    env.create(
+        Kind::Group,
+        "stays",
+        json!({"organization": "acme", "deletionPolicy": "Orphan"}),
+    );
+    eventually("both groups are applied", WAIT, || {
+        is_ready(&env, Kind::Group, "goes") && is_ready(&env, Kind::Group, "stays")
+    })
+    .await;
+    eventually("the Delete group holds the finalizer", WAIT, || {
+        env.object(Kind::Group, "goes")
+            .is_some_and(|o| o["metadata"]["finalizers"] == json!(["orgctl.io/finalizer"]))
+    })
+    .await;
+    assert!(env.object(Kind::Group, "stays").expect("stays")["metadata"]["finalizers"].is_null());
+    assert!(
+        env.live_spec(Kind::Group, "goes").is_some(),
+        "the spec was applied, and the deletion policy never reaches the backend"
+    );
+    assert!(env
+        .live_spec(Kind::Group, "goes")
+        .is_some_and(|s| s.get("deletionPolicy").is_none()));
+
+    env.api.delete(&res(Kind::Group), NS, "goes");
+    env.api.delete(&res(Kind::Group), NS, "stays");
+    eventually("both resources are gone", WAIT, || {
+        env.object(Kind::Group, "goes").is_none() && env.object(Kind::Group, "stays").is_none()
+    })
+    .await;
+    assert!(
+        env.live_spec(Kind::Group, "goes").is_none(),
+        "Delete removes it from the backend"
+    );
+    assert!(env.live_spec(Kind::Group, "stays").is_some(), "Orphan leaves it");
+    assert!(
+        env.live_spec(Kind::Group, "sales").is_some(),
+        "nothing else is deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_of_an_object_already_gone_from_the_backend_succeeds() {
+    let env = seeded(Duration::from_secs(60)).await;
+    env.create(
+        Kind::Group,
+        "gone",
+        json!({"organization": "acme", "deletionPolicy": "Delete"}),
+    );
+    eventually("the group has its finalizer", WAIT, || {
+        is_ready(&env, Kind::Group, "gone")
+            && env
+                .object(Kind::Group, "gone")
+                .is_some_and(|o| o["metadata"]["finalizers"].is_array())
+    })
+    .await;
+    // Deleted in the backend first, then in Kubernetes.
+    {
+        let mut b = backend::open(&env.backend).expect("open");
+        let live = b.snapshot(&name("acme")).expect("snapshot");
+        let request = WriteRequest {
+            organization: name("acme"),
+            expected_revision: live.revision,
+            writes: vec![Write::Delete {
+                kind: Kind::Group,
+                name: name("gone"),
+                expected: None,
+            }],
+            audit: Vec::new(),
+        };
+        b.write(request, &mut |_| {}).expect("delete in the backend");
+    }
+    env.api.delete(&res(Kind::Group), NS, "gone");
+    eventually("the resource is released", WAIT, || {
+        env.object(Kind::Group, "gone").is_none()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_organization_is_planned_but_nothing_is_written() {
+    let env = Env::start(Duration::from_secs(60));
+    env.seed();
+    env.api.edit_spec(&res(Kind::Organization), NS, "acme", |spec| {
+        spec["suspend"] = json!(true);
+    });
+    eventually("the organization reports its plan", WAIT, || {
+        env.object(Kind::Organization, "acme")
+            .is_some_and(|o| o["status"]["plan"]["add"] == 6)
+    })
+    .await;
+    eventually("bob is suspended", WAIT, || {
+        env.ready(Kind::User, "bob")
+            .is_some_and(|(s, r)| s == "False" && r == "Suspended")
+    })
+    .await;
+    assert!(env.live().objects.is_empty(), "nothing written while suspended");
+
+    env.api.edit_spec(&res(Kind::Organization), NS, "acme", |spec| {
+        spec["suspend"] = json!(false);
+    });
+    eventually("resuming applies", WAIT, || is_ready(&env, Kind::User, "bob")).await;
+    assert!(env.live_spec(Kind::User, "bob").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_is_a_clear_condition_not_a_crash() {
+    let env = Env::start(Duration::from_secs(60));
+    env.seed();
+    env.api.edit_spec(&res(Kind::Organization), NS, "acme", |spec| {
+        spec["connection"] = json!({"tokenSecretRef": {"name": "directory-token", "key": "token"}});
+    });
+    eventually("Synced says the Secret is missing", WAIT, || {
+        env.condition(Kind::User, "bob", "Synced")
+            .is_some_and(|c| c["status"] == "False" && c["reason"] == "SecretMissing")
+    })
+    .await;
+    let synced = env.condition(Kind::User, "bob", "Synced").expect("Synced");
+    assert!(
+        synced["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("identity/directory-token"),
+        "{synced}"
+    );
+    assert!(env.live().objects.is_empty());
+    let metrics = env.handle.metrics.encode();
+    assert!(metrics.contains("reason=\"SecretMissing\""), "{metrics}");
+
+    // The Secret appears: the backoff retry picks it up.
+    env.api.create(
+        &Res::new("", "secrets"),
+        NS,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "directory-token"},
+               "data": {"token": "czNjcjN0"}}),
+    );
+    eventually("the organization is applied", WAIT, || {
+        is_ready(&env, Kind::User, "bob")
+    })
+    .await;
+    // The token never appears in any stored object.
+    for kind in Kind::ALL {
+        for o in env.api.all(&res(kind)) {
+            assert!(!o.to_string().contains("s3cr3t"), "{o}");
+        }
+    }
+    for e in env.api.all(&Res::new("events.k8s.io", "events")) {
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_key_ref_resolves_from_a_kubernetes_secret() {
+    let env = seeded(Duration::from_secs(60)).await;
+    env.create(
+        Kind::Application,
+        "portal",
+        json!({"organization": "acme", "type": "oidc",
+               "oidc": {"redirectUris": ["https://portal.acme.example/cb"],
+                        "clientSecret": {"secretKeyRef": {"name": "portal", "key": "client-secret"}}}}),
+    );
+    eventually("the app waits for its Secret", WAIT, || {
+        env.ready(Kind::Application, "portal")
+            .is_some_and(|(s, r)| s == "False" && r == "SecretMissing")
+    })
+    .await;
+    assert!(is_ready(&env, Kind::User, "bob"), "the rest stays Ready");
+    env.api.create(
+        &Res::new("", "secrets"),
+        NS,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "portal"},
+               "data": {"client-secret": "cG9ydGFsLXNlY3JldA=="}}),
+    );
+    // Secrets are not watched: the app is retried on the resync timer, or
+    // on its next change.
+    env.api.edit_spec(&res(Kind::Application), NS, "portal", |spec| {
+        spec["displayName"] = json!("Portal");
+    });
+    eventually("the app is applied", WAIT, || {
+        is_ready(&env, Kind::Application, "portal")
+    })
+    .await;
+    let app = env.live_spec(Kind::Application, "portal").expect("portal");
+    assert!(app["oidc"]["clientSecret"]["digest"].is_string(), "{app}");
+    assert!(!app.to_string().contains("portal-secret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_updates_do_not_retrigger_reconciles() {
+    let env = seeded(Duration::from_secs(60)).await;
+    // Let the last triggers settle, then watch for a while.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reconciles = env.reconciles();
+    let writes = env.api.writes();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(env.reconciles(), reconciles, "no reconcile without a change");
+    assert_eq!(env.api.writes(), writes, "no writes without a change");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_without_drift_writes_nothing() {
+    let env = seeded(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reconciles = env.reconciles();
+    let writes = env.api.writes();
+    let revision = env.live().revision;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(env.reconciles() >= reconciles + 2, "the resync timer re-plans");
+    assert_eq!(env.api.writes(), writes, "no status or event writes");
+    assert_eq!(env.live().revision, revision, "no backend writes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_reconciles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = format!("sqlite:{}", dir.path().join("directory.db").display());
+    let api = FakeApi::new();
+    let lease = |id: &str| {
+        let mut s = settings(&backend, Duration::from_secs(60));
+        let mut l = LeaseSettings::new("orgctl-controller", "orgctl-system");
+        l.renew_every = Duration::from_millis(200);
+        l.retry_every = Duration::from_millis(100);
+        l.duration = Duration::from_secs(2);
+        s.leader = Some(l);
+        s.identity = id.to_string();
+        s
+    };
+    let first = controller::start(api.client(), lease("first"), Arc::new(OpenBackend::default()));
+    eventually("the first replica leads", WAIT, || {
+        first.metrics.leader.get() == 1
+    })
+    .await;
+    let second = controller::start(api.client(), lease("second"), Arc::new(OpenBackend::default()));
+    let env = Env {
+        api: api.clone(),
+        backend: backend.clone(),
+        _dir: dir,
+        handle: first,
+    };
+    env.seed();
+    eventually("the leader reconciles", WAIT, || {
+        is_ready(&env, Kind::User, "bob")
+    })
+    .await;
+    assert_eq!(second.metrics.leader.get(), 0, "the second replica stands by");
+    assert_eq!(second.metrics.reconciles.get(), 0);
+    let holder = api
+        .get(
+            &Res::new("coordination.k8s.io", "leases"),
+            "orgctl-system",
+            "orgctl-controller",
+        )
+        .expect("the Lease");
+    assert_eq!(holder["spec"]["holderIdentity"], "first");
+
+    // The leader stops; the second takes over once the Lease expires.
+    env.handle.abort();
+    eventually("the second replica leads", WAIT, || {
+        second.metrics.leader.get() == 1
+    })
+    .await;
+    env.api.edit_spec(&res(Kind::User), NS, "bob", |spec| {
+        spec["department"] = json!("Support");
+    });
+    eventually("the new leader applies", WAIT, || {
+        env.live_spec(Kind::User, "bob")
+            .is_some_and(|s| s["department"] == "Support")
+    })
+    .await;
+    second.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_whole_organization_with_delete_tears_it_down() {
+    let env = Env::start(Duration::from_secs(60));
+    env.seed();
+    let all = [
+        (Kind::Organization, "acme"),
+        (Kind::RoleBinding, "org-admins"),
+        (Kind::SecurityPolicy, "default"),
+        (Kind::User, "alice"),
+        (Kind::User, "bob"),
+        (Kind::Group, "sales"),
+    ];
+    for (kind, n) in all {
+        env.api.edit_spec(&res(kind), NS, n, |spec| {
+            spec["deletionPolicy"] = json!("Delete");
+        });
+    }
+    eventually("every resource holds the finalizer", WAIT, || {
+        all.iter().all(|(k, n)| {
+            is_ready(&env, *k, n)
+                && env
+                    .object(*k, n)
+                    .is_some_and(|o| o["metadata"]["finalizers"].is_array())
+        })
+    })
+    .await;
+    assert_eq!(env.live().objects.len(), 6);
+    for (kind, n) in all {
+        env.api.delete(&res(kind), NS, n);
+    }
+    eventually("every resource is released", WAIT, || {
+        all.iter().all(|(k, n)| env.object(*k, n).is_none())
+    })
+    .await;
+    assert!(env.live().objects.is_empty(), "{:?}", env.live().objects.keys());
+}

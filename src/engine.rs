@@ -32,8 +32,6 @@ pub enum EngineError {
 /// A plan and what applying it needs.
 #[derive(Debug)]
 pub struct Planned {
-    /// The validated files.
-    pub desired: DesiredState,
     /// The plan.
     pub plan: Plan,
     /// Secret values to write.
@@ -116,11 +114,9 @@ fn plan_with_live(
         &backend.describe(),
     )
     .map_err(EngineError::Plan)?;
+    // The files are not needed past the diff: freeing them before the access
+    // evaluation keeps a large organization's peak memory at the diff's.
+    drop(desired);
     plan::add_access_effects(&mut plan, &live, options).map_err(EngineError::Plan)?;
-    Ok(Planned {
-        desired,
-        plan,
-        secrets,
-        live,
-    })
+    Ok(Planned { plan, secrets, live })
 }

@@ -277,13 +277,10 @@ pub(super) fn engine_job(job: EngineJob) -> EngineResult {
         }
     };
     let engine::Planned {
-        desired,
         mut plan,
         secrets: values,
         live,
     } = planned;
-    // Only the plan, the secret values and the snapshot are needed now.
-    drop(desired);
     if !delete.is_empty() {
         // Pruning plans a deletion of every managed object the sources do
         // not name; keep only those of resources being deleted, then

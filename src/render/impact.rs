@@ -215,31 +215,21 @@ pub(super) fn sentences(impact: &AccessImpact) -> Vec<Sentence> {
         out.push(line(1, Marker::Change, n.clone()));
     }
     for a in apps {
-        if a.gained.count > 0 {
-            out.push(line(
-                1,
-                Marker::Add,
-                format!(
-                    "{} app {:?} as {}{}",
-                    users_do(a.gained.count, "get"),
-                    a.app.as_str(),
-                    a.role.as_str(),
-                    names(&a.gained)
-                ),
-            ));
-        }
-        if a.lost.count > 0 {
-            out.push(line(
-                1,
+        let (app, role) = (a.app.as_str(), a.role.as_str());
+        let groups = [
+            (Marker::Add, &a.gained, "get", format!("app {app:?} as {role}")),
+            (
                 Marker::Remove,
-                format!(
-                    "{} app {:?} (was {}){}",
-                    users_do(a.lost.count, "lose"),
-                    a.app.as_str(),
-                    a.role.as_str(),
-                    names(&a.lost)
-                ),
-            ));
+                &a.lost,
+                "lose",
+                format!("app {app:?} (was {role})"),
+            ),
+        ];
+        for (marker, who, verb, what) in groups {
+            if who.count > 0 {
+                let text = format!("{} {what}{}", users_do(who.count, verb), names(who));
+                out.push(line(1, marker, text));
+            }
         }
     }
     for r in app_roles {

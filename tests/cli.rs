@@ -697,3 +697,22 @@ fn users_made_in_the_backend_get_their_apps_and_hand_made_grants_are_never_touch
     assert!(live.grants.of_user("bob").is_empty());
     assert_eq!(live.grants.manual["bob"]["portal"].as_str(), "admin");
 }
+
+#[test]
+fn bad_guard_flags_are_refused_with_the_reason() {
+    let env = Env::new();
+    let files = small();
+    let bad_name = env.run(&["plan", "-f", &files, "--as", "Not A Name"]);
+    let unknown = env.run(&["plan", "-f", &files, "--as", "carol"]);
+    let bad_ip = env.run(&["plan", "-f", &files, "--my-ip", "10.0.0.300"]);
+    assert_eq!((bad_name.code, unknown.code, bad_ip.code), (1, 1, 2));
+    insta::assert_snapshot!(
+        "bad_guard_flags",
+        format!(
+            "{}\n{}\n{}",
+            bad_name.transcript(),
+            unknown.transcript(),
+            bad_ip.transcript()
+        )
+    );
+}

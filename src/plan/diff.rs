@@ -52,6 +52,14 @@ pub enum PlanError {
         /// What would happen.
         message: String,
     },
+    /// `--as` names nobody in the organization.
+    #[error("--as {user:?}: no such user in the organizations planned ({organizations})")]
+    UnknownApplier {
+        /// The name given.
+        user: String,
+        /// The organizations planned, comma-separated.
+        organizations: String,
+    },
     /// The plan could not be completed for a reason that is a bug.
     #[error("internal error: {message}")]
     Internal {

@@ -44,13 +44,27 @@ pub fn add_access_effects(
 ) -> Result<(), Vec<PlanError>> {
     let empty = LiveOrg::default();
     let mut errors = Vec::new();
+    let mut applier_found = false;
     for org in &mut plan.organizations {
         let live_org = live.get(&org.organization).unwrap_or(&empty);
-        match org_effects(org, live_org, options) {
+        match org_effects(org, live_org, options, &mut applier_found) {
             Ok(tripped) if options.guard.force => org.forced = tripped,
             Ok(tripped) => errors.extend(tripped.into_iter().map(|message| PlanError::Lockout { message })),
             Err(e) => errors.push(e),
         }
+    }
+    // `--as` must name a user of some organization planned (a typo would
+    // silently disable the guard).
+    if let (Some(applier), false) = (&options.guard.applier, applier_found) {
+        let organizations: Vec<&str> = plan
+            .organizations
+            .iter()
+            .map(|o| o.organization.as_str())
+            .collect();
+        errors.push(PlanError::UnknownApplier {
+            user: applier.to_string(),
+            organizations: organizations.join(", "),
+        });
     }
     if errors.is_empty() {
         Ok(())
@@ -60,7 +74,12 @@ pub fn add_access_effects(
 }
 
 /// Fills one organization's assignments and impact; returns the guards it trips.
-fn org_effects(org: &mut OrgPlan, live: &LiveOrg, options: &PlanOptions) -> Result<Vec<String>, PlanError> {
+fn org_effects(
+    org: &mut OrgPlan,
+    live: &LiveOrg,
+    options: &PlanOptions,
+    applier_found: &mut bool,
+) -> Result<Vec<String>, PlanError> {
     let after = After::new(live, org)?;
     let live_model = AccessModel::from_live(live);
     let live_eval = live_model.evaluate();
@@ -112,6 +131,10 @@ fn org_effects(org: &mut OrgPlan, live: &LiveOrg, options: &PlanOptions) -> Resu
         }
     }
 
+    if let Some(applier) = &options.guard.applier {
+        let known = |e: &EffectiveAccess<'_>| e.model().user(applier.as_str()).is_some();
+        *applier_found |= known(&live_eval) || known(after_eval);
+    }
     if after.unchanged() {
         return Ok(Vec::new());
     }

@@ -132,20 +132,23 @@ pub(super) fn write_checked(
         for (done, w) in writes.iter().enumerate() {
             let (kind, name) = w.target();
             let key = params![org, kind.as_str(), name.as_str()];
-            let row: Option<(i64, String)> = select
-                .query_row(key, |r| Ok((r.get(0)?, r.get(1)?)))
+            // Grant writes change no spec: the audit needs no copy of it.
+            let object_write = matches!(w, Write::Put { .. } | Write::Delete { .. });
+            let row: Option<(i64, Option<String>)> = select
+                .query_row(key, |r| {
+                    Ok((r.get(0)?, if object_write { Some(r.get(1)?) } else { None }))
+                })
                 .optional()
                 .map_err(storage)?;
             let (live, spec_before) = match row {
-                Some((r, spec)) => (
-                    Some(u64::try_from(r).map_err(|_| negative(kind, name, r))?),
-                    Some(spec),
-                ),
+                Some((r, spec)) => (Some(u64::try_from(r).map_err(|_| negative(kind, name, r))?), spec),
                 None => (None, None),
             };
-            before
-                .entry((kind, name.as_str().to_string()))
-                .or_insert(spec_before);
+            if object_write {
+                before
+                    .entry((kind, name.as_str().to_string()))
+                    .or_insert(spec_before);
+            }
             match w {
                 Write::Put {
                     kind,

@@ -268,6 +268,11 @@ pub(super) fn assignments_line(a: &AssignmentPlan) -> Option<String> {
     ))
 }
 
+/// `of 3 users to update` (after "app assignments") for the summary lines, when any.
+pub(super) fn assign_summary(assign: usize) -> Option<String> {
+    (assign > 0).then(|| format!("of {} to update", users(assign)))
+}
+
 /// Guards overridden with `--force`.
 pub(super) fn forced_lines(org: &OrgPlan) -> Vec<String> {
     org.forced

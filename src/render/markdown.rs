@@ -36,14 +36,9 @@ pub fn markdown(plan: &Plan) -> String {
             destroy,
             assign,
         } = plan.summary();
-        let assignments = if assign > 0 {
-            format!(
-                ", app assignments of {assign} user{} to update",
-                if assign == 1 { "" } else { "s" }
-            )
-        } else {
-            String::new()
-        };
+        let assignments = super::impact::assign_summary(assign)
+            .map(|a| format!(", app assignments {a}"))
+            .unwrap_or_default();
         blocks.push(format!(
             "### orgctl plan: {add} to add, {change} to change, {destroy} to destroy{assignments}"
         ));

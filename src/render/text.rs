@@ -196,9 +196,8 @@ fn footer(summary: Summary, empty: bool, p: Painter) -> String {
             assign,
         } = summary;
         let mut line = format!("Plan: {add} to add, {change} to change, {destroy} to destroy.");
-        if assign > 0 {
-            let noun = if assign == 1 { "user" } else { "users" };
-            line.push_str(&format!(" App assignments of {assign} {noun} to update."));
+        if let Some(a) = super::impact::assign_summary(assign) {
+            line.push_str(&format!(" App assignments {a}."));
         }
         p.paint(BOLD, &line)
     }

@@ -113,6 +113,7 @@ fn histogram_sum(metrics: &str) -> f64 {
 
 /// The controller, in the child process.
 fn child(url: &str, db: &str) {
+    controller::release_memory_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -231,8 +232,11 @@ fn parent(target: usize) {
 /// Runs the controller in a child process and prints what it reports.
 async fn measure(api: &FakeApi, url: &str, db: &str) {
     let exe = std::env::current_exe().expect("exe");
+    // The allocator settings the Helm chart's Deployment gives the controller.
     let mut child = Command::new(exe)
         .args(["child", url, db])
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+        .env("MIMALLOC_PURGE_DELAY", "0")
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn the controller");

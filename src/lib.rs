@@ -8,7 +8,7 @@
 //! module with kube types). [`serve`] serves the embedded directory over
 //! HTTP; [`controller`] reconciles those resources through the same engine.
 //! Only `backend`, `apply`, `serve`, `controller` and `cli` do I/O.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod access;
 pub mod apply;

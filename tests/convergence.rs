@@ -262,11 +262,11 @@ fn grants_travel_and_read_back_the_same(t: Target) {
     let writes = vec![
         Write::Grants {
             user: n("bob"),
-            grants: list.clone(),
+            grants: list.clone().into(),
         },
         Write::Grants {
             user: n("alice"),
-            grants: list.clone(),
+            grants: list.clone().into(),
         },
         Write::ManualGrant {
             user: n("alice"),
@@ -303,7 +303,7 @@ fn grants_travel_and_read_back_the_same(t: Target) {
                 writes: vec![
                     Write::Grants {
                         user: n("bob"),
-                        grants: Vec::new(),
+                        grants: Vec::new().into(),
                     },
                     Write::ManualGrant {
                         user: n("alice"),

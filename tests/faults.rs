@@ -306,11 +306,11 @@ fn auth_and_rule_failures_are_clear_and_name_the_object_never_the_token() {
                 writes: vec![
                     Write::Grants {
                         user: name("bob"),
-                        grants: Vec::new(),
+                        grants: Vec::new().into(),
                     },
                     Write::Grants {
                         user: name("ghost"),
-                        grants: Vec::new(),
+                        grants: Vec::new().into(),
                     },
                     Write::Put {
                         kind: Kind::SecurityPolicy,
@@ -517,7 +517,7 @@ fn two_appliers_racing_on_one_org_one_wins_and_no_update_is_lost() {
                 writes: vec![
                     Write::Grants {
                         user: name("alice"),
-                        grants: Vec::new(),
+                        grants: Vec::new().into(),
                     },
                     put(retitled, &bob.fingerprint),
                 ],

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::backend::{AuditChange, Backend, BackendError, Write, WriteRequest};
+use crate::backend::{AuditChange, Backend, BackendError, GrantList, Write, WriteRequest};
 use crate::model::{secret_paths, Kind, Spec};
 use crate::plan::{Action, Change, FieldDiff, OrgPlan, Plan};
 pub use report::{ApplyReport, AssignmentResult, ChangeOutcome, ChangeResult, OrgReport};
@@ -179,7 +179,7 @@ fn push_assignments(org: &OrgPlan, writes: &mut Vec<Write>, owners: &mut Vec<usi
             .lists
             .get(*list as usize)
             .cloned()
-            .unwrap_or_default();
+            .unwrap_or_else(|| GrantList::from(Vec::new()));
         writes.push(Write::Grants {
             user: user.clone(),
             grants,

@@ -26,6 +26,9 @@ pub struct LiveObject {
     pub fingerprint: String,
 }
 
+/// A rule-made grant list, shared by every user and write that has it.
+pub type GrantList = std::sync::Arc<[RuleGrant]>;
+
 /// An app a rule gives a user, as the backend holds it (materialized).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RuleGrant {
@@ -135,8 +138,9 @@ pub enum Write {
     Grants {
         /// The user.
         user: Name,
-        /// The user's whole rule-made list, sorted by app.
-        grants: Vec<RuleGrant>,
+        /// The user's whole rule-made list, sorted by app (shared: many
+        /// users get the same list).
+        grants: GrantList,
     },
     /// Make (`role: Some`) or remove (`None`) a grant by hand, as an admin
     /// would in the backend's console. Plans never produce this.

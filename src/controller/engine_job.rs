@@ -227,7 +227,10 @@ pub(super) fn engine_job(job: EngineJob) -> EngineResult {
         round += 1;
     };
     let failure = |reason, message| Some(Err(OrgFailure { reason, message }));
-    if desired.is_none() && (delete.is_empty() || !sources.is_empty() || result.whole.is_some()) {
+    let sources_left = !sources.is_empty();
+    // The validated model holds what planning needs; the texts are done.
+    drop(sources);
+    if desired.is_none() && (delete.is_empty() || sources_left || result.whole.is_some()) {
         return result;
     }
     let mut backend = match connect.open(&address, token.as_ref()) {

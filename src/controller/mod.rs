@@ -7,7 +7,8 @@
 //! re-plans every organization on a resync timer (correcting drift), backs
 //! off per organization after errors, and elects a leader through a Lease.
 //!
-//! Layout: [`objects`] (resources → engine sources), [`reconcile`] (one
+//! Layout: [`cache`] (the watch caches and their triggers), [`objects`]
+//! (compact resources → engine sources), [`reconcile`] (one
 //! organization; its blocking part, validate + plan + apply, in
 //! `engine_job`), [`status`] (conditions and patches), [`secrets`] (Secrets
 //! → tokens and `secretKeyRef` values), [`scheduler`] (debounce, one at a
@@ -18,6 +19,7 @@
 //! [`crate::apply::execute`]; put a token or secret value in status, an
 //! Event, a metric or a log line.
 
+pub mod cache;
 mod engine_job;
 pub mod leader;
 pub mod objects;
@@ -36,7 +38,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
 use kube::Client;
@@ -147,19 +148,18 @@ impl Default for Settings {
 /// The watch caches of every kind.
 #[derive(Clone)]
 pub struct Stores {
-    by_kind: BTreeMap<Kind, Store<DynamicObject>>,
+    by_kind: BTreeMap<Kind, cache::Cache>,
 }
 
 impl Stores {
-    /// The resources of one organization, every kind, in dependency order.
-    pub fn members(&self, key: &OrgKey) -> Vec<objects::Member> {
+    /// The resources of one organization, every kind, in dependency order
+    /// (by name within a kind).
+    pub fn members(&self, key: &OrgKey) -> Vec<Arc<objects::Member>> {
         let mut out = Vec::new();
-        for (kind, store) in &self.by_kind {
-            for object in store.state() {
-                if objects::org_key(*kind, &object).as_ref() == Some(key) {
-                    out.push(objects::Member { kind: *kind, object });
-                }
-            }
+        for cache in self.by_kind.values() {
+            let mut of = cache.of(key);
+            of.sort_by(|a, b| a.name.cmp(&b.name));
+            out.extend(of);
         }
         out
     }
@@ -188,7 +188,8 @@ pub struct Context {
     failures: Mutex<HashMap<OrgKey, u32>>,
     /// The status last written per resource uid: the controller is the only
     /// writer of status, and its watch cache may lag behind its own writes.
-    written: Mutex<HashMap<String, ObjectStatus>>,
+    /// Kept as JSON text: it holds a status for every resource.
+    written: Mutex<HashMap<String, Box<str>>>,
 }
 
 impl Context {
@@ -214,16 +215,21 @@ impl Context {
 
     /// The status to start from: the last one written, else the cached one.
     fn last_status(&self, member: &objects::Member) -> ObjectStatus {
-        let uid = member.object.metadata.uid.clone().unwrap_or_default();
         let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        written.get(&uid).cloned().unwrap_or_else(|| member.status())
+        written
+            .get(&member.uid)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_else(|| member.status())
     }
 
-    fn remember_status(&self, uid: String, status: ObjectStatus) {
+    fn remember_status(&self, uid: &str, status: &ObjectStatus) {
+        let Ok(text) = serde_json::to_string(status) else {
+            return;
+        };
         self.written
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(uid, status);
+            .insert(uid.to_string(), text.into_boxed_str());
     }
 }
 
@@ -293,28 +299,24 @@ async fn run(
             [ns] => Api::namespaced_with(client.clone(), ns, &ar),
             _ => Api::all_with(client.clone(), &ar),
         };
-        let writer = reflector::store::Writer::new(ar.clone());
-        by_kind.insert(kind, writer.as_reader());
-        let stream = watcher(api, watcher::Config::default())
-            // The caches keep what reconciles read: spec, status and the
-            // metadata the controller uses; not kubectl's last-applied copy
-            // or server-side-apply bookkeeping.
-            .modify(|o| {
-                o.metadata.managed_fields = None;
-                o.metadata.annotations = None;
-                o.metadata.labels = None;
-            })
-            .default_backoff()
-            .reflect(writer);
+        let cache = cache::Cache::new(kind);
+        by_kind.insert(kind, cache.clone());
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
         let only = Arc::new(settings.namespaces.clone());
-        watches.push(tokio::spawn(forward_triggers(kind, stream, tx.clone(), only)));
+        watches.push(tokio::spawn(forward_triggers(
+            kind,
+            stream,
+            cache,
+            tx.clone(),
+            only,
+        )));
     }
     drop(tx);
     let stores = Stores { by_kind };
-    for store in stores.by_kind.values() {
+    for cache in stores.by_kind.values() {
         // Reconciling a half-listed organization would report references
         // to objects not listed yet as invalid.
-        let _ = store.wait_until_ready().await;
+        cache.wait_until_ready().await;
     }
     health.ready.store(true, Ordering::Relaxed);
     let reporter = Reporter {
@@ -362,12 +364,12 @@ async fn run(
     result
 }
 
-/// Turns one kind's watch events into organization triggers: a new
-/// resource, a new generation, a deletion request or a deletion triggers
-/// its organization (and the one it left, when `spec.organization` moved).
+/// Feeds one kind's watch events into its cache and sends the
+/// organizations they trigger.
 async fn forward_triggers<S>(
     kind: Kind,
     stream: S,
+    cache: cache::Cache,
     sender: mpsc::UnboundedSender<OrgKey>,
     only: Arc<Vec<String>>,
 ) where
@@ -375,43 +377,15 @@ async fn forward_triggers<S>(
 {
     // Organizations of namespaces not reconciled never get a trigger.
     let tx = Trigger { sender, only };
-    let mut seen: HashMap<String, (u64, OrgKey)> = HashMap::new();
     let mut stream = std::pin::pin!(stream);
     while let Some(event) = stream.next().await {
-        let event = match event {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
-                continue;
-            }
-        };
         match event {
-            watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
-                let Some(key) = objects::org_key(kind, &obj) else {
-                    continue;
-                };
-                let uid = obj.metadata.uid.clone().unwrap_or_default();
-                let hash = objects::trigger_hash(&obj);
-                let previous = seen.insert(uid, (hash, key.clone()));
-                match previous {
-                    Some((h, old)) if h == hash && old == key => {}
-                    Some((_, old)) if old != key => {
-                        let _ = tx.send(old);
-                        let _ = tx.send(key);
-                    }
-                    _ => {
-                        let _ = tx.send(key);
-                    }
-                }
-            }
-            watcher::Event::Delete(obj) => {
-                let uid = obj.metadata.uid.clone().unwrap_or_default();
-                seen.remove(&uid);
-                if let Some(key) = objects::org_key(kind, &obj) {
+            Ok(e) => {
+                for key in cache.apply(e) {
                     let _ = tx.send(key);
                 }
             }
-            watcher::Event::Init | watcher::Event::InitDone => {}
+            Err(e) => tracing::warn!(kind = %kind, error = %e, "watch failed; retrying"),
         }
     }
 }
@@ -461,9 +435,28 @@ pub async fn serve_endpoints(address: &str, endpoints: Endpoints) -> Result<(), 
         })
 }
 
+/// Makes the allocator (mimalloc, when it is the global one) hand freed
+/// memory back to the OS at once instead of keeping it for reuse: a
+/// controller is long-running and idles between reconciles, so its resident
+/// memory should fall back after each one. Harmless under another allocator.
+#[allow(unsafe_code)]
+pub fn release_memory_promptly() {
+    // Option numbers of mimalloc 2's `mi_option_e` (the Rust binding names
+    // only some of them): arena_eager_commit = 4, purge_delay = 15.
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: setting an option is a plain store into mimalloc's option
+    // table; both values are in their documented ranges.
+    unsafe {
+        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+    }
+}
+
 /// Runs `orgctl controller` with a client from the environment (in-cluster
 /// or kubeconfig) until it fails or is interrupted.
 pub fn run_blocking(settings: Settings, listen: String) -> Result<(), ControllerError> {
+    release_memory_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,6 +1,7 @@
-//! The custom resources as the controller sees them: untyped
-//! (`DynamicObject`) so one malformed spec cannot break a watch, grouped by
-//! organization, and turned into the engine's input. Each resource becomes
+//! The custom resources as the controller sees them: read untyped
+//! (`DynamicObject`) so one malformed spec cannot break a watch, kept
+//! compact ([`Member`]), grouped by organization, and turned into the
+//! engine's input. Each resource becomes
 //! one YAML document [`Source`] named `<namespace>/<Kind>/<name>`, so every
 //! diagnostic the engine reports maps back to its object.
 //!
@@ -8,9 +9,8 @@
 //! field (`deletionPolicy`, `connection`, `suspend`) reach the engine.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{ApiResource, DynamicObject};
 use serde_json::{json, Value};
 
@@ -59,89 +59,143 @@ pub fn plural(kind: Kind) -> String {
     api_resource(kind).plural
 }
 
-/// The organization a resource belongs to: an Organization's own name,
-/// else its `spec.organization`.
-pub fn org_key(kind: Kind, obj: &DynamicObject) -> Option<OrgKey> {
-    let namespace = obj.metadata.namespace.clone()?;
-    let organization = match kind {
-        Kind::Organization => obj.metadata.name.clone()?,
-        _ => obj.data.get("spec")?.get("organization")?.as_str()?.to_string(),
-    };
-    Some(OrgKey {
-        namespace,
-        organization,
-    })
-}
-
-/// What of a resource should trigger a reconcile: its generation (the
-/// spec), and whether it is being deleted. Status writes change neither, so
-/// the controller's own status updates never trigger it again.
-pub fn trigger_hash(obj: &DynamicObject) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    obj.metadata.generation.hash(&mut h);
-    obj.metadata.deletion_timestamp.is_some().hash(&mut h);
-    // An object without a generation (not from a real API server) falls
-    // back to its spec.
-    if obj.metadata.generation.is_none() {
-        obj.data.get("spec").map(Value::to_string).hash(&mut h);
-    }
-    h.finish()
-}
-
-/// One resource of an organization, read from the watch caches.
-#[derive(Debug, Clone)]
+/// One resource as the watch cache keeps it: the metadata reconciles read,
+/// the spec and status as compact JSON text. A `DynamicObject` tree of the
+/// same resource takes several times the memory, and the caches hold every
+/// resource of every organization for the controller's lifetime.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     /// Its kind.
     pub kind: Kind,
-    /// The resource.
-    pub object: Arc<DynamicObject>,
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid` (empty when absent, which the API server prevents).
+    pub uid: String,
+    /// `metadata.resourceVersion`.
+    pub resource_version: Option<String>,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// True once deletion was requested (`metadata.deletionTimestamp`).
+    pub deleting: bool,
+    /// `metadata.finalizers`.
+    pub finalizers: Vec<String>,
+    /// The organization it belongs to: an Organization's own name, else its
+    /// `spec.organization` (`None` when that is not a string).
+    pub organization: Option<String>,
+    /// `spec` as JSON text (`{}` when absent).
+    spec: Box<str>,
+    /// `status` as JSON text, when set.
+    status: Option<Box<str>>,
 }
 
 impl Member {
-    /// `metadata.name` (empty when absent, which the API server prevents).
+    /// The cached form of `object`, a resource of `kind` (`None` without a
+    /// namespace or name, which namespaced resources always have).
+    pub fn from_object(kind: Kind, object: DynamicObject) -> Option<Member> {
+        let DynamicObject {
+            metadata, mut data, ..
+        } = object;
+        let namespace = metadata.namespace?;
+        let name = metadata.name?;
+        let spec = data.get_mut("spec").map(Value::take).unwrap_or_else(|| json!({}));
+        let organization = match kind {
+            Kind::Organization => Some(name.clone()),
+            _ => spec
+                .get("organization")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        let status = data
+            .get("status")
+            .filter(|s| !s.is_null())
+            .map(|s| s.to_string().into_boxed_str());
+        Some(Member {
+            kind,
+            namespace,
+            name,
+            uid: metadata.uid.unwrap_or_default(),
+            resource_version: metadata.resource_version,
+            generation: metadata.generation,
+            deleting: metadata.deletion_timestamp.is_some(),
+            finalizers: metadata.finalizers.unwrap_or_default(),
+            organization,
+            spec: spec.to_string().into_boxed_str(),
+            status,
+        })
+    }
+
+    /// The organization it belongs to, with its namespace.
+    pub fn org_key(&self) -> Option<OrgKey> {
+        Some(OrgKey {
+            namespace: self.namespace.clone(),
+            organization: self.organization.clone()?,
+        })
+    }
+
+    /// True when a change from `before` to `self` should trigger a
+    /// reconcile: a new generation (the spec), a deletion request, another
+    /// organization, or another object under the same name. Status writes
+    /// change none of these, so the controller's own status updates never
+    /// trigger it again.
+    pub fn triggers_after(&self, before: &Member) -> bool {
+        self.generation != before.generation
+            || self.deleting != before.deleting
+            || self.organization != before.organization
+            || self.uid != before.uid
+            // Without a generation (not from a real API server), the spec decides.
+            || (self.generation.is_none() && self.spec != before.spec)
+    }
+
+    /// `metadata.name`.
     pub fn name(&self) -> &str {
-        self.object.metadata.name.as_deref().unwrap_or_default()
+        &self.name
     }
 
     /// The engine source name: `<namespace>/<Kind>/<name>`.
     pub fn source_name(&self) -> String {
-        source_name(
-            self.object.metadata.namespace.as_deref().unwrap_or_default(),
-            self.kind,
-            self.name(),
-        )
+        source_name(&self.namespace, self.kind, &self.name)
     }
 
     /// True once deletion was requested.
     pub fn deleting(&self) -> bool {
-        self.object.metadata.deletion_timestamp.is_some()
+        self.deleting
     }
 
     /// True when the controller's finalizer is on the resource.
     pub fn has_finalizer(&self) -> bool {
-        self.object
-            .metadata
-            .finalizers
-            .as_ref()
-            .is_some_and(|f| f.iter().any(|x| x == FINALIZER))
+        self.finalizers.iter().any(|x| x == FINALIZER)
     }
 
     /// The resource's spec split into the engine's spec and the
     /// Kubernetes-only fields (or the reason those are invalid).
     pub fn split(&self) -> (Value, Result<ControllerFields, String>) {
-        let mut spec = self.object.data.get("spec").cloned().unwrap_or_else(|| json!({}));
+        let mut spec = serde_json::from_str(&self.spec).unwrap_or_else(|_| json!({}));
         let fields = crd::fields::split(self.kind, &mut spec);
         (spec, fields)
     }
 
     /// The current status as written (empty when none or unreadable).
     pub fn status(&self) -> crd::ObjectStatus {
-        self.object
-            .data
-            .get("status")
-            .cloned()
-            .and_then(|s| serde_json::from_value(s).ok())
+        self.status
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default()
+    }
+
+    /// A reference to the resource, for Events.
+    pub fn object_ref(&self) -> ObjectReference {
+        let ar = api_resource(self.kind);
+        ObjectReference {
+            api_version: Some(ar.api_version),
+            kind: Some(ar.kind),
+            name: Some(self.name.clone()),
+            namespace: Some(self.namespace.clone()),
+            uid: Some(self.uid.clone()).filter(|u| !u.is_empty()),
+            resource_version: self.resource_version.clone(),
+            ..ObjectReference::default()
+        }
     }
 }
 
@@ -167,7 +221,7 @@ pub fn source(member: &Member, spec: Value) -> Source {
 }
 
 /// Members grouped by kind and name, for looking them up by a source name.
-pub fn by_source_name(members: &[Member]) -> BTreeMap<String, usize> {
+pub fn by_source_name(members: &[std::sync::Arc<Member>]) -> BTreeMap<String, usize> {
     members
         .iter()
         .enumerate()
@@ -186,37 +240,40 @@ mod tests {
         o
     }
 
-    #[test]
-    fn resources_group_by_namespace_and_organization() {
-        let user = object(Kind::User, json!({"organization": "acme"}));
-        let key = org_key(Kind::User, &user).expect("a key");
-        assert_eq!(key.to_string(), "identity/acme");
-        let org = object(Kind::Organization, json!({"superAdmin": "ada"}));
-        assert_eq!(
-            org_key(Kind::Organization, &org).map(|k| k.organization),
-            Some("ada".into())
-        );
+    fn member(kind: Kind, spec: Value) -> Member {
+        Member::from_object(kind, object(kind, spec)).expect("a member")
     }
 
     #[test]
-    fn status_changes_do_not_change_the_trigger() {
-        let mut user = object(Kind::User, json!({"organization": "acme"}));
-        let before = trigger_hash(&user);
-        user.data["status"] = json!({"observedGeneration": 1});
-        assert_eq!(trigger_hash(&user), before);
-        user.metadata.generation = Some(2);
-        assert_ne!(trigger_hash(&user), before);
+    fn resources_group_by_namespace_and_organization() {
+        let user = member(Kind::User, json!({"organization": "acme"}));
+        let key = user.org_key().expect("a key");
+        assert_eq!(key.to_string(), "identity/acme");
+        let org = member(Kind::Organization, json!({"superAdmin": "ada"}));
+        assert_eq!(org.org_key().map(|k| k.organization), Some("ada".into()));
+        let loose = member(Kind::User, json!({"organization": 7}));
+        assert_eq!(loose.org_key(), None);
+    }
+
+    #[test]
+    fn status_changes_do_not_trigger_but_generations_do() {
+        let mut o = object(Kind::User, json!({"organization": "acme"}));
+        let before = Member::from_object(Kind::User, o.clone()).expect("member");
+        o.data["status"] = json!({"observedGeneration": 1});
+        let with_status = Member::from_object(Kind::User, o.clone()).expect("member");
+        assert!(!with_status.triggers_after(&before));
+        assert_eq!(with_status.status().observed_generation, Some(1));
+        o.metadata.generation = Some(2);
+        let edited = Member::from_object(Kind::User, o).expect("member");
+        assert!(edited.triggers_after(&before));
     }
 
     #[test]
     fn a_source_is_a_file_document_without_controller_fields() {
-        let member = Member {
-            kind: Kind::Group,
-            object: Arc::new(object(
-                Kind::Group,
-                json!({"organization": "acme", "deletionPolicy": "Delete"}),
-            )),
-        };
+        let member = member(
+            Kind::Group,
+            json!({"organization": "acme", "deletionPolicy": "Delete"}),
+        );
         let (spec, fields) = member.split();
         assert!(fields.is_ok());
         let s = source(&member, spec);

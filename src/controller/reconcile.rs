@@ -23,12 +23,12 @@
 //! token or secret value in a message.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
-use kube::Resource;
 use serde_json::json;
 
 use super::engine_job::{engine_job, Done, EngineJob, EngineResult};
@@ -41,7 +41,7 @@ use crate::apply::{ApplyReport, ChangeOutcome};
 use crate::crd::fields::{ControllerFields, DeletionPolicy};
 use crate::crd::{ImpactSummary, PlanSummary};
 use crate::load::Source;
-use crate::model::{Kind, Name, SecretValue};
+use crate::model::{Kind, Name, SecretRef, SecretValue};
 use crate::plan::Action;
 
 /// Most per-object Events of one kind (applied, drift, invalid) one
@@ -140,7 +140,7 @@ struct Decisions {
     events: Vec<(usize, EventType, &'static str, String)>,
 }
 
-async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Member]) -> Result<(), &'static str> {
+async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Result<(), &'static str> {
     let now = status::now();
     let mut d = Decisions {
         verdicts: vec![None; members.len()],
@@ -150,19 +150,24 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Member]) -> Result<()
         events: Vec::new(),
     };
 
-    // 1. gather
-    let mut specs: Vec<Option<serde_json::Value>> = Vec::with_capacity(members.len());
+    // 1. gather: each spec is parsed once, into its source and the Secrets
+    // it references (the parsed trees are not kept: one reconcile of a
+    // large organization would hold them all).
+    let mut sources: Vec<Option<Source>> = Vec::with_capacity(members.len());
+    let mut references: Vec<Vec<SecretRef>> = Vec::with_capacity(members.len());
     let mut fields: Vec<Option<ControllerFields>> = Vec::with_capacity(members.len());
     for (i, m) in members.iter().enumerate() {
         let (spec, split) = m.split();
         match split {
             Ok(f) => {
-                specs.push(Some(spec));
+                references.push(secrets::references(m.kind, &spec));
+                sources.push(Some(objects::source(m, spec)));
                 fields.push(Some(f));
             }
             Err(message) => {
                 d.verdicts[i] = Some(Verdict::failed(reason::INVALID, &message));
-                specs.push(None);
+                references.push(Vec::new());
+                sources.push(None);
                 fields.push(None);
             }
         }
@@ -242,43 +247,35 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Member]) -> Result<()
     };
     let mut refs = Vec::new();
     for &i in &active {
-        if let Some(spec) = &specs[i] {
-            let (k8s, other): (Vec<_>, Vec<_>) = secrets::references(members[i].kind, spec)
-                .into_iter()
-                .partition(|r| r.secret_key_ref.is_some());
-            if let Some(r) = other.first() {
-                let message = format!(
-                    "{} cannot be read by the controller; use secretKeyRef (a Secret in namespace {})",
-                    r.describe(),
-                    key.namespace
-                );
-                d.verdicts[i] = Some(Verdict::failed(reason::INVALID, &message));
-            }
-            refs.extend(k8s.into_iter().filter_map(|r| r.secret_key_ref));
+        let (k8s, other): (Vec<&SecretRef>, Vec<&SecretRef>) =
+            references[i].iter().partition(|r| r.secret_key_ref.is_some());
+        if let Some(r) = other.first() {
+            let message = format!(
+                "{} cannot be read by the controller; use secretKeyRef (a Secret in namespace {})",
+                r.describe(),
+                key.namespace
+            );
+            d.verdicts[i] = Some(Verdict::failed(reason::INVALID, &message));
         }
+        refs.extend(k8s.into_iter().filter_map(|r| r.secret_key_ref.clone()));
     }
     let kube_secrets = KubeSecrets::read(&ctx.client, &key.namespace, refs).await;
     for &i in &active {
         if d.verdicts[i].is_some() {
             continue;
         }
-        if let Some(spec) = &specs[i] {
-            let problem = secrets::references(members[i].kind, spec)
-                .into_iter()
-                .filter_map(|r| r.secret_key_ref)
-                .find_map(|r| kube_secrets.problem(&r).map(ToString::to_string));
-            if let Some(p) = problem {
-                d.verdicts[i] = Some(Verdict::failed(reason::SECRET, &p));
-            }
+        let problem = references[i]
+            .iter()
+            .filter_map(|r| r.secret_key_ref.as_ref())
+            .find_map(|r| kube_secrets.problem(r).map(|e| e.to_string()));
+        if let Some(p) = problem {
+            d.verdicts[i] = Some(Verdict::failed(reason::SECRET, &p));
         }
     }
     active.retain(|i| d.verdicts[*i].is_none());
 
     // 3 and 4: validate, plan and apply on a blocking thread.
-    let sources: Vec<Source> = active
-        .iter()
-        .filter_map(|&i| specs[i].take().map(|spec| objects::source(&members[i], spec)))
-        .collect();
+    let sources: Vec<Source> = active.iter().filter_map(|&i| sources[i].take()).collect();
     let delete: BTreeSet<(Kind, Name)> = deleting
         .iter()
         .filter_map(|&i| members[i].name().parse().ok().map(|n| (members[i].kind, n)))
@@ -424,7 +421,7 @@ fn reason_of(r: &str) -> &'static str {
 #[allow(clippy::too_many_arguments)]
 fn judge(
     ctx: &Context,
-    members: &[Member],
+    members: &[Arc<Member>],
     active: &[usize],
     deleting: &[usize],
     done: &Done,
@@ -479,7 +476,7 @@ fn judge(
         d.verdicts[i] = Some(match outcomes.get(&(m.kind, m.name())) {
             Some(ChangeOutcome::Applied) => {
                 let old = ctx.last_status(m);
-                let drift = status::was_in_sync(&old, m.object.metadata.generation);
+                let drift = status::was_in_sync(&old, m.generation);
                 let ready = Condition::yes(reason::APPLIED, format!("{what}{revision_text}"));
                 if drift {
                     ctx.metrics
@@ -647,7 +644,7 @@ fn capitalized(s: &str) -> String {
 /// the Organization's summary); unchanged statuses cost nothing.
 async fn write_statuses(
     ctx: &Context,
-    members: &[Member],
+    members: &[Arc<Member>],
     d: &Decisions,
     now: &str,
 ) -> Result<(), &'static str> {
@@ -656,7 +653,7 @@ async fn write_statuses(
         let Some(v) = &d.verdicts[i] else { continue };
         let old = ctx.last_status(m);
         let mut new = old.clone();
-        new.observed_generation = m.object.metadata.generation;
+        new.observed_generation = m.generation;
         status::set_condition(&mut new.conditions, READY, &v.ready, now);
         status::set_condition(&mut new.conditions, SYNCED, &v.synced, now);
         if d.revision.is_some() {
@@ -690,14 +687,13 @@ async fn write_statuses(
             let patch = status::patch(&old, &new)?;
             Some(async move {
                 let ar = objects::api_resource(m.kind);
-                let ns = m.object.metadata.namespace.clone().unwrap_or_default();
-                let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ar);
+                let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &m.namespace, &ar);
                 match api
                     .patch_status(m.name(), &PatchParams::default(), &Patch::Merge(&patch))
                     .await
                 {
                     Ok(_) => {
-                        ctx.remember_status(m.object.metadata.uid.clone().unwrap_or_default(), new);
+                        ctx.remember_status(&m.uid, &new);
                         if let Some(message) = event {
                             publish(ctx, m, EventType::Warning, reason::INVALID, message).await;
                         }
@@ -729,13 +725,13 @@ async fn write_statuses(
 /// it (and the organization is retried) instead of being overwritten.
 async fn patch_finalizers(
     ctx: &Context,
-    members: &[Member],
+    members: &[Arc<Member>],
     ops: &[(usize, bool)],
 ) -> Result<(), kube::Error> {
     let results: Vec<Result<(), kube::Error>> = futures::stream::iter(ops.iter().copied().map(|(i, add)| {
         let m = &members[i];
         async move {
-            let mut finalizers: Vec<String> = m.object.metadata.finalizers.clone().unwrap_or_default();
+            let mut finalizers: Vec<String> = m.finalizers.clone();
             finalizers.retain(|f| f != FINALIZER);
             if add {
                 finalizers.push(FINALIZER.to_string());
@@ -743,12 +739,11 @@ async fn patch_finalizers(
             let patch = json!({
                 "metadata": {
                     "finalizers": finalizers,
-                    "resourceVersion": m.object.metadata.resource_version,
+                    "resourceVersion": m.resource_version,
                 }
             });
             let ar = objects::api_resource(m.kind);
-            let ns = m.object.metadata.namespace.clone().unwrap_or_default();
-            let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ar);
+            let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &m.namespace, &ar);
             match api
                 .patch(m.name(), &PatchParams::default(), &Patch::Merge(&patch))
                 .await
@@ -769,7 +764,7 @@ async fn patch_finalizers(
 /// other than the Organization.
 async fn publish_events(
     ctx: &Context,
-    members: &[Member],
+    members: &[Arc<Member>],
     events: &[(usize, EventType, &'static str, String)],
 ) {
     let mut per_reason: BTreeMap<&str, usize> = BTreeMap::new();
@@ -787,7 +782,7 @@ async fn publish_events(
 }
 
 async fn publish(ctx: &Context, m: &Member, type_: EventType, reason: &str, note: String) {
-    let reference = m.object.object_ref(&objects::api_resource(m.kind));
+    let reference = m.object_ref();
     let event = Event {
         type_,
         reason: reason.to_string(),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::access::settings::SettingChange;
-use crate::backend::RuleGrant;
+use crate::backend::GrantList;
 use crate::model::{Action as AdminAction, Kind, Module, Name};
 
 /// Version of the JSON plan format.
@@ -99,7 +99,7 @@ pub struct ObjectRef {
 #[serde(rename_all = "camelCase")]
 pub struct AssignmentPlan {
     /// Distinct rule-made lists written, each sorted by app.
-    pub lists: Vec<Vec<RuleGrant>>,
+    pub lists: Vec<GrantList>,
     /// Users whose rule-made list is rewritten → index into `lists` (an
     /// empty list removes every rule-made grant of the user).
     pub users: BTreeMap<Name, u32>,

@@ -426,11 +426,19 @@ pub async fn put_grants(
     let missing = label(Kind::User, &user);
     let outcome = state
         .write(move |db| {
-            db.write_one(&org, Write::Grants { user, grants }, Vec::new(), org_rev)
-                .map_err(|e| match e {
-                    BackendError::Conflict { .. } => ApiError::not_found(missing),
-                    other => ApiError::backend(other),
-                })
+            db.write_one(
+                &org,
+                Write::Grants {
+                    user,
+                    grants: grants.into(),
+                },
+                Vec::new(),
+                org_rev,
+            )
+            .map_err(|e| match e {
+                BackendError::Conflict { .. } => ApiError::not_found(missing),
+                other => ApiError::backend(other),
+            })
         })
         .await?;
     Ok(written(StatusCode::OK, outcome.revision, None))

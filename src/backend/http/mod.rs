@@ -298,7 +298,7 @@ impl HttpBackend {
             }
             Write::Grants { user, grants } => {
                 let body = GrantsPut {
-                    grants: grants.clone(),
+                    grants: grants.to_vec(),
                 };
                 let bytes = serde_json::to_vec(&body).map_err(|e| CallError::Transport(e.to_string()))?;
                 let path = format!("/v1/orgs/{o}/grants/{}", user.as_str());

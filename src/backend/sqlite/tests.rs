@@ -789,7 +789,7 @@ fn grant(app: &str, role: &str, rule: &str) -> crate::backend::RuleGrant {
 fn grants(user: &str, list: Vec<crate::backend::RuleGrant>) -> Write {
     Write::Grants {
         user: name(user),
-        grants: list,
+        grants: list.into(),
     }
 }
 

@@ -1,0 +1,221 @@
+//! The watch caches: every resource of one kind, kept as a compact
+//! [`Member`] (not the `DynamicObject` the watch delivers), and the
+//! reconcile triggers each watch event makes. One [`Cache`] per kind; the
+//! watch task is its only writer, reconciles read snapshots of it.
+//!
+//! Must not: interpret a spec beyond `spec.organization`, or decide what a
+//! reconcile does.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use kube::api::DynamicObject;
+use kube::runtime::watcher;
+use tokio::sync::watch;
+
+use super::objects::{Member, OrgKey};
+use crate::model::Kind;
+
+/// Resources of one kind by (namespace, name).
+type Objects = HashMap<(String, String), Arc<Member>>;
+
+#[derive(Default)]
+struct State {
+    objects: Objects,
+    /// Resources of a (re)list in progress; replace `objects` when it ends.
+    listing: Option<Objects>,
+}
+
+/// The watch cache of one kind.
+#[derive(Clone)]
+pub struct Cache {
+    kind: Kind,
+    state: Arc<RwLock<State>>,
+    /// True once the first list completed.
+    ready: watch::Sender<bool>,
+}
+
+impl Cache {
+    /// An empty cache of `kind`, not ready until its first list completes.
+    pub fn new(kind: Kind) -> Cache {
+        Cache {
+            kind,
+            state: Arc::default(),
+            ready: watch::Sender::new(false),
+        }
+    }
+
+    /// Every cached resource.
+    pub fn all(&self) -> Vec<Arc<Member>> {
+        self.read().objects.values().cloned().collect()
+    }
+
+    /// The cached resources of one organization.
+    pub fn of(&self, key: &OrgKey) -> Vec<Arc<Member>> {
+        self.read()
+            .objects
+            .values()
+            .filter(|m| m.namespace == key.namespace && m.organization.as_deref() == Some(&key.organization))
+            .cloned()
+            .collect()
+    }
+
+    /// How many resources are cached.
+    pub fn len(&self) -> usize {
+        self.read().objects.len()
+    }
+
+    /// True when no resource is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits until the first list completed.
+    pub async fn wait_until_ready(&self) {
+        let mut ready = self.ready.subscribe();
+        // The sender lives in `self`, so the wait cannot fail.
+        let _ = ready.wait_for(|r| *r).await;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies one watch event; returns the organizations it triggers: a
+    /// new resource, a new generation, a deletion request, a deletion, or a
+    /// move to another organization (both are triggered). A relist triggers
+    /// only what changed meanwhile, including resources gone since.
+    pub fn apply(&self, event: watcher::Event<DynamicObject>) -> Vec<OrgKey> {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut triggers = Vec::new();
+        match event {
+            watcher::Event::Init => state.listing = Some(Objects::new()),
+            watcher::Event::InitApply(object) => {
+                let Some(member) = Member::from_object(self.kind, object) else {
+                    return triggers;
+                };
+                let previous = state.objects.get(&key_of(&member)).cloned();
+                changed(previous.as_deref(), &member, &mut triggers);
+                state
+                    .listing
+                    .get_or_insert_with(Objects::new)
+                    .insert(key_of(&member), Arc::new(member));
+            }
+            watcher::Event::InitDone => {
+                let listed = state.listing.take().unwrap_or_default();
+                for (key, gone) in &state.objects {
+                    if !listed.contains_key(key) {
+                        triggers.extend(gone.org_key());
+                    }
+                }
+                state.objects = listed;
+                self.ready.send_replace(true);
+            }
+            watcher::Event::Apply(object) => {
+                let Some(member) = Member::from_object(self.kind, object) else {
+                    return triggers;
+                };
+                let member = Arc::new(member);
+                let previous = state.objects.insert(key_of(&member), member.clone());
+                changed(previous.as_deref(), &member, &mut triggers);
+            }
+            watcher::Event::Delete(object) => {
+                if let Some(member) = Member::from_object(self.kind, object) {
+                    state.objects.remove(&key_of(&member));
+                    triggers.extend(member.org_key());
+                }
+            }
+        }
+        triggers
+    }
+}
+
+fn key_of(member: &Member) -> (String, String) {
+    (member.namespace.clone(), member.name.clone())
+}
+
+/// Pushes the organizations a change from `before` to `after` triggers.
+fn changed(before: Option<&Member>, after: &Member, triggers: &mut Vec<OrgKey>) {
+    match before {
+        None => triggers.extend(after.org_key()),
+        Some(b) if after.triggers_after(b) => {
+            if b.organization != after.organization {
+                triggers.extend(b.org_key());
+            }
+            triggers.extend(after.org_key());
+        }
+        Some(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::controller::objects::api_resource;
+
+    fn user(name: &str, org: &str, generation: i64) -> DynamicObject {
+        let mut o = DynamicObject::new(name, &api_resource(Kind::User)).within("identity");
+        o.metadata.uid = Some(format!("uid-{name}"));
+        o.metadata.generation = Some(generation);
+        o.data = json!({ "spec": { "organization": org } });
+        o
+    }
+
+    fn names(keys: Vec<OrgKey>) -> Vec<String> {
+        keys.into_iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn a_list_fills_the_cache_and_triggers_each_organization_once_per_resource() {
+        let cache = Cache::new(Kind::User);
+        assert!(names(cache.apply(watcher::Event::Init)).is_empty());
+        let t = cache.apply(watcher::Event::InitApply(user("ada", "acme", 1)));
+        assert_eq!(names(t), ["identity/acme"]);
+        // Not visible before the list ends.
+        assert!(cache.is_empty());
+        assert!(names(cache.apply(watcher::Event::InitDone)).is_empty());
+        assert_eq!(cache.len(), 1);
+        let key = OrgKey {
+            namespace: "identity".into(),
+            organization: "acme".into(),
+        };
+        assert_eq!(cache.of(&key)[0].name, "ada");
+    }
+
+    #[test]
+    fn status_writes_do_not_trigger_and_spec_edits_and_moves_do() {
+        let cache = Cache::new(Kind::User);
+        cache.apply(watcher::Event::Apply(user("ada", "acme", 1)));
+        let mut with_status = user("ada", "acme", 1);
+        with_status.data["status"] = json!({ "observedGeneration": 1 });
+        assert!(cache.apply(watcher::Event::Apply(with_status)).is_empty());
+        assert_eq!(cache.all()[0].status().observed_generation, Some(1));
+        assert_eq!(
+            names(cache.apply(watcher::Event::Apply(user("ada", "acme", 2)))),
+            ["identity/acme"]
+        );
+        assert_eq!(
+            names(cache.apply(watcher::Event::Apply(user("ada", "globex", 3)))),
+            ["identity/acme", "identity/globex"]
+        );
+        assert_eq!(
+            names(cache.apply(watcher::Event::Delete(user("ada", "globex", 3)))),
+            ["identity/globex"]
+        );
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_relist_triggers_only_what_changed_and_what_is_gone() {
+        let cache = Cache::new(Kind::User);
+        cache.apply(watcher::Event::Apply(user("ada", "acme", 1)));
+        cache.apply(watcher::Event::Apply(user("bob", "globex", 1)));
+        cache.apply(watcher::Event::Init);
+        assert!(cache.apply(watcher::Event::InitApply(user("ada", "acme", 1))).is_empty());
+        // bob went while the watch was down.
+        assert_eq!(names(cache.apply(watcher::Event::InitDone)), ["identity/globex"]);
+        assert_eq!(cache.len(), 1);
+    }
+}

@@ -188,6 +188,87 @@ fn push_assignments(org: &OrgPlan, writes: &mut Vec<Write>, owners: &mut Vec<usi
     }
 }
 
+/// The writes and audit of one organization's changes, built change by
+/// change in execution order.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<Write>,
+    /// Per write, the position in the execution order of the change it
+    /// belongs to ([`ASSIGNMENTS`] for assignment writes).
+    owners: Vec<usize>,
+    audit: Vec<AuditChange>,
+    /// The first change whose writes could not be built, and why.
+    error: Option<(usize, String)>,
+    /// True once the assignment writes are in.
+    assigned: bool,
+}
+
+impl Batch {
+    /// Adds the change at position `i` of `order`; false once a change
+    /// failed to build (the rest is not attempted).
+    fn add(&mut self, org: &OrgPlan, order: &[usize], i: usize, secrets: &ResolvedSecrets) -> bool {
+        let change = &org.changes[order[i]];
+        // Assignments go after creates and updates (their users and apps
+        // exist by then) and before deletions (which drop their own grants).
+        if change.action == Action::Delete && !self.assigned {
+            self.assign(org);
+        }
+        match writes_of(org, change, secrets) {
+            Ok(ws) => {
+                self.owners.extend(std::iter::repeat_n(i, ws.len()));
+                self.writes.extend(ws);
+                self.audit.push(audit_of(change));
+                true
+            }
+            Err(e) => {
+                self.error = Some((i, e));
+                false
+            }
+        }
+    }
+
+    fn assign(&mut self, org: &OrgPlan) {
+        push_assignments(org, &mut self.writes, &mut self.owners);
+        self.assigned = true;
+    }
+
+    /// Completes the batch after its last change: the assignment writes
+    /// when no deletion placed them, and their audit entry.
+    fn finish(&mut self, org: &OrgPlan) {
+        if self.error.is_some() {
+            return;
+        }
+        if !self.assigned {
+            self.assign(org);
+        }
+        if !org.assignments.is_empty() {
+            self.audit.push(AuditChange {
+                // Not one object: the rule-made app lists of many users.
+                kind: Kind::User,
+                name: String::new(),
+                action: "assign".to_string(),
+                spec_before: None,
+                before: None,
+                after: Some(json!({
+                    "users": org.assignments.users.len(),
+                    "grantsAdded": org.assignments.grants_added,
+                    "grantsRemoved": org.assignments.grants_removed,
+                })),
+            });
+        }
+    }
+}
+
+/// Execution order (indices into `org.changes`): everything but deletions
+/// in plan order, then deletions.
+fn execution_order(org: &OrgPlan) -> Vec<usize> {
+    let deletes = |c: &Change| c.action == Action::Delete;
+    let (mut order, last): (Vec<usize>, Vec<usize>) =
+        (0..org.changes.len()).partition(|i| !deletes(&org.changes[*i]));
+    order.extend(last);
+    order
+}
+
 /// Executes a plan. `progress(done, total)` is called as writes complete.
 /// Each organization is one write request (one transaction on backends that
 /// have them); a failed request leaves that organization as it was.
@@ -197,50 +278,90 @@ pub fn execute(
     secrets: &ResolvedSecrets,
     progress: &mut dyn FnMut(usize, usize),
 ) -> ApplyReport {
-    let total: usize = plan.organizations.iter().map(|o| o.changes.len()).sum();
-    let mut done_before = 0;
-    let mut organizations = Vec::new();
+    let mut run = Run::new(plan, progress);
     for org in &plan.organizations {
-        // Execution order: everything but deletions in plan order, then deletions.
-        let order: Vec<&Change> = org
-            .changes
-            .iter()
-            .filter(|c| c.action != Action::Delete)
-            .chain(org.changes.iter().filter(|c| c.action == Action::Delete))
-            .collect();
-        let mut writes = Vec::new();
-        let mut owners = Vec::new();
-        let mut build_error = None;
-        // Assignments go after creates and updates (their users and apps
-        // exist by then) and before deletions (which drop their own grants).
-        let first_delete = order
-            .iter()
-            .position(|c| c.action == Action::Delete)
-            .unwrap_or(order.len());
-        for (i, change) in order.iter().enumerate() {
-            if i == first_delete {
-                push_assignments(org, &mut writes, &mut owners);
-            }
-            match writes_of(org, change, secrets) {
-                Ok(ws) => {
-                    owners.extend(std::iter::repeat_n(i, ws.len()));
-                    writes.extend(ws);
-                }
-                Err(e) => {
-                    build_error = Some((i, e));
-                    break;
-                }
+        let order = execution_order(org);
+        let mut batch = Batch::default();
+        for i in 0..order.len() {
+            if !batch.add(org, &order, i, secrets) {
+                break;
             }
         }
-        if first_delete == order.len() && build_error.is_none() {
-            push_assignments(org, &mut writes, &mut owners);
+        batch.finish(org);
+        run.write(org, &order, batch, backend);
+    }
+    run.report()
+}
+
+/// [`execute`] for a caller done with the plan: each change's planned spec
+/// and field list are dropped as soon as its writes and audit entry are
+/// built, so a large plan is not held next to its own write request.
+pub fn execute_owned(
+    mut plan: Plan,
+    backend: &mut dyn Backend,
+    secrets: &ResolvedSecrets,
+    progress: &mut dyn FnMut(usize, usize),
+) -> ApplyReport {
+    let mut run = Run::new(&plan, progress);
+    for org in &mut plan.organizations {
+        let order = execution_order(org);
+        let mut batch = Batch::default();
+        for i in 0..order.len() {
+            if !batch.add(org, &order, i, secrets) {
+                break;
+            }
+            let change = &mut org.changes[order[i]];
+            change.fields = Vec::new();
+            change.after = None;
         }
+        batch.finish(org);
+        run.write(org, &order, batch, backend);
+    }
+    run.report()
+}
+
+/// One execution's progress and reports, organization by organization.
+struct Run<'p> {
+    total: usize,
+    done_before: usize,
+    progress: &'p mut dyn FnMut(usize, usize),
+    organizations: Vec<OrgReport>,
+}
+
+impl<'p> Run<'p> {
+    fn new(plan: &Plan, progress: &'p mut dyn FnMut(usize, usize)) -> Self {
+        Run {
+            total: plan.organizations.iter().map(|o| o.changes.len()).sum(),
+            done_before: 0,
+            progress,
+            organizations: Vec::new(),
+        }
+    }
+
+    fn report(self) -> ApplyReport {
+        ApplyReport {
+            organizations: self.organizations,
+        }
+    }
+
+    /// Sends one organization's batch as one write request and records the
+    /// outcome of each change.
+    fn write(&mut self, org: &OrgPlan, order: &[usize], batch: Batch, backend: &mut dyn Backend) {
+        let Batch {
+            writes,
+            owners,
+            audit,
+            error: build_error,
+            ..
+        } = batch;
+        let total = self.total;
         let mut assignments = (!org.assignments.is_empty()).then_some(AssignmentResult {
             users: org.assignments.users.len(),
             outcome: ChangeOutcome::NotAttempted,
         });
         let mut results: Vec<ChangeResult> = order
             .iter()
+            .map(|&c| &org.changes[c])
             .map(|c| ChangeResult {
                 kind: c.kind,
                 name: c.name.clone(),
@@ -254,29 +375,14 @@ pub fn execute(
                 r.outcome = ChangeOutcome::Failed(e);
             }
         } else if !writes.is_empty() {
-            let mut audit: Vec<AuditChange> = order.iter().map(|c| audit_of(c)).collect();
-            if !org.assignments.is_empty() {
-                audit.push(AuditChange {
-                    // Not one object: the rule-made app lists of many users.
-                    kind: Kind::User,
-                    name: String::new(),
-                    action: "assign".to_string(),
-                    spec_before: None,
-                    before: None,
-                    after: Some(json!({
-                        "users": org.assignments.users.len(),
-                        "grantsAdded": org.assignments.grants_added,
-                        "grantsRemoved": org.assignments.grants_removed,
-                    })),
-                });
-            }
             let request = WriteRequest {
                 organization: org.organization.clone(),
                 expected_revision: org.revision,
                 writes,
                 audit,
             };
-            let base = done_before;
+            let base = self.done_before;
+            let progress = &mut *self.progress;
             let owners_for_progress = owners.clone();
             let mut on_write = |n: usize| {
                 // Assignment writes (owner ASSIGNMENTS) do not advance the change count.
@@ -336,8 +442,8 @@ pub fn execute(
                 }
             }
         }
-        done_before += org.changes.len();
-        organizations.push(OrgReport {
+        self.done_before += org.changes.len();
+        self.organizations.push(OrgReport {
             organization: org.organization.clone(),
             revision_before: org.revision,
             revision_after,
@@ -345,5 +451,64 @@ pub fn execute(
             assignments,
         });
     }
-    ApplyReport { organizations }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{self, Backend};
+    use crate::plan::PlanOptions;
+    use crate::synth::{generate, SynthParams};
+
+    /// Applies the synthetic organization from empty, then again after
+    /// `edit`, through `run`; returns both reports and the final snapshot.
+    fn apply_twice(
+        run: fn(Plan, &mut dyn Backend, &ResolvedSecrets) -> ApplyReport,
+        edit: &dyn Fn(&mut Vec<crate::load::Source>),
+    ) -> (Vec<ApplyReport>, backend::LiveOrg) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut b = backend::open(&format!("sqlite:{}", dir.path().join("d.db").display())).expect("open");
+        let mut sources = generate(&SynthParams::small(40));
+        let mut reports = Vec::new();
+        for round in 0..2 {
+            if round == 1 {
+                edit(&mut sources);
+            }
+            let options = PlanOptions {
+                prune: true,
+                ..PlanOptions::default()
+            };
+            let planned = crate::engine::plan(&sources, b.as_ref(), &options, &EnvAndFiles).expect("plan");
+            assert!(!planned.plan.is_empty());
+            reports.push(run(planned.plan, b.as_mut(), &planned.secrets));
+        }
+        let org = "synth".parse().expect("name");
+        (reports, b.snapshot(&org).expect("snapshot"))
+    }
+
+    #[test]
+    fn executing_a_consumed_plan_writes_and_reports_exactly_what_a_borrowed_one_does() {
+        let edit = |sources: &mut Vec<crate::load::Source>| {
+            for s in sources.iter_mut() {
+                s.text = s.text.replacen("op: equals", "op: notEquals", 1);
+            }
+            // Deletions go last, after the assignments: the last rule goes.
+            for s in sources
+                .iter_mut()
+                .filter(|s| s.name.ends_with("app-assignments.yaml"))
+            {
+                let cut = s.text.rfind("\n---").expect("several rules");
+                s.text.truncate(cut + 1);
+            }
+        };
+        let borrowed = apply_twice(|p, b, s| execute(&p, b, s, &mut |_, _| {}), &edit);
+        let owned = apply_twice(|p, b, s| execute_owned(p, b, s, &mut |_, _| {}), &edit);
+        assert!(borrowed.0.iter().all(ApplyReport::succeeded));
+        let second = &borrowed.0[1].organizations[0];
+        assert!(second.assignments.is_some());
+        assert_eq!(second.results.last().map(|r| r.action), Some(Action::Delete));
+        assert_eq!(borrowed.0, owned.0);
+        assert_eq!(borrowed.1.objects, owned.1.objects);
+        assert_eq!(borrowed.1.grants, owned.1.grants);
+    }
 }

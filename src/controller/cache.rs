@@ -213,7 +213,9 @@ mod tests {
         cache.apply(watcher::Event::Apply(user("ada", "acme", 1)));
         cache.apply(watcher::Event::Apply(user("bob", "globex", 1)));
         cache.apply(watcher::Event::Init);
-        assert!(cache.apply(watcher::Event::InitApply(user("ada", "acme", 1))).is_empty());
+        assert!(cache
+            .apply(watcher::Event::InitApply(user("ada", "acme", 1)))
+            .is_empty());
         // bob went while the watch was down.
         assert_eq!(names(cache.apply(watcher::Event::InitDone)), ["identity/globex"]);
         assert_eq!(cache.len(), 1);

@@ -51,29 +51,36 @@ pub(super) struct Done {
 }
 
 impl Done {
-    fn new(mut plan: Plan, report: Option<ApplyReport>) -> Done {
-        let summary = plan.summary();
-        let empty = plan.is_empty();
-        let org = plan.organizations.pop();
-        let revision = org.as_ref().map(|o| o.revision);
-        let (changes, impact) = match org {
-            Some(o) => (
-                o.changes
-                    .into_iter()
-                    .map(|c| ((c.kind, c.name), (c.action, c.fields.len())))
-                    .collect(),
-                Some(o.impact),
-            ),
-            None => (BTreeMap::new(), None),
-        };
+    /// What `plan` changes, not applied (yet).
+    fn of(plan: &Plan) -> Done {
+        let org = plan.organizations.last();
         Done {
-            changes,
-            summary,
-            empty,
-            revision,
-            impact,
-            report,
+            changes: org
+                .into_iter()
+                .flat_map(|o| &o.changes)
+                .map(|c| ((c.kind, c.name.clone()), (c.action, c.fields.len())))
+                .collect(),
+            summary: plan.summary(),
+            empty: plan.is_empty(),
+            revision: org.map(|o| o.revision),
+            impact: org.map(|o| o.impact.clone()),
+            report: None,
         }
+    }
+
+    /// Applies `plan` (consumed: its specs are dropped as their writes are
+    /// built) unless `suspend` or it is empty.
+    fn apply(
+        plan: Plan,
+        backend: &mut dyn crate::backend::Backend,
+        secrets: &apply::ResolvedSecrets,
+        suspend: bool,
+    ) -> Done {
+        let mut done = Done::of(&plan);
+        if !suspend && !done.empty {
+            done.report = Some(apply::execute_owned(plan, backend, secrets, &mut |_, _| {}));
+        }
+        done
     }
 }
 
@@ -98,7 +105,7 @@ fn teardown(
     suspend: bool,
 ) -> Result<Done, OrgFailure> {
     let Ok(org) = organization.parse::<Name>() else {
-        return Ok(Done::new(empty_plan(backend, Vec::new()), None));
+        return Ok(Done::of(&empty_plan(backend, Vec::new())));
     };
     let live = backend.snapshot(&org).map_err(|e| OrgFailure {
         reason: reason::BACKEND,
@@ -138,11 +145,12 @@ fn teardown(
         forced: Vec::new(),
     };
     let plan = empty_plan(backend, vec![org_plan]);
-    if suspend || plan.is_empty() {
-        return Ok(Done::new(plan, None));
-    }
-    let report = apply::execute(&plan, backend, &apply::ResolvedSecrets::default(), &mut |_, _| {});
-    Ok(Done::new(plan, Some(report)))
+    Ok(Done::apply(
+        plan,
+        backend,
+        &apply::ResolvedSecrets::default(),
+        suspend,
+    ))
 }
 
 fn empty_plan(backend: &dyn crate::backend::Backend, organizations: Vec<plan::OrgPlan>) -> Plan {
@@ -305,11 +313,6 @@ pub(super) fn engine_job(job: EngineJob) -> EngineResult {
         }
     }
     drop(live);
-    if suspend || plan.is_empty() {
-        result.outcome = Some(Ok(Done::new(plan, None)));
-        return result;
-    }
-    let report = apply::execute(&plan, backend.as_mut(), &values, &mut |_, _| {});
-    result.outcome = Some(Ok(Done::new(plan, Some(report))));
+    result.outcome = Some(Ok(Done::apply(plan, backend.as_mut(), &values, suspend)));
     result
 }

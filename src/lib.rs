@@ -18,6 +18,7 @@ pub mod controller;
 pub mod crd;
 pub mod diagnostic;
 pub mod engine;
+pub mod json_text;
 pub mod load;
 pub mod model;
 pub mod plan;

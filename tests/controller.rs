@@ -502,8 +502,11 @@ async fn a_missing_secret_is_a_clear_condition_not_a_crash() {
         "{synced}"
     );
     assert!(env.live().objects.is_empty());
-    let metrics = env.handle.metrics.encode();
-    assert!(metrics.contains("reason=\"SecretMissing\""), "{metrics}");
+    // The error is counted when the reconcile returns, just after its statuses.
+    eventually("the error is counted", WAIT, || {
+        env.handle.metrics.encode().contains("reason=\"SecretMissing\"")
+    })
+    .await;
 
     // The Secret appears: the backoff retry picks it up.
     env.api.create(

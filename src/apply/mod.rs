@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::backend::{AuditChange, Backend, BackendError, GrantList, Write, WriteRequest};
+use crate::backend::{AuditChange, Backend, BackendError, GrantList, JsonText, Write, WriteRequest};
 use crate::model::{secret_paths, Kind, Spec};
 use crate::plan::{Action, Change, FieldDiff, OrgPlan, Plan};
 pub use report::{ApplyReport, AssignmentResult, ChangeOutcome, ChangeResult, OrgReport};
@@ -107,8 +107,8 @@ fn audit_of(change: &Change) -> AuditChange {
         kind: change.kind,
         name: change.name.to_string(),
         action: action.to_string(),
-        before: (change.action != Action::Create).then_some(Value::Object(before)),
-        after: (change.action != Action::Delete).then_some(Value::Object(after)),
+        before: (change.action != Action::Create).then(|| JsonText::from(Value::Object(before))),
+        after: (change.action != Action::Delete).then(|| JsonText::from(Value::Object(after))),
         // The backend records the whole spec before (it holds it at write time).
         spec_before: None,
     }
@@ -128,7 +128,7 @@ fn writes_of(org: &OrgPlan, change: &Change, secrets: &ResolvedSecrets) -> Resul
     if change.action == Action::Delete {
         return Ok(vec![delete]);
     }
-    let mut after = change.after.clone().unwrap_or(Value::Null);
+    let mut after = change.after.as_ref().map_or(Value::Null, JsonText::value);
     let mut values = BTreeMap::new();
     for path in secret_paths(change.kind) {
         let pointer = format!("/{}", path.replace('.', "/"));
@@ -249,11 +249,11 @@ impl Batch {
                 action: "assign".to_string(),
                 spec_before: None,
                 before: None,
-                after: Some(json!({
+                after: Some(JsonText::from(json!({
                     "users": org.assignments.users.len(),
                     "grantsAdded": org.assignments.grants_added,
                     "grantsRemoved": org.assignments.grants_removed,
-                })),
+                }))),
             });
         }
     }

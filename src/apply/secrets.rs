@@ -170,7 +170,7 @@ pub fn resolve_plan(
                 file: "saved plan",
                 base: Path::new("."),
             };
-            resolve_object(&owner, after, source, &mut out, &mut errors);
+            resolve_object(&owner, &after.value(), source, &mut out, &mut errors);
         }
     }
     finish(out, errors)

@@ -36,7 +36,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{AuditChange, AuditEntry, Backend, BackendError, LiveObject, LiveOrg, SENSITIVE};
+use super::{AuditChange, AuditEntry, Backend, BackendError, JsonText, LiveObject, LiveOrg, SENSITIVE};
 use crate::model::{secret_paths, Kind, Name, Spec};
 
 /// Why an organization cannot be shown as it was.
@@ -301,12 +301,12 @@ fn set_path(spec: &mut Value, path: &str, value: Value) -> Result<(), String> {
 /// changed path gets its before-value back.
 fn undo_fields(mut spec: Value, change: &AuditChange) -> Result<Value, String> {
     let empty = Map::new();
-    let before = change
-        .before
-        .as_ref()
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let after = change.after.as_ref().and_then(Value::as_object).unwrap_or(&empty);
+    let (before, after) = (
+        change.before.as_ref().map(JsonText::value),
+        change.after.as_ref().map(JsonText::value),
+    );
+    let before = before.as_ref().and_then(Value::as_object).unwrap_or(&empty);
+    let after = after.as_ref().and_then(Value::as_object).unwrap_or(&empty);
     for (path, new) in after {
         let old = before.get(path).unwrap_or(&Value::Null);
         if new.as_str() == Some(SENSITIVE) || old.as_str() == Some(SENSITIVE) {
@@ -533,14 +533,14 @@ mod tests {
                    "network": {"allowedIps": ["10.0.0.0/8", "203.0.113.0/24"]}}),
         )]);
         let mut update = change(Kind::SecurityPolicy, "default", "update", None);
-        update.before = Some(json!({
+        update.before = Some(JsonText::from(json!({
             "mfa.required": null,
             "network.allowedIps": {"removed": ["192.0.2.0/24"]},
-        }));
-        update.after = Some(json!({
+        })));
+        update.after = Some(JsonText::from(json!({
             "mfa.required": true,
             "network.allowedIps": {"added": ["203.0.113.0/24"]},
-        }));
+        })));
         let history = vec![
             entry(2, "2026-11-25T00:00:00Z", vec![update]),
             entry(1, "2026-11-24T00:00:00Z", vec![]),

@@ -11,6 +11,7 @@ pub mod sqlite;
 
 use std::collections::BTreeMap;
 
+pub use crate::json_text::JsonText;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Kind, Name, SecretValue, Spec};
@@ -173,10 +174,10 @@ pub struct AuditChange {
     pub name: String,
     /// create, update, replace, delete.
     pub action: String,
-    /// The spec before (absent on create).
-    pub before: Option<serde_json::Value>,
-    /// The spec after (absent on delete).
-    pub after: Option<serde_json::Value>,
+    /// The changed fields before (absent on create).
+    pub before: Option<JsonText>,
+    /// The changed fields after (absent on delete).
+    pub after: Option<JsonText>,
     /// The object's whole stored spec just before the request, secret fields
     /// as [`SENSITIVE`]; `null` when the object did not exist. Filled in by
     /// the backend when it writes the entry (callers leave it `None`), so a

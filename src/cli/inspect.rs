@@ -9,6 +9,7 @@ use super::args::{Cli, DiffArgs, ExportArgs, HistoryArgs, Layout, OutputFormat, 
 use super::printer::Printer;
 use super::{open_backend, print_engine_error, read_sources, CmdResult, Reported};
 use crate::apply::EnvAndFiles;
+use crate::backend::JsonText;
 use crate::diagnostic::error_chain;
 use crate::engine;
 use crate::load::emit;
@@ -64,7 +65,7 @@ pub fn diff(printer: &Printer, cli: &Cli, a: &DiffArgs) -> CmdResult {
                 (Some(after), a) if a != Action::Delete => emit::document(&document(
                     change.kind,
                     &change.name,
-                    redact(change.kind, after.clone()),
+                    redact(change.kind, after.value()),
                 )),
                 _ => String::new(),
             };
@@ -253,8 +254,8 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
                 let field = |k: &str| {
                     c.after
                         .as_ref()
-                        .and_then(|a| a.get(k))
-                        .and_then(Value::as_u64)
+                        .map(JsonText::value)
+                        .and_then(|a| a.get(k).and_then(Value::as_u64))
                         .unwrap_or(0)
                 };
                 let users = field("users");
@@ -276,8 +277,12 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
             out.push_str(&format!("  {sym} {} {:?}\n", c.kind.noun(), c.name));
             if c.action == "update" || c.action == "replace" {
                 let empty = serde_json::Map::new();
-                let before = c.before.as_ref().and_then(Value::as_object).unwrap_or(&empty);
-                let after = c.after.as_ref().and_then(Value::as_object).unwrap_or(&empty);
+                let (before, after) = (
+                    c.before.as_ref().map(JsonText::value),
+                    c.after.as_ref().map(JsonText::value),
+                );
+                let before = before.as_ref().and_then(Value::as_object).unwrap_or(&empty);
+                let after = after.as_ref().and_then(Value::as_object).unwrap_or(&empty);
                 for (path, new) in after {
                     let old = before.get(path).unwrap_or(&Value::Null);
                     // Set changes are recorded as {added} after and {removed} before.

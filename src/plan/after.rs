@@ -31,7 +31,7 @@ impl<'l> After<'l> {
                 continue;
             }
             let Some(after) = &change.after else { continue };
-            let spec = Spec::from_json(change.kind, after.clone()).map_err(|e| PlanError::Internal {
+            let spec = Spec::from_json_str(change.kind, after.as_str()).map_err(|e| PlanError::Internal {
                 message: format!(
                     "planned spec of {} {:?} does not read back: {e}",
                     change.kind.noun(),

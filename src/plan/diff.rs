@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::fields::{merge, Differ};
 use super::{Action, Change, ObjectRef, OrgPlan, Plan, PlanOptions, FORMAT_VERSION};
 use crate::backend::{Capabilities, LiveOrg};
+use crate::json_text::JsonText;
 use crate::model::{secret_paths, Kind, Name, Spec, UserStatus};
 use crate::validate::DesiredState;
 
@@ -168,7 +169,7 @@ pub fn diff(
                     replace_reason: None,
                     fields: differ.changes,
                     unchanged_fields: 0,
-                    after: merge(kind, "", None, &after_spec()),
+                    after: merge(kind, "", None, &after_spec()).map(JsonText::from),
                 });
                 continue;
             };
@@ -201,7 +202,7 @@ pub fn diff(
                     replace_reason: Some(format!("{} cannot change in place", replaced.join(", "))),
                     fields: full.changes,
                     unchanged_fields: full.unchanged,
-                    after: merge(kind, "", None, &after_spec()),
+                    after: merge(kind, "", None, &after_spec()).map(JsonText::from),
                 });
                 continue;
             }
@@ -220,7 +221,7 @@ pub fn diff(
                 replace_reason: None,
                 fields: differ.changes,
                 unchanged_fields: differ.unchanged,
-                after: merge(kind, "", Some(&live_json), &after_spec()),
+                after: merge(kind, "", Some(&live_json), &after_spec()).map(JsonText::from),
             });
         }
         for ((kind, name), current) in &live_org.objects {

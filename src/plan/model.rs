@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::settings::SettingChange;
 use crate::backend::GrantList;
+use crate::json_text::JsonText;
 use crate::model::{Action as AdminAction, Kind, Module, Name};
 
 /// Version of the JSON plan format.
@@ -79,8 +80,10 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
     /// Managed fields that stay as they are.
     pub unchanged_fields: usize,
-    /// Spec to write (creates, updates, replaces), merged over live; secrets as references.
-    pub after: Option<serde_json::Value>,
+    /// Spec to write (creates, updates, replaces), merged over live; secrets
+    /// as references. Kept as text: a plan of a large organization holds
+    /// one per created object.
+    pub after: Option<JsonText>,
 }
 
 /// A live object the plan mentions but does not change.

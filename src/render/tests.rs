@@ -386,7 +386,7 @@ fn json_round_trips_to_the_same_plan() {
     p.organizations[0]
         .fingerprints
         .insert("User/alice".into(), "xxh3:00ff".into());
-    p.organizations[0].changes[1].after = Some(j!({"email": "alice@acme.example"}));
+    p.organizations[0].changes[1].after = Some(j!({"email": "alice@acme.example"}).into());
     let out = json(&p);
     assert!(out.ends_with("}\n"));
     assert!(out.contains("\"formatVersion\": 1"));

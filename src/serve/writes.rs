@@ -23,7 +23,7 @@ use super::AppState;
 use crate::backend::http::wire::{
     self, DeleteBody, GrantsPut, ManualGrantPut, Problem, PutBody, WriteAnswer,
 };
-use crate::backend::{AuditChange, BackendError, Write};
+use crate::backend::{AuditChange, BackendError, JsonText, Write};
 use crate::model::{secret_paths, Kind, Name, SecretValue, Spec};
 use crate::validate;
 
@@ -284,7 +284,7 @@ pub async fn put_object(
         action: if creating { "create" } else { "update" }.to_string(),
         spec_before: None,
         before: None,
-        after: Some(spec.to_json()),
+        after: Some(JsonText::new(&spec.to_json())),
     });
     let outcome = state
         .write(move |db| {
@@ -360,7 +360,7 @@ pub async fn delete_object(
         name: name.to_string(),
         action: "delete".to_string(),
         spec_before: None,
-        before: Some(json!({})),
+        before: Some(JsonText::new(&json!({}))),
         after: None,
     });
     let outcome = state

@@ -8,7 +8,7 @@ use serde_json::json;
 use tempfile::TempDir;
 
 use super::SqliteBackend;
-use crate::backend::{AuditChange, Backend, BackendError, Write, WriteOutcome, WriteRequest};
+use crate::backend::{AuditChange, Backend, BackendError, JsonText, Write, WriteOutcome, WriteRequest};
 use crate::model::{Kind, Name, SecretValue, Spec};
 
 fn name(s: &str) -> Name {
@@ -89,7 +89,7 @@ fn audit_for(writes: &[Write]) -> Vec<AuditChange> {
                 name: name.as_str().to_string(),
                 action: "create".into(),
                 before: None,
-                after: Some(spec.to_json()),
+                after: Some(JsonText::new(&spec.to_json())),
                 spec_before: None,
             },
             Write::Delete { kind, name, .. } => AuditChange {

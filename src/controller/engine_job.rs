@@ -176,6 +176,12 @@ fn message_of(d: &Diagnostic) -> String {
 /// then plans with `engine::plan_desired` and applies with
 /// `apply::execute`. Runs on a blocking thread.
 pub(super) fn engine_job(job: EngineJob) -> EngineResult {
+    let result = run_job(job);
+    super::return_freed_memory();
+    result
+}
+
+fn run_job(job: EngineJob) -> EngineResult {
     let EngineJob {
         organization,
         mut sources,

@@ -215,11 +215,19 @@ impl Context {
 
     /// The status to start from: the last one written, else the cached one.
     fn last_status(&self, member: &objects::Member) -> ObjectStatus {
-        let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        written
+        let cached = member.status();
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mine) = written
             .get(&member.uid)
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or_else(|| member.status())
+            .and_then(|s| serde_json::from_str::<ObjectStatus>(s).ok())
+        else {
+            return cached;
+        };
+        if mine == cached {
+            // The cache caught up with the write: it alone holds it now.
+            written.remove(&member.uid);
+        }
+        mine
     }
 
     fn remember_status(&self, uid: &str, status: &ObjectStatus) {
@@ -451,6 +459,15 @@ pub fn release_memory_promptly() {
         libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
         libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
     }
+}
+
+/// Hands the memory the calling thread freed back to the OS now (mimalloc
+/// keeps some freed pages per thread for reuse). Called after each engine
+/// job, on its thread, so what one reconcile freed does not stay resident.
+#[allow(unsafe_code)]
+pub fn return_freed_memory() {
+    // SAFETY: `mi_collect` only walks the calling thread's own heap.
+    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 /// Runs `orgctl controller` with a client from the environment (in-cluster

@@ -83,6 +83,7 @@ pub async fn run(ctx: &Context, key: &OrgKey) -> Option<Duration> {
     let result = tracing::Instrument::instrument(reconcile(ctx, key, &members), span).await;
     ctx.metrics.reconciles.inc();
     ctx.metrics.duration.observe(started.elapsed().as_secs_f64());
+    super::return_freed_memory();
     count_objects(ctx);
     match result {
         Ok(()) => {

@@ -45,6 +45,7 @@ mod tests;
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
@@ -445,8 +446,12 @@ fn read_audit(row: &Row<'_>) -> Result<AuditEntry, BackendError> {
     let revision = u64::try_from(revision).map_err(|_| fail(format!("negative revision {revision}")))?;
     let time = column_text(row, 2).map_err(fail)?.to_string();
     let organization = column_text(row, 3).map_err(fail)?.to_string();
-    let changes: Vec<AuditChange> =
-        serde_json::from_str(column_text(row, 4).map_err(fail)?).map_err(|e| fail(e.to_string()))?;
+    // Text in older rows, a blob when streamed in (`write::insert_audit`).
+    let changes: Vec<AuditChange> = match row.get_ref(4).map_err(|e| fail(e.to_string()))? {
+        ValueRef::Text(json) | ValueRef::Blob(json) => serde_json::from_slice(json),
+        other => return Err(fail(format!("changes is {:?}, not JSON", other.data_type()))),
+    }
+    .map_err(|e| fail(e.to_string()))?;
     Ok(AuditEntry {
         revision,
         time,

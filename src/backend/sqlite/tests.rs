@@ -543,6 +543,35 @@ fn history_lists_newest_first_and_filters_by_org() {
 }
 
 #[test]
+fn audit_records_stored_as_text_by_earlier_versions_still_read() {
+    let (_dir, path) = temp_db();
+    let mut b = SqliteBackend::open(&path).unwrap();
+    let r1 = apply_now(&mut b, "acme", vec![put_user("acme", "alice", None)]).revision;
+    drop(b);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let kind: String = conn
+            .query_row("SELECT typeof(changes) FROM audit", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kind, "blob", "new records are streamed in");
+        conn.execute(
+            "INSERT INTO audit (revision, time, organization, changes)
+             VALUES (?1, '2026-01-01T00:00:00Z', 'acme', ?2)",
+            rusqlite::params![
+                i64::try_from(r1 + 1).unwrap(),
+                r#"[{"kind":"User","name":"old","action":"delete","before":{},"after":null}]"#
+            ],
+        )
+        .unwrap();
+    }
+    let b = SqliteBackend::open(&path).unwrap();
+    let history = b.history(None, 10).unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].changes[0].name, "old");
+    assert_eq!(history[1].changes[0].name, "alice");
+}
+
+#[test]
 fn newer_schema_is_refused() {
     let (_dir, path) = temp_db();
     drop(SqliteBackend::open(&path).unwrap());

@@ -12,10 +12,12 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
 use super::{begin_write, fingerprint, label, org_revision, revision_to_sql, storage};
-use crate::backend::{redact_secrets, BackendError, RuleGrant, Write, WriteOutcome, WriteRequest};
+use crate::backend::{
+    redact_secrets, AuditChange, BackendError, RuleGrant, Write, WriteOutcome, WriteRequest,
+};
 use crate::model::{Kind, Name};
 
 /// The stored revision and spec of one object, if it exists.
@@ -281,14 +283,50 @@ pub(super) fn write_checked(
             .map_err(storage)?;
         change.spec_before = Some(spec);
     }
-    let changes = serde_json::to_string(&audit).map_err(storage)?;
-    tx.execute(
-        "INSERT INTO audit (revision, time, organization, changes) VALUES (?1, ?2, ?3, ?4)",
-        params![revision_sql, now_rfc3339()?, org, changes],
-    )
-    .map_err(storage)?;
+    insert_audit(&tx, revision_sql, org, &audit)?;
     tx.commit().map_err(storage)?;
     Ok(WriteOutcome { revision, results })
+}
+
+/// Counts the bytes written through it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends the request's audit row. Its `changes` JSON is streamed into a
+/// blob of the exact size (measured by a first, counting pass): the record
+/// of a large apply is megabytes, and binding it as text would hold it
+/// three times (the string, SQLite's copy of it, the row built from that).
+/// Readers take the column as text or blob (`read_audit`).
+fn insert_audit(
+    tx: &Connection,
+    revision: i64,
+    org: &str,
+    audit: &[AuditChange],
+) -> Result<(), BackendError> {
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, audit).map_err(storage)?;
+    let len = i64::try_from(counter.0).map_err(storage)?;
+    tx.execute(
+        "INSERT INTO audit (revision, time, organization, changes) VALUES (?1, ?2, ?3, zeroblob(?4))",
+        params![revision, now_rfc3339()?, org, len],
+    )
+    .map_err(storage)?;
+    let mut blob = tx
+        .blob_open(MAIN_DB, c"audit", c"changes", tx.last_insert_rowid(), false)
+        .map_err(storage)?;
+    let mut out = std::io::BufWriter::new(&mut blob);
+    serde_json::to_writer(&mut out, audit).map_err(storage)?;
+    std::io::Write::flush(&mut out).map_err(storage)?;
+    Ok(())
 }
 
 /// Before an object's secrets are written again: drops each stored value

@@ -34,6 +34,7 @@ pub(super) fn options(printer: &Printer, flags: &PlanFlags) -> Result<PlanOption
             addresses: flags.my_ip.clone(),
             force: flags.force,
         },
+        prune_only: None,
     })
 }
 

@@ -1,11 +1,11 @@
 //! The blocking part of a reconcile: validation with isolation of invalid
 //! resources (and what depends on them), then `engine::plan_desired` and
-//! `apply::execute`, exactly as `orgctl apply` plans and writes. Runs on a
+//! `apply::execute_owned` (`apply::execute`'s writes), exactly as `orgctl apply` plans and writes. Runs on a
 //! blocking thread (the `Backend` trait is synchronous).
 //!
 //! Must not: decide statuses (the caller does from [`EngineResult`]), or
 //! plan by any other path than the engine (the one exception, a whole
-//! organization's teardown, hands a delete-only plan to `apply::execute`).
+//! organization's teardown, hands a delete-only plan to apply).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -96,7 +96,7 @@ pub(super) struct EngineResult {
 /// The plan when every resource of an organization is deleted at once:
 /// each live managed object of a resource with `deletionPolicy: Delete`,
 /// in reverse dependency order (the Organization last), with the live
-/// fingerprints as preconditions, executed by `apply::execute`. Objects
+/// fingerprints as preconditions, executed by `apply::execute_owned`. Objects
 /// already gone are not in it (their deletion succeeded).
 fn teardown(
     organization: &str,
@@ -174,7 +174,7 @@ fn message_of(d: &Diagnostic) -> String {
 
 /// Validates, leaving out invalid resources and what depends on them;
 /// then plans with `engine::plan_desired` and applies with
-/// `apply::execute`. Runs on a blocking thread.
+/// `apply::execute_owned`. Runs on a blocking thread.
 pub(super) fn engine_job(job: EngineJob) -> EngineResult {
     let result = run_job(job);
     super::return_freed_memory();
@@ -260,8 +260,11 @@ fn run_job(job: EngineJob) -> EngineResult {
         result.outcome = Some(teardown(&organization, &delete, backend.as_mut(), suspend));
         return result;
     };
+    // Only resources being deleted are pruned: the plan (its access
+    // impact and lockout guards included) sees exactly those deletions.
     let options = PlanOptions {
         prune: !delete.is_empty(),
+        prune_only: Some(delete),
         ..PlanOptions::default()
     };
     let planned = match engine::plan_desired(desired, backend.as_ref(), &options, &secrets) {
@@ -294,30 +297,10 @@ fn run_job(job: EngineJob) -> EngineResult {
         }
     };
     let engine::Planned {
-        mut plan,
+        plan,
         secrets: values,
         live,
     } = planned;
-    if !delete.is_empty() {
-        // Pruning plans a deletion of every managed object the sources do
-        // not name; keep only those of resources being deleted, then
-        // compute assignments and impact for what is left.
-        for org in &mut plan.organizations {
-            org.changes
-                .retain(|c| c.action != Action::Delete || delete.contains(&(c.kind, c.name.clone())));
-        }
-        if let Err(errors) = plan::add_access_effects(&mut plan, &live, &options) {
-            result.outcome = failure(
-                reason::PLAN,
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            );
-            return result;
-        }
-    }
     drop(live);
     result.outcome = Some(Ok(Done::apply(plan, backend.as_mut(), &values, suspend)));
     result

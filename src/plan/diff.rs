@@ -230,7 +230,12 @@ pub fn diff(
             }
             if !current.managed {
                 unmanaged += 1;
-            } else if options.prune {
+            } else if options.prune
+                && options
+                    .prune_only
+                    .as_ref()
+                    .is_none_or(|only| only.contains(&(*kind, name.clone())))
+            {
                 deletes.push(Change {
                     kind: *kind,
                     name: name.clone(),
@@ -316,6 +321,64 @@ mod tests {
             text: format!("{base}{yaml}"),
         }];
         crate::validate::run(&sources).expect("valid")
+    }
+
+    #[test]
+    fn prune_only_deletes_the_objects_named_and_leaves_the_rest_as_candidates() {
+        use crate::backend::LiveObject;
+        let state = desired(
+            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec: {organization: acme, default: true}\n",
+        );
+        let mut org = LiveOrg::default();
+        for ((k, n), object) in &state.organizations[&"acme".parse::<Name>().unwrap()].objects {
+            let spec = object.spec.clone();
+            org.objects.insert(
+                (*k, n.clone()),
+                LiveObject {
+                    spec,
+                    managed: true,
+                    fingerprint: "r1".into(),
+                },
+            );
+        }
+        for group in ["goes", "stays"] {
+            let spec =
+                crate::model::Spec::from_json(Kind::Group, serde_json::json!({"organization": "acme"}))
+                    .unwrap();
+            org.objects.insert(
+                (Kind::Group, group.parse().unwrap()),
+                LiveObject {
+                    spec,
+                    managed: true,
+                    fingerprint: "r1".into(),
+                },
+            );
+        }
+        let live = BTreeMap::from([("acme".parse::<Name>().unwrap(), org)]);
+        let options = PlanOptions {
+            prune: true,
+            prune_only: Some([(Kind::Group, "goes".parse().unwrap())].into()),
+            ..PlanOptions::default()
+        };
+        let plan = diff(
+            &state,
+            &live,
+            &BTreeMap::new(),
+            &Capabilities::default(),
+            &options,
+            "sqlite:x",
+        )
+        .expect("a plan");
+        let org = &plan.organizations[0];
+        let deleted: Vec<&str> = org
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(deleted, ["goes"]);
+        let candidates: Vec<&str> = org.prune_candidates.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(candidates, ["stays"]);
     }
 
     #[test]

@@ -255,6 +255,12 @@ pub struct PlanOptions {
     pub impact_detail: bool,
     /// Lockout guards: who applies and from where.
     pub guard: GuardOptions,
+    /// With `prune`, delete only these objects (the others absent from
+    /// the sources stay, as prune candidates). The controller prunes just
+    /// the resources being deleted with `deletionPolicy: Delete`; the
+    /// CLI prunes everything (`None`). Not part of a saved plan.
+    #[serde(skip)]
+    pub prune_only: Option<std::collections::BTreeSet<(Kind, Name)>>,
 }
 
 /// What the lockout guards check against.

@@ -381,6 +381,7 @@ fn json_round_trips_to_the_same_plan() {
         max_deletes: Some(5),
         impact_detail: true,
         guard: Default::default(),
+        prune_only: None,
     };
     p.organizations[0].revision = 42;
     p.organizations[0]

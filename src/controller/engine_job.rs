@@ -1,7 +1,8 @@
 //! The blocking part of a reconcile: validation with isolation of invalid
 //! resources (and what depends on them), then `engine::plan_desired` and
-//! `apply::execute_owned` (`apply::execute`'s writes), exactly as `orgctl apply` plans and writes. Runs on a
-//! blocking thread (the `Backend` trait is synchronous).
+//! `apply::execute_owned` (`apply::execute`'s writes), exactly as `orgctl
+//! apply` plans and writes. Runs on a blocking thread (the `Backend` trait
+//! is synchronous).
 //!
 //! Must not: decide statuses (the caller does from [`EngineResult`]), or
 //! plan by any other path than the engine (the one exception, a whole

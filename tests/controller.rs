@@ -370,6 +370,73 @@ async fn drift_in_the_backend_is_corrected_at_the_next_resync() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assignments_changed_in_the_backend_are_reported_as_drift_and_restored() {
+    let env = seeded(Duration::from_secs(1)).await;
+    env.create(
+        Kind::Application,
+        "mail",
+        json!({"organization": "acme", "type": "catalog", "displayName": "Mail", "catalogId": "mail", "roles": ["user"]}),
+    );
+    env.create(
+        Kind::AppAssignment,
+        "sales-mail",
+        json!({"organization": "acme", "priority": 10, "rule": {"field": "department", "op": "equals", "value": "Sales"},
+               "assign": [{"app": "mail", "role": "user"}]}),
+    );
+    let bob_has_mail = |env: &Env| {
+        let live = env.live();
+        live.grants
+            .users
+            .get(&name("bob"))
+            .and_then(|set| live.grants.sets.get(*set as usize))
+            .is_some_and(|list| list.iter().any(|g| g.app.as_str() == "mail"))
+    };
+    eventually("bob is given mail", WAIT, || bob_has_mail(&env)).await;
+    eventually("the rule is Ready", WAIT, || {
+        is_ready(&env, Kind::AppAssignment, "sales-mail")
+    })
+    .await;
+    // Someone removes bob's rule-made grant directly in the backend.
+    {
+        let mut b = backend::open(&env.backend).expect("open");
+        let live = b.snapshot(&name("acme")).expect("snapshot");
+        let request = WriteRequest {
+            organization: name("acme"),
+            expected_revision: live.revision,
+            writes: vec![Write::Grants {
+                user: name("bob"),
+                grants: Vec::new().into(),
+            }],
+            audit: Vec::new(),
+        };
+        b.write(request, &mut |_| {})
+            .expect("write behind the controller's back");
+    }
+    assert!(!bob_has_mail(&env));
+    eventually("the grant is restored", WAIT, || bob_has_mail(&env)).await;
+    eventually("a DriftCorrected Event on the Organization", WAIT, || {
+        env.events("DriftCorrected").iter().any(|e| {
+            e["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("app assignments of 1 user"))
+        })
+    })
+    .await;
+    eventually("the Organization's Synced records it", WAIT, || {
+        env.condition(Kind::Organization, "acme", "Synced")
+            .is_some_and(|c| c["reason"] == "DriftCorrected")
+    })
+    .await;
+    let org = env.object(Kind::Organization, "acme").expect("org");
+    assert!(org["status"]["lastDriftCorrection"].is_string(), "{org}");
+    assert!(env
+        .handle
+        .metrics
+        .encode()
+        .contains("orgctl_controller_drift_corrections_total{kind=\"AppAssignment\"} 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_honours_the_deletion_policy() {
     let env = seeded(Duration::from_secs(60)).await;
     env.create(

@@ -139,6 +139,10 @@ struct Decisions {
     revision: Option<i64>,
     summary: Option<(PlanSummary, ImpactSummary)>,
     events: Vec<(usize, EventType, &'static str, String)>,
+    /// Users whose rule-made app assignments were changed in the backend
+    /// outside orgctl and written back (no resource changed since it was
+    /// last in sync, so the plan's assignments can only be drift).
+    assignment_drift: Option<usize>,
 }
 
 async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Result<(), &'static str> {
@@ -149,6 +153,7 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
         revision: None,
         summary: None,
         events: Vec::new(),
+        assignment_drift: None,
     };
 
     // 1. gather: each spec is parsed once, into its source and the Secrets
@@ -581,6 +586,30 @@ fn judge(
     {
         failure = Some(reason::APPLY);
     }
+    let assigned = done
+        .report
+        .iter()
+        .flat_map(|r| &r.organizations)
+        .filter_map(|o| o.assignments.as_ref())
+        .find(|a| a.outcome == ChangeOutcome::Applied);
+    if let Some(a) = assigned {
+        // Assignments follow from the specs: written while every resource
+        // was already in sync at its generation, they were drift.
+        let in_sync = active.iter().all(|&i| {
+            let m = &members[i];
+            !changes.contains_key(&(m.kind, m.name()))
+                && status::was_in_sync(&ctx.last_status(m), m.generation)
+        });
+        if in_sync && deleting.is_empty() {
+            ctx.metrics
+                .drift_corrections
+                .get_or_create(&KindLabel {
+                    kind: Kind::AppAssignment.as_str().to_string(),
+                })
+                .inc();
+            d.assignment_drift = Some(a.users);
+        }
+    }
     let written = done.report.as_ref().map_or(0, ApplyReport::applied);
     ctx.metrics
         .backend_writes
@@ -621,7 +650,21 @@ fn org_summary_event(done: &Done, suspend: bool, org: usize, d: &mut Decisions) 
                 format!("Corrected drift in {drift} object(s) changed in the backend outside orgctl"),
             ));
         }
+        if let Some(users) = d.assignment_drift {
+            d.events.push((
+                org,
+                EventType::Warning,
+                reason::DRIFT,
+                assignment_drift_message(users),
+            ));
+        }
     }
+}
+
+fn assignment_drift_message(users: usize) -> String {
+    format!(
+        "Corrected drift in the rule-made app assignments of {users} user(s), changed in the backend outside orgctl"
+    )
 }
 
 fn describe(action: Action, fields: usize) -> String {
@@ -670,6 +713,16 @@ async fn write_statuses(
             }
             if d.verdicts.iter().flatten().any(|v| v.drift) {
                 new.last_drift_correction = Some(now.to_string());
+            }
+            if let Some(users) = d.assignment_drift {
+                new.last_drift_correction = Some(now.to_string());
+                let message = format!("{} at {now}", assignment_drift_message(users));
+                status::set_condition(
+                    &mut new.conditions,
+                    SYNCED,
+                    &Condition::yes(reason::DRIFT, message),
+                    now,
+                );
             }
         }
         if v.ready.reason == reason::INVALID

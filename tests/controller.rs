@@ -719,6 +719,46 @@ async fn only_the_lease_holder_reconciles() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_shuts_down_releases_the_lease_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backend = format!("sqlite:{}", dir.path().join("directory.db").display());
+    let api = FakeApi::new();
+    let lease = |id: &str| {
+        let mut s = settings(&backend, Duration::from_secs(60));
+        let mut l = LeaseSettings::new("orgctl-controller", "orgctl-system");
+        l.renew_every = Duration::from_millis(200);
+        l.retry_every = Duration::from_millis(100);
+        // Far longer than the test waits: only a release hands it over.
+        l.duration = Duration::from_secs(300);
+        s.leader = Some(l);
+        s.identity = id.to_string();
+        s
+    };
+    let first = controller::start(api.client(), lease("first"), Arc::new(OpenBackend::default()));
+    eventually("the first replica leads", WAIT, || {
+        first.metrics.leader.get() == 1
+    })
+    .await;
+    let second = controller::start(api.client(), lease("second"), Arc::new(OpenBackend::default()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(second.metrics.leader.get(), 0, "the second replica stands by");
+    first.shutdown(Duration::from_secs(5)).await;
+    eventually("the second replica leads", WAIT, || {
+        second.metrics.leader.get() == 1
+    })
+    .await;
+    let holder = api
+        .get(
+            &Res::new("coordination.k8s.io", "leases"),
+            "orgctl-system",
+            "orgctl-controller",
+        )
+        .expect("the Lease");
+    assert_eq!(holder["spec"]["holderIdentity"], "second");
+    second.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_whole_organization_with_delete_tears_it_down() {
     let env = Env::start(Duration::from_secs(60));
     env.seed();

@@ -144,9 +144,36 @@ pub async fn acquire(client: &Client, s: &LeaseSettings, identity: &str) -> Resu
     }
 }
 
+/// Gives the Lease up (on shutdown), so a standby replica takes over at
+/// once instead of after the Lease expires.
+pub async fn release(held: &Held) {
+    let result = async {
+        let Some(mut lease) = held.api.get_opt(&held.settings.name).await? else {
+            return Ok(());
+        };
+        let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
+        if spec.holder_identity.as_deref() != Some(held.identity.as_str()) {
+            return Ok(());
+        }
+        // As client-go does: no holder, and an expiry that has passed.
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(now());
+        held.api
+            .replace(&held.settings.name, &PostParams::default(), &lease)
+            .await
+            .map(|_| ())
+    }
+    .await;
+    match result {
+        Ok(()) => tracing::info!(lease = %held.settings.name, "released the leader Lease"),
+        Err(e) => tracing::warn!(error = %e, "could not release the leader Lease; it expires on its own"),
+    }
+}
+
 /// Renews the Lease until that fails for longer than its duration or
 /// another replica holds it; returns why leadership ended.
-pub async fn keep(held: Held) -> ControllerError {
+pub async fn keep(held: &Held) -> ControllerError {
     let mut last_renewed = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(held.settings.renew_every).await;

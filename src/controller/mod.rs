@@ -247,10 +247,22 @@ pub struct Handle {
     pub metrics: Arc<Metrics>,
     /// Readiness.
     pub health: Arc<Health>,
+    stop: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<Result<(), ControllerError>>,
 }
 
 impl Handle {
+    /// Stops the controller: it stops reconciling (what a reconcile in
+    /// progress wrote stays; the next leader re-plans it), releases the
+    /// leader Lease, and returns (waits at most `grace`, then aborts).
+    pub async fn shutdown(self, grace: Duration) {
+        self.stop.notify_one();
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            abort.abort();
+        }
+    }
+
     /// Waits for the controller to stop (it runs until an error or abort).
     pub async fn join(self) -> Result<(), ControllerError> {
         match self.task.await {
@@ -269,10 +281,19 @@ impl Handle {
 pub fn start(client: Client, settings: Settings, connect: Arc<dyn Connect>) -> Handle {
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health::default());
-    let task = tokio::spawn(run(client, settings, connect, metrics.clone(), health.clone()));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let task = tokio::spawn(run(
+        client,
+        settings,
+        connect,
+        metrics.clone(),
+        health.clone(),
+        stop.clone(),
+    ));
     Handle {
         metrics,
         health,
+        stop,
         task,
     }
 }
@@ -285,6 +306,7 @@ async fn run(
     connect: Arc<dyn Connect>,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    stop: Arc<tokio::sync::Notify>,
 ) -> Result<(), ControllerError> {
     let lease = match &settings.leader {
         Some(l) => {
@@ -355,13 +377,21 @@ async fn run(
     };
     let result = match lease {
         Some(held) => {
-            tokio::select! {
+            let result = tokio::select! {
                 _ = reconciles => Ok(()),
-                lost = leader::keep(held) => Err(lost),
+                lost = leader::keep(&held) => Err(lost),
+                _ = stop.notified() => Ok(()),
+            };
+            if result.is_ok() {
+                leader::release(&held).await;
             }
+            result
         }
         None => {
-            reconciles.await;
+            tokio::select! {
+                _ = reconciles => {}
+                _ = stop.notified() => {}
+            }
             Ok(())
         }
     };
@@ -491,12 +521,24 @@ pub fn run_blocking(settings: Settings, listen: String) -> Result<(), Controller
         let server = serve_endpoints(&listen, endpoints);
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(ControllerError::Runtime)?;
+        let stop = handle.stop.clone();
+        let mut running = std::pin::pin!(handle.join());
         // Leaving the block drops the runtime, which stops every task.
         tokio::select! {
             r = server => r,
-            r = handle.join() => r,
-            _ = tokio::signal::ctrl_c() => Ok(()),
-            _ = terminate.recv() => Ok(()),
+            r = &mut running => r,
+            _ = async {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            } => {
+                // Release the Lease so a standby takes over at once,
+                // within the Pod's termination grace period.
+                stop.notify_one();
+                let _ = tokio::time::timeout(Duration::from_secs(20), running).await;
+                Ok(())
+            }
         }
     })
 }

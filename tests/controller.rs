@@ -41,14 +41,16 @@ fn settings(backend: &str, resync: Duration) -> Settings {
 
 impl Env {
     fn start(resync: Duration) -> Env {
+        Env::start_with(resync, |_| {})
+    }
+
+    fn start_with(resync: Duration, adjust: impl FnOnce(&mut Settings)) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let backend = format!("sqlite:{}", dir.path().join("directory.db").display());
         let api = FakeApi::new();
-        let handle = controller::start(
-            api.client(),
-            settings(&backend, resync),
-            Arc::new(OpenBackend::default()),
-        );
+        let mut s = settings(&backend, resync);
+        adjust(&mut s);
+        let handle = controller::start(api.client(), s, Arc::new(OpenBackend::default()));
         Env {
             api,
             backend,
@@ -550,7 +552,12 @@ async fn a_suspended_organization_is_planned_but_nothing_is_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_secret_is_a_clear_condition_not_a_crash() {
-    let env = Env::start(Duration::from_secs(60));
+    // Retries come far later than the test waits: only the Secret watch
+    // can bring the organization back.
+    let env = Env::start_with(Duration::from_secs(600), |s| {
+        s.backoff_base = Duration::from_secs(600);
+        s.backoff_max = Duration::from_secs(600);
+    });
     env.seed();
     env.api.edit_spec(&res(Kind::Organization), NS, "acme", |spec| {
         spec["connection"] = json!({"tokenSecretRef": {"name": "directory-token", "key": "token"}});
@@ -575,7 +582,7 @@ async fn a_missing_secret_is_a_clear_condition_not_a_crash() {
     })
     .await;
 
-    // The Secret appears: the backoff retry picks it up.
+    // The Secret appears: its watch triggers the organization.
     env.api.create(
         &Res::new("", "secrets"),
         NS,

@@ -36,7 +36,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, PartialObjectMeta};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
@@ -190,6 +191,8 @@ pub struct Context {
     /// writer of status, and its watch cache may lag behind its own writes.
     /// Kept as JSON text: it holds a status for every resource.
     written: Mutex<HashMap<String, Box<str>>>,
+    /// Which organizations read which Secrets (the Secret watch triggers them).
+    secret_users: Arc<secrets::SecretUsers>,
 }
 
 impl Context {
@@ -341,6 +344,15 @@ async fn run(
             only,
         )));
     }
+    let secret_users = Arc::new(secrets::SecretUsers::default());
+    for api in secret_apis(&client, &settings.namespaces) {
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        watches.push(tokio::spawn(forward_secret_triggers(
+            stream,
+            secret_users.clone(),
+            tx.clone(),
+        )));
+    }
     drop(tx);
     let stores = Stores { by_kind };
     for cache in stores.by_kind.values() {
@@ -361,6 +373,7 @@ async fn run(
         connect,
         failures: Mutex::default(),
         written: Mutex::default(),
+        secret_users,
         settings,
     });
     let pacing = scheduler::Pacing {
@@ -424,6 +437,49 @@ async fn forward_triggers<S>(
                 }
             }
             Err(e) => tracing::warn!(kind = %kind, error = %e, "watch failed; retrying"),
+        }
+    }
+}
+
+/// The Secret APIs to watch: every namespace, or each one reconciled
+/// (RBAC then grants Secrets per namespace only).
+fn secret_apis(client: &Client, namespaces: &[String]) -> Vec<Api<PartialObjectMeta<Secret>>> {
+    if namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect()
+    }
+}
+
+/// Triggers the organizations that read a Secret when it appears, changes
+/// or goes. Only metadata is watched: Secret values are read at reconcile
+/// time and never cached.
+async fn forward_secret_triggers<S>(
+    stream: S,
+    users: Arc<secrets::SecretUsers>,
+    sender: mpsc::UnboundedSender<OrgKey>,
+) where
+    S: futures::Stream<Item = Result<watcher::Event<PartialObjectMeta<Secret>>, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    while let Some(event) = stream.next().await {
+        let meta = match event {
+            Ok(watcher::Event::Apply(m) | watcher::Event::InitApply(m) | watcher::Event::Delete(m)) => m,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "Secret watch failed; retrying");
+                continue;
+            }
+        };
+        let (Some(ns), Some(name)) = (meta.metadata.namespace.as_deref(), meta.metadata.name.as_deref())
+        else {
+            continue;
+        };
+        for org in users.of(ns, name) {
+            let _ = sender.send(org);
         }
     }
 }

@@ -265,6 +265,13 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
         }
         refs.extend(k8s.into_iter().filter_map(|r| r.secret_key_ref.clone()));
     }
+    // A change to any of these Secrets triggers this organization again.
+    let used = refs
+        .iter()
+        .map(|r| r.name.clone())
+        .chain(connection.token_secret_ref.iter().map(|r| r.name.clone()))
+        .collect();
+    ctx.secret_users.record(key, used);
     let kube_secrets = KubeSecrets::read(&ctx.client, &key.namespace, refs).await;
     for &i in &active {
         if d.verdicts[i].is_some() {

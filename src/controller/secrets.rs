@@ -15,8 +15,39 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 use serde_json::Value;
 
+use super::objects::OrgKey;
 use crate::apply::SecretSource;
 use crate::model::{secret_paths, Kind, SecretKeyRef, SecretRef, SecretValue};
+
+/// The Secrets each organization's last reconcile read (its backend token
+/// and its `secretKeyRef`s), so a change to one of them (created, rotated,
+/// deleted) triggers the organizations that use it.
+#[derive(Debug, Default)]
+pub struct SecretUsers {
+    by_org: std::sync::Mutex<std::collections::HashMap<OrgKey, std::collections::BTreeSet<String>>>,
+}
+
+impl SecretUsers {
+    /// Records the Secrets (names in `org`'s namespace) `org` reads now.
+    pub fn record(&self, org: &OrgKey, names: std::collections::BTreeSet<String>) {
+        let mut by_org = self.by_org.lock().unwrap_or_else(|e| e.into_inner());
+        if names.is_empty() {
+            by_org.remove(org);
+        } else {
+            by_org.insert(org.clone(), names);
+        }
+    }
+
+    /// The organizations that read Secret `namespace/name`.
+    pub fn of(&self, namespace: &str, name: &str) -> Vec<OrgKey> {
+        let by_org = self.by_org.lock().unwrap_or_else(|e| e.into_inner());
+        by_org
+            .iter()
+            .filter(|(org, names)| org.namespace == namespace && names.contains(name))
+            .map(|(org, _)| org.clone())
+            .collect()
+    }
+}
 
 /// Why a Secret key could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -204,6 +204,18 @@ struct Batch {
 }
 
 impl Batch {
+    /// An empty batch with room for `org`'s writes (a replace takes two;
+    /// the vectors are sized once, not doubled up to twice the need).
+    fn for_org(org: &OrgPlan) -> Batch {
+        let writes = org.changes.len() + org.assignments.users.len();
+        Batch {
+            writes: Vec::with_capacity(writes),
+            owners: Vec::with_capacity(writes),
+            audit: Vec::with_capacity(org.changes.len() + 1),
+            ..Batch::default()
+        }
+    }
+
     /// Adds the change at position `i` of `order`; false once a change
     /// failed to build (the rest is not attempted).
     fn add(&mut self, org: &OrgPlan, order: &[usize], i: usize, secrets: &ResolvedSecrets) -> bool {
@@ -281,7 +293,7 @@ pub fn execute(
     let mut run = Run::new(plan, progress);
     for org in &plan.organizations {
         let order = execution_order(org);
-        let mut batch = Batch::default();
+        let mut batch = Batch::for_org(org);
         for i in 0..order.len() {
             if !batch.add(org, &order, i, secrets) {
                 break;
@@ -305,7 +317,7 @@ pub fn execute_owned(
     let mut run = Run::new(&plan, progress);
     for org in &mut plan.organizations {
         let order = execution_order(org);
-        let mut batch = Batch::default();
+        let mut batch = Batch::for_org(org);
         for i in 0..order.len() {
             if !batch.add(org, &order, i, secrets) {
                 break;

@@ -132,6 +132,20 @@ impl Env {
         b.snapshot(&name("acme")).expect("snapshot")
     }
 
+    /// Writes directly to the backend, behind the controller's back.
+    fn write_behind(&self, write: Write) {
+        let mut b = backend::open(&self.backend).expect("open");
+        let live = b.snapshot(&name("acme")).expect("snapshot");
+        let request = WriteRequest {
+            organization: name("acme"),
+            expected_revision: live.revision,
+            writes: vec![write],
+            audit: Vec::new(),
+        };
+        b.write(request, &mut |_| {})
+            .expect("write behind the controller's back");
+    }
+
     fn live_spec(&self, kind: Kind, n: &str) -> Option<Value> {
         self.live().get(kind, &name(n)).map(|o| o.spec.to_json())
     }
@@ -322,28 +336,17 @@ async fn an_invalid_resource_is_left_out_with_its_dependents_and_waits_for_a_cha
 async fn drift_in_the_backend_is_corrected_at_the_next_resync() {
     let env = seeded(Duration::from_secs(1)).await;
     // Someone edits bob directly in the backend.
-    {
-        let mut b = backend::open(&env.backend).expect("open");
-        let live = b.snapshot(&name("acme")).expect("snapshot");
-        let bob = live.get(Kind::User, &name("bob")).expect("bob").clone();
-        let mut spec = bob.spec.to_json();
-        spec["department"] = json!("Finance");
-        let request = WriteRequest {
-            organization: name("acme"),
-            expected_revision: live.revision,
-            writes: vec![Write::Put {
-                kind: Kind::User,
-                name: name("bob"),
-                spec: Spec::from_json(Kind::User, spec).expect("spec"),
-                secrets: Default::default(),
-                managed: true,
-                expected: Some(bob.fingerprint.clone()),
-            }],
-            audit: Vec::new(),
-        };
-        b.write(request, &mut |_| {})
-            .expect("write behind the controller's back");
-    }
+    let bob = env.live().get(Kind::User, &name("bob")).expect("bob").clone();
+    let mut spec = bob.spec.to_json();
+    spec["department"] = json!("Finance");
+    env.write_behind(Write::Put {
+        kind: Kind::User,
+        name: name("bob"),
+        spec: Spec::from_json(Kind::User, spec).expect("spec"),
+        secrets: Default::default(),
+        managed: true,
+        expected: Some(bob.fingerprint.clone()),
+    });
     assert_eq!(
         env.live_spec(Kind::User, "bob").expect("bob")["department"],
         "Finance"
@@ -357,18 +360,23 @@ async fn drift_in_the_backend_is_corrected_at_the_next_resync() {
         !env.events("DriftCorrected").is_empty()
     })
     .await;
+    drift_recorded(&env, (Kind::User, "bob"), Kind::User).await;
+}
+
+/// Waits for `object`'s Synced to say DriftCorrected, with the time in its
+/// status, and for one drift correction of `counted` in the metrics.
+async fn drift_recorded(env: &Env, object: (Kind, &str), counted: Kind) {
+    let (kind, n) = object;
     eventually("Synced records when", WAIT, || {
-        env.condition(Kind::User, "bob", "Synced")
+        env.condition(kind, n, "Synced")
             .is_some_and(|c| c["reason"] == "DriftCorrected")
     })
     .await;
-    let bob = env.object(Kind::User, "bob").expect("bob");
-    assert!(bob["status"]["lastDriftCorrection"].is_string(), "{bob}");
+    let o = env.object(kind, n).expect("the resource");
+    assert!(o["status"]["lastDriftCorrection"].is_string(), "{o}");
     let metrics = env.handle.metrics.encode();
-    assert!(
-        metrics.contains("orgctl_controller_drift_corrections_total{kind=\"User\"} 1"),
-        "{metrics}"
-    );
+    let line = format!("orgctl_controller_drift_corrections_total{{kind=\"{counted}\"}} 1");
+    assert!(metrics.contains(&line), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,21 +407,10 @@ async fn assignments_changed_in_the_backend_are_reported_as_drift_and_restored()
     })
     .await;
     // Someone removes bob's rule-made grant directly in the backend.
-    {
-        let mut b = backend::open(&env.backend).expect("open");
-        let live = b.snapshot(&name("acme")).expect("snapshot");
-        let request = WriteRequest {
-            organization: name("acme"),
-            expected_revision: live.revision,
-            writes: vec![Write::Grants {
-                user: name("bob"),
-                grants: Vec::new().into(),
-            }],
-            audit: Vec::new(),
-        };
-        b.write(request, &mut |_| {})
-            .expect("write behind the controller's back");
-    }
+    env.write_behind(Write::Grants {
+        user: name("bob"),
+        grants: Vec::new().into(),
+    });
     assert!(!bob_has_mail(&env));
     eventually("the grant is restored", WAIT, || bob_has_mail(&env)).await;
     eventually("a DriftCorrected Event on the Organization", WAIT, || {
@@ -424,18 +421,7 @@ async fn assignments_changed_in_the_backend_are_reported_as_drift_and_restored()
         })
     })
     .await;
-    eventually("the Organization's Synced records it", WAIT, || {
-        env.condition(Kind::Organization, "acme", "Synced")
-            .is_some_and(|c| c["reason"] == "DriftCorrected")
-    })
-    .await;
-    let org = env.object(Kind::Organization, "acme").expect("org");
-    assert!(org["status"]["lastDriftCorrection"].is_string(), "{org}");
-    assert!(env
-        .handle
-        .metrics
-        .encode()
-        .contains("orgctl_controller_drift_corrections_total{kind=\"AppAssignment\"} 1"));
+    drift_recorded(&env, (Kind::Organization, "acme"), Kind::AppAssignment).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,21 +488,11 @@ async fn a_delete_of_an_object_already_gone_from_the_backend_succeeds() {
     })
     .await;
     // Deleted in the backend first, then in Kubernetes.
-    {
-        let mut b = backend::open(&env.backend).expect("open");
-        let live = b.snapshot(&name("acme")).expect("snapshot");
-        let request = WriteRequest {
-            organization: name("acme"),
-            expected_revision: live.revision,
-            writes: vec![Write::Delete {
-                kind: Kind::Group,
-                name: name("gone"),
-                expected: None,
-            }],
-            audit: Vec::new(),
-        };
-        b.write(request, &mut |_| {}).expect("delete in the backend");
-    }
+    env.write_behind(Write::Delete {
+        kind: Kind::Group,
+        name: name("gone"),
+        expected: None,
+    });
     env.api.delete(&res(Kind::Group), NS, "gone");
     eventually("the resource is released", WAIT, || {
         env.object(Kind::Group, "gone").is_none()
@@ -665,27 +641,77 @@ async fn a_resync_without_drift_writes_nothing() {
     assert_eq!(env.live().revision, revision, "no backend writes");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_lease_holder_reconciles() {
+/// Settings of replica `id` electing its leader through a Lease held for `duration`.
+fn with_lease(backend: &str, id: &str, duration: Duration) -> Settings {
+    let mut s = settings(backend, Duration::from_secs(60));
+    let mut l = LeaseSettings::new("orgctl-controller", "orgctl-system");
+    l.renew_every = Duration::from_millis(200);
+    l.retry_every = Duration::from_millis(100);
+    l.duration = duration;
+    s.leader = Some(l);
+    s.identity = id.to_string();
+    s
+}
+
+/// The Lease's holder.
+fn lease_holder(api: &FakeApi) -> String {
+    let lease = api
+        .get(
+            &Res::new("coordination.k8s.io", "leases"),
+            "orgctl-system",
+            "orgctl-controller",
+        )
+        .expect("the Lease");
+    lease["spec"]["holderIdentity"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Two replicas electing through one Lease; `first` leads.
+struct Replicas {
+    dir: tempfile::TempDir,
+    backend: String,
+    api: FakeApi,
+    first: controller::Handle,
+    second: controller::Handle,
+}
+
+async fn two_replicas(lease_duration: Duration) -> Replicas {
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = format!("sqlite:{}", dir.path().join("directory.db").display());
     let api = FakeApi::new();
-    let lease = |id: &str| {
-        let mut s = settings(&backend, Duration::from_secs(60));
-        let mut l = LeaseSettings::new("orgctl-controller", "orgctl-system");
-        l.renew_every = Duration::from_millis(200);
-        l.retry_every = Duration::from_millis(100);
-        l.duration = Duration::from_secs(2);
-        s.leader = Some(l);
-        s.identity = id.to_string();
-        s
+    let start = |id: &str| {
+        controller::start(
+            api.client(),
+            with_lease(&backend, id, lease_duration),
+            Arc::new(OpenBackend::default()),
+        )
     };
-    let first = controller::start(api.client(), lease("first"), Arc::new(OpenBackend::default()));
+    let first = start("first");
     eventually("the first replica leads", WAIT, || {
         first.metrics.leader.get() == 1
     })
     .await;
-    let second = controller::start(api.client(), lease("second"), Arc::new(OpenBackend::default()));
+    let second = start("second");
+    Replicas {
+        dir,
+        backend,
+        api,
+        first,
+        second,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_reconciles() {
+    let Replicas {
+        dir,
+        backend,
+        api,
+        first,
+        second,
+    } = two_replicas(Duration::from_secs(2)).await;
     let env = Env {
         api: api.clone(),
         backend: backend.clone(),
@@ -699,14 +725,7 @@ async fn only_the_lease_holder_reconciles() {
     .await;
     assert_eq!(second.metrics.leader.get(), 0, "the second replica stands by");
     assert_eq!(second.metrics.reconciles.get(), 0);
-    let holder = api
-        .get(
-            &Res::new("coordination.k8s.io", "leases"),
-            "orgctl-system",
-            "orgctl-controller",
-        )
-        .expect("the Lease");
-    assert_eq!(holder["spec"]["holderIdentity"], "first");
+    assert_eq!(lease_holder(&api), "first");
 
     // The leader stops; the second takes over once the Lease expires.
     env.handle.abort();
@@ -727,26 +746,10 @@ async fn only_the_lease_holder_reconciles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_shuts_down_releases_the_lease_at_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let backend = format!("sqlite:{}", dir.path().join("directory.db").display());
-    let api = FakeApi::new();
-    let lease = |id: &str| {
-        let mut s = settings(&backend, Duration::from_secs(60));
-        let mut l = LeaseSettings::new("orgctl-controller", "orgctl-system");
-        l.renew_every = Duration::from_millis(200);
-        l.retry_every = Duration::from_millis(100);
-        // Far longer than the test waits: only a release hands it over.
-        l.duration = Duration::from_secs(300);
-        s.leader = Some(l);
-        s.identity = id.to_string();
-        s
-    };
-    let first = controller::start(api.client(), lease("first"), Arc::new(OpenBackend::default()));
-    eventually("the first replica leads", WAIT, || {
-        first.metrics.leader.get() == 1
-    })
-    .await;
-    let second = controller::start(api.client(), lease("second"), Arc::new(OpenBackend::default()));
+    // Far longer than the test waits: only a release hands it over.
+    let Replicas {
+        api, first, second, ..
+    } = two_replicas(Duration::from_secs(300)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(second.metrics.leader.get(), 0, "the second replica stands by");
     first.shutdown(Duration::from_secs(5)).await;
@@ -754,14 +757,7 @@ async fn a_leader_that_shuts_down_releases_the_lease_at_once() {
         second.metrics.leader.get() == 1
     })
     .await;
-    let holder = api
-        .get(
-            &Res::new("coordination.k8s.io", "leases"),
-            "orgctl-system",
-            "orgctl-controller",
-        )
-        .expect("the Lease");
-    assert_eq!(holder["spec"]["holderIdentity"], "second");
+    assert_eq!(lease_holder(&api), "second");
     second.abort();
 }
 

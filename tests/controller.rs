@@ -132,6 +132,18 @@ impl Env {
         b.snapshot(&name("acme")).expect("snapshot")
     }
 
+    /// Edits bob's department and waits until the backend has it.
+    async fn move_bob_to(&self, department: &str, what: &str) {
+        self.api.edit_spec(&res(Kind::User), NS, "bob", |spec| {
+            spec["department"] = json!(department);
+        });
+        eventually(what, WAIT, || {
+            self.live_spec(Kind::User, "bob")
+                .is_some_and(|s| s["department"] == department)
+        })
+        .await;
+    }
+
     /// Writes directly to the backend, behind the controller's back.
     fn write_behind(&self, write: Write) {
         let mut b = backend::open(&self.backend).expect("open");
@@ -235,14 +247,8 @@ async fn created_resources_reach_the_backend_and_report_ready() {
 async fn an_edit_updates_the_backend_and_keeps_the_transition_time() {
     let env = seeded(Duration::from_secs(60)).await;
     let before = env.condition(Kind::User, "bob", "Ready").expect("Ready");
-    env.api.edit_spec(&res(Kind::User), NS, "bob", |spec| {
-        spec["department"] = json!("Marketing");
-    });
-    eventually("bob's new department is in the backend", WAIT, || {
-        env.live_spec(Kind::User, "bob")
-            .is_some_and(|s| s["department"] == "Marketing")
-    })
-    .await;
+    env.move_bob_to("Marketing", "bob's new department is in the backend")
+        .await;
     eventually("bob's status observed generation 2", WAIT, || {
         env.object(Kind::User, "bob")
             .is_some_and(|o| o["status"]["observedGeneration"] == 2)
@@ -733,14 +739,7 @@ async fn only_the_lease_holder_reconciles() {
         second.metrics.leader.get() == 1
     })
     .await;
-    env.api.edit_spec(&res(Kind::User), NS, "bob", |spec| {
-        spec["department"] = json!("Support");
-    });
-    eventually("the new leader applies", WAIT, || {
-        env.live_spec(Kind::User, "bob")
-            .is_some_and(|s| s["department"] == "Support")
-    })
-    .await;
+    env.move_bob_to("Support", "the new leader applies").await;
     second.abort();
 }
 

@@ -244,6 +244,17 @@ impl HttpBackend {
             Some(r) => b.header(EXPECTED_REVISION_HEADER, r),
             None => b,
         };
+        // A JSON body, with the organization revision expected.
+        let with_json = |b: RequestBuilder, bytes: &Vec<u8>| {
+            with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()))
+        };
+        let object_path = |kind: Kind, name: &Name| {
+            format!(
+                "/v1/orgs/{o}/objects/{}/{}",
+                wire::resource_of(kind),
+                name.as_str()
+            )
+        };
         let response = match &job.write {
             Write::Put {
                 kind,
@@ -262,15 +273,11 @@ impl HttpBackend {
                         .collect(),
                     audit: job.audit.clone(),
                 };
-                let bytes = serde_json::to_vec(&body).map_err(|e| CallError::Transport(e.to_string()))?;
-                let path = format!(
-                    "/v1/orgs/{o}/objects/{}/{}",
-                    wire::resource_of(*kind),
-                    name.as_str()
-                );
+                let bytes = json_bytes(&body)?;
+                let path = object_path(*kind, name);
                 let what = format!("writing {}", label(*kind, name));
                 self.transport.call(Method::PUT, &path, &what, &|b| {
-                    let b = with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()));
+                    let b = with_json(b, &bytes);
                     match expected {
                         Some(fp) => b.header(IF_MATCH, wire::etag(fp)),
                         None => b.header(IF_NONE_MATCH, "*"),
@@ -281,15 +288,11 @@ impl HttpBackend {
                 let body = DeleteBody {
                     audit: job.audit.clone(),
                 };
-                let bytes = serde_json::to_vec(&body).map_err(|e| CallError::Transport(e.to_string()))?;
-                let path = format!(
-                    "/v1/orgs/{o}/objects/{}/{}",
-                    wire::resource_of(*kind),
-                    name.as_str()
-                );
+                let bytes = json_bytes(&body)?;
+                let path = object_path(*kind, name);
                 let what = format!("deleting {}", label(*kind, name));
                 self.transport.call(Method::DELETE, &path, &what, &|b| {
-                    let b = with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()));
+                    let b = with_json(b, &bytes);
                     match expected {
                         Some(fp) => b.header(IF_MATCH, wire::etag(fp)),
                         None => b,
@@ -300,12 +303,11 @@ impl HttpBackend {
                 let body = GrantsPut {
                     grants: grants.to_vec(),
                 };
-                let bytes = serde_json::to_vec(&body).map_err(|e| CallError::Transport(e.to_string()))?;
+                let bytes = json_bytes(&body)?;
                 let path = format!("/v1/orgs/{o}/grants/{}", user.as_str());
                 let what = format!("writing the app assignments of {}", label(Kind::User, user));
-                self.transport.call(Method::PUT, &path, &what, &|b| {
-                    with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()))
-                })?
+                self.transport
+                    .call(Method::PUT, &path, &what, &|b| with_json(b, &bytes))?
             }
             Write::ManualGrant { user, app, role } => {
                 let path = format!("/v1/orgs/{o}/manual-grants/{}/{}", user.as_str(), app.as_str());
@@ -313,11 +315,9 @@ impl HttpBackend {
                 match role {
                     Some(role) => {
                         let body = ManualGrantPut { role: role.clone() };
-                        let bytes =
-                            serde_json::to_vec(&body).map_err(|e| CallError::Transport(e.to_string()))?;
-                        self.transport.call(Method::PUT, &path, &what, &|b| {
-                            with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()))
-                        })?
+                        let bytes = json_bytes(&body)?;
+                        self.transport
+                            .call(Method::PUT, &path, &what, &|b| with_json(b, &bytes))?
                     }
                     None => self
                         .transport
@@ -597,4 +597,9 @@ impl Backend for HttpBackend {
         };
         self.get(&path, "reading the audit log")
     }
+}
+
+/// A request body as JSON bytes.
+fn json_bytes<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, CallError> {
+    serde_json::to_vec(body).map_err(|e| CallError::Transport(e.to_string()))
 }

@@ -732,21 +732,18 @@ async fn write_statuses(
                 );
             }
         }
-        if v.ready.reason == reason::INVALID
-            && status::condition(&old, READY).is_none_or(|c| c.message != v.ready.message)
-        {
-            // A new problem: say it once (not at every resync).
-            patches.push((i, new, Some(v.ready.message.clone())));
-        } else {
-            patches.push((i, new, None));
+        // A new problem is said once (not at every resync).
+        let event = (v.ready.reason == reason::INVALID
+            && status::condition(&old, READY).is_none_or(|c| c.message != v.ready.message))
+        .then(|| v.ready.message.clone());
+        if let Some(patch) = status::patch(&old, &new) {
+            patches.push((i, patch, new, event));
         }
     }
     let results: Vec<Result<(), kube::Error>> =
-        futures::stream::iter(patches.into_iter().filter_map(|(i, new, event)| {
+        futures::stream::iter(patches.into_iter().map(|(i, patch, new, event)| {
             let m = &members[i];
-            let old = ctx.last_status(m);
-            let patch = status::patch(&old, &new)?;
-            Some(async move {
+            async move {
                 let ar = objects::api_resource(m.kind);
                 let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &m.namespace, &ar);
                 match api
@@ -764,7 +761,7 @@ async fn write_statuses(
                     Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
                     Err(e) => Err(e),
                 }
-            })
+            }
         }))
         .buffer_unordered(API_CONCURRENCY)
         .collect()

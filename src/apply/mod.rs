@@ -86,7 +86,7 @@ pub fn check_stale(plan: &Plan, backend: &dyn Backend) -> Result<(), ApplyError>
 fn audit_of(change: &Change) -> AuditChange {
     let mut before = Map::new();
     let mut after = Map::new();
-    for f in &change.fields {
+    for f in change.field_changes().iter() {
         let (b, a) = match (&f.diff, f.sensitive) {
             (_, true) => (json!("(sensitive value)"), json!("(sensitive value)")),
             (FieldDiff::Value { before, after }, false) => (before.clone(), after.clone()),

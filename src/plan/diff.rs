@@ -157,9 +157,10 @@ pub fn diff(
             // The spec to write keeps secret references (not digests); built
             // only for objects that change.
             let after_spec = || obj.spec.to_json();
-            let mut differ = Differ::new(kind, secret_paths(kind));
             let Some(current) = live_org.get(kind, name) else {
-                differ.create("", &desired_json);
+                // Its field list is derived from `after` when asked for
+                // (`Change::field_changes`): a first apply of a large
+                // organization would otherwise hold every value twice.
                 others.push(Change {
                     kind,
                     name: name.clone(),
@@ -167,7 +168,7 @@ pub fn diff(
                     adopt: false,
                     destructive: None,
                     replace_reason: None,
-                    fields: differ.changes,
+                    fields: Vec::new(),
                     unchanged_fields: 0,
                     after: merge(kind, "", None, &after_spec()).map(JsonText::from),
                 });
@@ -181,6 +182,7 @@ pub fn diff(
                 continue;
             }
             let live_json = current.spec.to_json();
+            let mut differ = Differ::new(kind, secret_paths(kind));
             differ.diff("", &desired_json, Some(&live_json));
             let replaced: Vec<&str> = immutable(kind)
                 .iter()
@@ -313,6 +315,7 @@ pub fn diff(
 mod tests {
     use super::*;
     use crate::load::Source;
+    use crate::plan::FieldDiff;
 
     fn desired(yaml: &str) -> DesiredState {
         let base = "apiVersion: orgctl.io/v1alpha1\nkind: Organization\nmetadata: {name: acme}\nspec: {superAdmin: alice}\n---\napiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: alice}\nspec: {organization: acme, email: alice@acme.example}\n---\napiVersion: orgctl.io/v1alpha1\nkind: RoleBinding\nmetadata: {name: admins}\nspec: {organization: acme, role: admin, subjects: {users: [alice]}}\n---\n";
@@ -451,5 +454,77 @@ mod tests {
             ],
             "creates in dependency order"
         );
+    }
+
+    #[test]
+    fn a_create_derives_from_its_spec_the_fields_a_diff_against_nothing_lists() {
+        let state = desired(concat!(
+            "apiVersion: orgctl.io/v1alpha1\nkind: IdentityProvider\nmetadata: {name: google}\n",
+            "spec: {organization: acme, type: google, displayName: '', clientId: abc, clientSecret: {fromEnv: GOOGLE_SECRET}}\n---\n",
+            "apiVersion: orgctl.io/v1alpha1\nkind: Group\nmetadata: {name: helpers}\n",
+            "spec: {organization: acme, description: Helpers, members: {users: {mode: additive, items: [bob, alice]}}}\n---\n",
+            "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: bob}\n",
+            "spec: {organization: acme, email: bob@acme.example, department: '', customAttributes: {costCenter: '42'}}\n---\n",
+            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\n",
+            "spec: {organization: acme, default: true, password: {minLength: 12}}\n",
+        ));
+        let acme: Name = "acme".parse().unwrap();
+        let digests = BTreeMap::from([(
+            (
+                acme.clone(),
+                Kind::IdentityProvider,
+                "google".parse().unwrap(),
+                "clientSecret".to_string(),
+            ),
+            "sha256:00ff".to_string(),
+        )]);
+        let plan = diff(
+            &state,
+            &BTreeMap::new(),
+            &digests,
+            &Capabilities::default(),
+            &PlanOptions::default(),
+            "sqlite:x",
+        )
+        .expect("a plan");
+        let objects = &state.organizations[&acme].objects;
+        let changes = &plan.organizations[0].changes;
+        assert_eq!(changes.len(), objects.len());
+        for c in changes {
+            assert_eq!(c.action, Action::Create);
+            assert!(c.fields.is_empty(), "{c:?}");
+            // What the plan derives from the spec it writes (secret
+            // references) is what a diff of the desired spec (secret
+            // digests) against no live object lists.
+            let mut errors = Vec::new();
+            let spec = objects[&(c.kind, c.name.clone())].spec.to_json();
+            let json = with_digests(&acme, c.kind, &c.name, spec, &digests, &mut errors);
+            assert!(errors.is_empty());
+            let mut differ = Differ::new(c.kind, secret_paths(c.kind));
+            differ.create("", &json);
+            assert!(!differ.changes.is_empty());
+            assert_eq!(*c.field_changes(), *differ.changes, "{}/{}", c.kind, c.name);
+        }
+        let google = changes.iter().find(|c| c.kind == Kind::IdentityProvider).unwrap();
+        let secret = google
+            .field_changes()
+            .iter()
+            .find(|f| f.path == "clientSecret")
+            .cloned();
+        assert_eq!(
+            secret.map(|f| (f.sensitive, f.diff)),
+            Some((
+                true,
+                FieldDiff::Value {
+                    before: Value::Null,
+                    after: Value::from("(sensitive value)")
+                }
+            ))
+        );
+        // The JSON form lists them; read back, they are kept as stored.
+        let text = serde_json::to_string(google).unwrap();
+        let back: Change = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.fields, *google.field_changes());
+        assert_eq!(back.field_changes(), google.field_changes());
     }
 }

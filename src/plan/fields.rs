@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::{FieldChange, FieldDiff};
-use crate::model::Kind;
+use crate::model::{secret_paths, Kind};
 
 /// Fields whose value is a map compared and replaced as a whole. A rule's
 /// condition is one of them: merging a new condition key by key over the
@@ -237,6 +237,15 @@ impl<'a> Differ<'a> {
             ),
         }
     }
+}
+
+/// Every value a new object of `kind` with `spec` gets: a create's field
+/// list, secrets as markers.
+#[must_use]
+pub fn created_fields(kind: Kind, spec: &Value) -> Vec<FieldChange> {
+    let mut differ = Differ::new(kind, secret_paths(kind));
+    differ.create("", spec);
+    differ.changes
 }
 
 /// The spec to store: `live` with every managed field of `desired` applied.

@@ -2,10 +2,12 @@
 //! fingerprints it was made against. Every renderer and the applier read this
 //! one structure; it round-trips through JSON for saved plans.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::fields::created_fields;
 use crate::access::settings::SettingChange;
 use crate::backend::GrantList;
 use crate::json_text::JsonText;
@@ -60,8 +62,10 @@ pub struct FieldChange {
     pub diff: FieldDiff,
 }
 
-/// A planned change to one object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A planned change to one object. Serialized with its
+/// [`field_changes`](Change::field_changes), so a create's JSON lists its
+/// fields even when the plan holds them only in `after`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// Kind of the object.
@@ -76,7 +80,8 @@ pub struct Change {
     pub destructive: Option<String>,
     /// Why an update became a replace.
     pub replace_reason: Option<String>,
-    /// Changed fields (creates list every set field).
+    /// Changed fields. A planned create leaves this empty: its list (every
+    /// set field) follows from `after`; read it through `field_changes`.
     pub fields: Vec<FieldChange>,
     /// Managed fields that stay as they are.
     pub unchanged_fields: usize,
@@ -84,6 +89,51 @@ pub struct Change {
     /// as references. Kept as text: a plan of a large organization holds
     /// one per created object.
     pub after: Option<JsonText>,
+}
+
+impl Change {
+    /// The changed fields: those stored, or for a create stored without
+    /// them, every set field of the spec it writes (secrets as markers).
+    #[must_use]
+    pub fn field_changes(&self) -> Cow<'_, [FieldChange]> {
+        match &self.after {
+            Some(after) if self.action == Action::Create && self.fields.is_empty() => {
+                Cow::Owned(created_fields(self.kind, &after.value()))
+            }
+            _ => Cow::Borrowed(&self.fields),
+        }
+    }
+}
+
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// The wire form: `Change`'s fields, with the field list derived.
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            kind: Kind,
+            name: &'a Name,
+            action: Action,
+            adopt: bool,
+            destructive: &'a Option<String>,
+            replace_reason: &'a Option<String>,
+            fields: Cow<'a, [FieldChange]>,
+            unchanged_fields: usize,
+            after: &'a Option<JsonText>,
+        }
+        Wire {
+            kind: self.kind,
+            name: &self.name,
+            action: self.action,
+            adopt: self.adopt,
+            destructive: &self.destructive,
+            replace_reason: &self.replace_reason,
+            fields: self.field_changes(),
+            unchanged_fields: self.unchanged_fields,
+            after: &self.after,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// A live object the plan mentions but does not change.

@@ -3,6 +3,8 @@
 //! sensitive fields replaced by `"(sensitive value)"` so no secret, nor a
 //! digest of one, leaves the engine through this format.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::plan::{FieldChange, FieldDiff, Plan};
@@ -30,6 +32,13 @@ pub fn json(plan: &Plan) -> String {
 /// (`null` stays `null`, so creating and clearing remain visible).
 pub(super) fn redacted(plan: &Plan) -> Plan {
     let mut plan = plan.clone();
+    // A create's derived list is redacted already; holding it makes the
+    // copy (and what is read back from the JSON) complete.
+    for c in plan.organizations.iter_mut().flat_map(|o| o.changes.iter_mut()) {
+        if let Cow::Owned(fields) = c.field_changes() {
+            c.fields = fields;
+        }
+    }
     let fields = plan
         .organizations
         .iter_mut()

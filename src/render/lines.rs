@@ -254,14 +254,14 @@ pub(super) fn notes(change: &Change, indent: usize) -> Vec<Line> {
 /// One line per changed field (several for sets and multi-line text), then
 /// the count of unchanged fields; markers at [`FIELD_INDENT`].
 pub(super) fn field_lines(change: &Change) -> Vec<Line> {
-    let width = change
-        .fields
+    let fields = change.field_changes();
+    let width = fields
         .iter()
         .map(|f| sanitize(&f.path).chars().count())
         .max()
         .unwrap_or(0);
     let mut lines = Vec::new();
-    for field in &change.fields {
+    for field in fields.iter() {
         push_field(&mut lines, field, change.action, width);
     }
     if change.unchanged_fields > 0 {

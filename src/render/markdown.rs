@@ -132,13 +132,13 @@ fn action_word(change: &Change) -> String {
 
 /// The changed field paths, the first few of them.
 fn field_list(change: &Change) -> String {
-    let mut paths: Vec<String> = change
-        .fields
+    let fields = change.field_changes();
+    let mut paths: Vec<String> = fields
         .iter()
         .take(FIELDS_IN_TABLE)
         .map(|f| f.path.clone())
         .collect();
-    let more = change.fields.len().saturating_sub(FIELDS_IN_TABLE);
+    let more = fields.len().saturating_sub(FIELDS_IN_TABLE);
     if more > 0 {
         paths.push(format!("+{more} more"));
     }

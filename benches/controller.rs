@@ -113,7 +113,7 @@ fn histogram_sum(metrics: &str) -> f64 {
 
 /// The controller, in the child process.
 fn child(url: &str, db: &str) {
-    controller::release_memory_promptly();
+    orgctl::memory::release_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -134,9 +134,9 @@ fn child(url: &str, db: &str) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         println!(
-            "CACHED watch_caches_filled_ms={} rss_mib={:.0}",
+            "CACHED watch_caches_filled_ms={} rss_mib={:.0} anon={:.1} file={:.1}",
             started.elapsed().as_millis(),
-            rss_mib("VmRSS:")
+            rss_mib("VmRSS:"), rss_mib("RssAnon:"), rss_mib("RssFile:")
         );
         std::io::stdout().flush().ok();
         while handle.metrics.reconciles.get() < 1 {

@@ -131,6 +131,8 @@ fn child_engine(users: usize, db: &str) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--child") {
+        // As `orgctl` sets it up.
+        orgctl::memory::release_promptly();
         let what = args[pos + 1].as_str();
         let users: usize = args[pos + 2].parse().expect("users");
         let db = &args[pos + 3];

@@ -7,7 +7,8 @@
 //! [`crd`] wraps the model's specs as Kubernetes custom resources (the only
 //! module with kube types). [`serve`] serves the embedded directory over
 //! HTTP; [`controller`] reconciles those resources through the same engine.
-//! Only `backend`, `apply`, `serve`, `controller` and `cli` do I/O.
+//! Only `backend`, `apply`, `serve`, `controller` and `cli` do I/O;
+//! [`memory`] tunes the allocator.
 #![deny(unsafe_code)]
 
 pub mod access;
@@ -20,6 +21,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod json_text;
 pub mod load;
+pub mod memory;
 pub mod model;
 pub mod plan;
 pub mod render;

@@ -1,20 +1,95 @@
 //! The watch caches: every resource of one kind, kept as a compact
 //! [`Member`] (not the `DynamicObject` the watch delivers), and the
 //! reconcile triggers each watch event makes. One [`Cache`] per kind; the
-//! watch task is its only writer, reconciles read snapshots of it.
+//! watch task is its only writer, reconciles read snapshots of it. Over
+//! them, [`Written`]: the statuses the controller wrote that the watch has
+//! not delivered yet.
 //!
 //! Must not: interpret a spec beyond `spec.organization`, or decide what a
 //! reconcile does.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use kube::api::DynamicObject;
 use kube::runtime::watcher;
 use tokio::sync::watch;
 
 use super::objects::{Member, OrgKey};
+use crate::crd::ObjectStatus;
 use crate::model::Kind;
+
+/// The status last written per resource uid, until the watch delivers it:
+/// the controller is the only writer of status, and its caches lag behind
+/// its own writes. Kept as JSON text (a first apply writes a status for
+/// every resource) and dropped as soon as the cache has the write.
+#[derive(Default)]
+pub struct Written(Mutex<HashMap<String, WrittenStatus>>);
+
+struct WrittenStatus {
+    /// The resource version the write made.
+    resource_version: Option<String>,
+    status: Box<str>,
+}
+
+impl Written {
+    /// Records that `status` was written to the resource `uid`, making
+    /// `resource_version`.
+    fn remember(&self, uid: &str, resource_version: Option<String>, status: &ObjectStatus) {
+        let Ok(text) = serde_json::to_string(status) else {
+            return;
+        };
+        self.lock().insert(
+            uid.to_string(),
+            WrittenStatus {
+                resource_version,
+                status: text.into_boxed_str(),
+            },
+        );
+    }
+
+    /// The status to start from: the last one written, else the cached one.
+    pub fn status_of(&self, member: &Member) -> ObjectStatus {
+        let cached = member.status();
+        let mut written = self.lock();
+        let Some(mine) = written
+            .get(&member.uid)
+            .and_then(|w| serde_json::from_str::<ObjectStatus>(&w.status).ok())
+        else {
+            return cached;
+        };
+        if mine == cached {
+            // The cache caught up with the write: it alone holds it now.
+            written.remove(&member.uid);
+        }
+        mine
+    }
+
+    /// How many writes the caches do not show yet.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when the caches show every write.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the write `member` (just delivered by the watch) carries.
+    fn delivered(&self, member: &Member) {
+        let mut written = self.lock();
+        if written
+            .get(&member.uid)
+            .is_some_and(|w| w.resource_version.is_some() && w.resource_version == member.resource_version)
+        {
+            written.remove(&member.uid);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, WrittenStatus>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// Resources of one kind by (namespace, name).
 type Objects = HashMap<(String, String), Arc<Member>>;
@@ -33,15 +108,19 @@ pub struct Cache {
     state: Arc<RwLock<State>>,
     /// True once the first list completed.
     ready: watch::Sender<bool>,
+    /// The controller's status writes not delivered yet (shared by kinds).
+    written: Arc<Written>,
 }
 
 impl Cache {
-    /// An empty cache of `kind`, not ready until its first list completes.
-    pub fn new(kind: Kind) -> Cache {
+    /// An empty cache of `kind`, not ready until its first list completes,
+    /// that tells `written` of each status write it receives.
+    pub fn new(kind: Kind, written: Arc<Written>) -> Cache {
         Cache {
             kind,
             state: Arc::default(),
             ready: watch::Sender::new(false),
+            written,
         }
     }
 
@@ -81,6 +160,22 @@ impl Cache {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Records that the controller wrote `status` to `member`'s resource,
+    /// making `resource_version` (unless the watch delivered that already).
+    pub fn remember_status(&self, member: &Member, resource_version: Option<String>, status: &ObjectStatus) {
+        // The state lock is held across the check and the record, as in
+        // `apply`, so a delivery cannot slip in between.
+        let state = self.read();
+        let cached = state
+            .objects
+            .get(&key_of(member))
+            .or_else(|| state.listing.as_ref().and_then(|l| l.get(&key_of(member))));
+        if resource_version.is_some() && cached.is_some_and(|c| c.resource_version == resource_version) {
+            return;
+        }
+        self.written.remember(&member.uid, resource_version, status);
+    }
+
     /// Applies one watch event; returns the organizations it triggers: a
     /// new resource, a new generation, a deletion request, a deletion, or a
     /// move to another organization (both are triggered). A relist triggers
@@ -96,6 +191,7 @@ impl Cache {
                 };
                 let previous = state.objects.get(&key_of(&member)).cloned();
                 changed(previous.as_deref(), &member, &mut triggers);
+                self.written.delivered(&member);
                 state
                     .listing
                     .get_or_insert_with(Objects::new)
@@ -115,6 +211,7 @@ impl Cache {
                 let Some(member) = Member::from_object(self.kind, object) else {
                     return triggers;
                 };
+                self.written.delivered(&member);
                 let member = Arc::new(member);
                 let previous = state.objects.insert(key_of(&member), member.clone());
                 changed(previous.as_deref(), &member, &mut triggers);
@@ -169,7 +266,7 @@ mod tests {
 
     #[test]
     fn a_list_fills_the_cache_and_triggers_each_organization_once_per_resource() {
-        let cache = Cache::new(Kind::User);
+        let cache = Cache::new(Kind::User, Arc::default());
         assert!(names(cache.apply(watcher::Event::Init)).is_empty());
         let t = cache.apply(watcher::Event::InitApply(user("ada", "acme", 1)));
         assert_eq!(names(t), ["identity/acme"]);
@@ -186,7 +283,7 @@ mod tests {
 
     #[test]
     fn status_writes_do_not_trigger_and_spec_edits_and_moves_do() {
-        let cache = Cache::new(Kind::User);
+        let cache = Cache::new(Kind::User, Arc::default());
         cache.apply(watcher::Event::Apply(user("ada", "acme", 1)));
         let mut with_status = user("ada", "acme", 1);
         with_status.data["status"] = json!({ "observedGeneration": 1 });
@@ -209,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_relist_triggers_only_what_changed_and_what_is_gone() {
-        let cache = Cache::new(Kind::User);
+        let cache = Cache::new(Kind::User, Arc::default());
         cache.apply(watcher::Event::Apply(user("ada", "acme", 1)));
         cache.apply(watcher::Event::Apply(user("bob", "globex", 1)));
         cache.apply(watcher::Event::Init);
@@ -219,5 +316,49 @@ mod tests {
         // bob went while the watch was down.
         assert_eq!(names(cache.apply(watcher::Event::InitDone)), ["identity/globex"]);
         assert_eq!(cache.len(), 1);
+    }
+
+    fn at(mut o: DynamicObject, resource_version: &str) -> DynamicObject {
+        o.metadata.resource_version = Some(resource_version.into());
+        o
+    }
+
+    fn observed(generation: i64) -> ObjectStatus {
+        ObjectStatus {
+            observed_generation: Some(generation),
+            ..ObjectStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_status_write_is_kept_until_the_watch_delivers_it() {
+        let written = Arc::new(Written::default());
+        let cache = Cache::new(Kind::User, written.clone());
+        cache.apply(watcher::Event::Apply(at(user("ada", "acme", 1), "1")));
+        let before = cache.all()[0].clone();
+        cache.remember_status(&before, Some("2".into()), &observed(1));
+        assert_eq!(written.len(), 1);
+        // The cache lags: the write is what a reconcile starts from.
+        assert_eq!(written.status_of(&before), observed(1));
+        assert_eq!(written.len(), 1);
+        // Another change than the write leaves it recorded.
+        cache.apply(watcher::Event::Apply(at(user("ada", "acme", 1), "3")));
+        assert_eq!(written.len(), 1);
+        let mut delivered = at(user("ada", "acme", 1), "2");
+        delivered.data["status"] = json!({ "observedGeneration": 1 });
+        cache.apply(watcher::Event::Apply(delivered));
+        assert!(written.is_empty());
+        assert_eq!(written.status_of(&cache.all()[0]), observed(1));
+    }
+
+    #[test]
+    fn a_status_write_the_watch_delivered_first_is_not_recorded() {
+        let written = Arc::new(Written::default());
+        let cache = Cache::new(Kind::User, written.clone());
+        cache.apply(watcher::Event::Apply(at(user("ada", "acme", 1), "1")));
+        let before = cache.all()[0].clone();
+        cache.apply(watcher::Event::Apply(at(user("ada", "acme", 1), "2")));
+        cache.remember_status(&before, Some("2".into()), &observed(1));
+        assert!(written.is_empty());
     }
 }

@@ -37,7 +37,7 @@ pub(super) struct EngineJob {
 /// What the engine made of it, without the plan's specs (a first apply of
 /// a large organization would otherwise keep every spec twice).
 pub(super) struct Done {
-    /// Each change: action and number of changed fields.
+    /// Each change: action and number of fields an update changes.
     pub(super) changes: BTreeMap<(Kind, Name), (Action, usize)>,
     /// The plan's counts.
     pub(super) summary: Summary,
@@ -178,7 +178,7 @@ fn message_of(d: &Diagnostic) -> String {
 /// `apply::execute_owned`. Runs on a blocking thread.
 pub(super) fn engine_job(job: EngineJob) -> EngineResult {
     let result = run_job(job);
-    super::return_freed_memory();
+    crate::memory::return_freed();
     result
 }
 

@@ -150,6 +150,8 @@ impl Default for Settings {
 #[derive(Clone)]
 pub struct Stores {
     by_kind: BTreeMap<Kind, cache::Cache>,
+    /// Status writes the caches do not show yet.
+    written: Arc<cache::Written>,
 }
 
 impl Stores {
@@ -187,10 +189,6 @@ pub struct Context {
     pub connect: Arc<dyn Connect>,
     /// Failures in a row per organization (for backoff).
     failures: Mutex<HashMap<OrgKey, u32>>,
-    /// The status last written per resource uid: the controller is the only
-    /// writer of status, and its watch cache may lag behind its own writes.
-    /// Kept as JSON text: it holds a status for every resource.
-    written: Mutex<HashMap<String, Box<str>>>,
     /// Which organizations read which Secrets (the Secret watch triggers them).
     secret_users: Arc<secrets::SecretUsers>,
 }
@@ -218,29 +216,19 @@ impl Context {
 
     /// The status to start from: the last one written, else the cached one.
     fn last_status(&self, member: &objects::Member) -> ObjectStatus {
-        let cached = member.status();
-        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(mine) = written
-            .get(&member.uid)
-            .and_then(|s| serde_json::from_str::<ObjectStatus>(s).ok())
-        else {
-            return cached;
-        };
-        if mine == cached {
-            // The cache caught up with the write: it alone holds it now.
-            written.remove(&member.uid);
-        }
-        mine
+        self.stores.written.status_of(member)
     }
 
-    fn remember_status(&self, uid: &str, status: &ObjectStatus) {
-        let Ok(text) = serde_json::to_string(status) else {
-            return;
-        };
-        self.written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(uid.to_string(), text.into_boxed_str());
+    /// Records a status written, with the resource version it made.
+    fn remember_status(
+        &self,
+        member: &objects::Member,
+        resource_version: Option<String>,
+        status: &ObjectStatus,
+    ) {
+        if let Some(cache) = self.stores.by_kind.get(&member.kind) {
+            cache.remember_status(member, resource_version, status);
+        }
     }
 }
 
@@ -325,6 +313,7 @@ async fn run(
     metrics.leader.set(1);
     let (tx, rx) = mpsc::unbounded_channel();
     let mut by_kind = BTreeMap::new();
+    let written = Arc::new(cache::Written::default());
     let mut watches = Vec::new();
     for kind in Kind::ALL {
         let ar = objects::api_resource(kind);
@@ -332,7 +321,7 @@ async fn run(
             [ns] => Api::namespaced_with(client.clone(), ns, &ar),
             _ => Api::all_with(client.clone(), &ar),
         };
-        let cache = cache::Cache::new(kind);
+        let cache = cache::Cache::new(kind, written.clone());
         by_kind.insert(kind, cache.clone());
         let stream = watcher(api, watcher::Config::default()).default_backoff();
         let only = Arc::new(settings.namespaces.clone());
@@ -354,7 +343,7 @@ async fn run(
         )));
     }
     drop(tx);
-    let stores = Stores { by_kind };
+    let stores = Stores { by_kind, written };
     for cache in stores.by_kind.values() {
         // Reconciling a half-listed organization would report references
         // to objects not listed yet as invalid.
@@ -372,7 +361,6 @@ async fn run(
         metrics,
         connect,
         failures: Mutex::default(),
-        written: Mutex::default(),
         secret_users,
         settings,
     });
@@ -529,37 +517,11 @@ pub async fn serve_endpoints(address: &str, endpoints: Endpoints) -> Result<(), 
         })
 }
 
-/// Makes the allocator (mimalloc, when it is the global one) hand freed
-/// memory back to the OS at once instead of keeping it for reuse: a
-/// controller is long-running and idles between reconciles, so its resident
-/// memory should fall back after each one. Harmless under another allocator.
-#[allow(unsafe_code)]
-pub fn release_memory_promptly() {
-    // Option numbers of mimalloc 2's `mi_option_e` (the Rust binding names
-    // only some of them): arena_eager_commit = 4, purge_delay = 15.
-    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: setting an option is a plain store into mimalloc's option
-    // table; both values are in their documented ranges.
-    unsafe {
-        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
-        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
-    }
-}
-
-/// Hands the memory the calling thread freed back to the OS now (mimalloc
-/// keeps some freed pages per thread for reuse). Called after each engine
-/// job, on its thread, so what one reconcile freed does not stay resident.
-#[allow(unsafe_code)]
-pub fn return_freed_memory() {
-    // SAFETY: `mi_collect` only walks the calling thread's own heap.
-    unsafe { libmimalloc_sys::mi_collect(true) }
-}
-
 /// Runs `orgctl controller` with a client from the environment (in-cluster
 /// or kubeconfig) until it fails or is interrupted.
 pub fn run_blocking(settings: Settings, listen: String) -> Result<(), ControllerError> {
-    release_memory_promptly();
+    // Also for library callers that do not go through `cli::run`.
+    crate::memory::release_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::engine_job::{engine_job, Done, EngineJob, EngineResult};
 use super::objects::{self, Member, OrgKey, FINALIZER};
@@ -39,7 +39,7 @@ use super::telemetry::KindLabel;
 use super::{count_objects, Context};
 use crate::apply::{ApplyReport, ChangeOutcome};
 use crate::crd::fields::{ControllerFields, DeletionPolicy};
-use crate::crd::{ImpactSummary, PlanSummary};
+use crate::crd::{ImpactSummary, ObjectStatus, PlanSummary};
 use crate::load::Source;
 use crate::model::{Kind, Name, SecretRef, SecretValue};
 use crate::plan::Action;
@@ -83,7 +83,7 @@ pub async fn run(ctx: &Context, key: &OrgKey) -> Option<Duration> {
     let result = tracing::Instrument::instrument(reconcile(ctx, key, &members), span).await;
     ctx.metrics.reconciles.inc();
     ctx.metrics.duration.observe(started.elapsed().as_secs_f64());
-    super::return_freed_memory();
+    crate::memory::return_freed();
     count_objects(ctx);
     match result {
         Ok(()) => {
@@ -699,68 +699,30 @@ async fn write_statuses(
     d: &Decisions,
     now: &str,
 ) -> Result<(), &'static str> {
-    let mut patches = Vec::new();
-    for (i, m) in members.iter().enumerate() {
-        let Some(v) = &d.verdicts[i] else { continue };
-        let old = ctx.last_status(m);
-        let mut new = old.clone();
-        new.observed_generation = m.generation;
-        status::set_condition(&mut new.conditions, READY, &v.ready, now);
-        status::set_condition(&mut new.conditions, SYNCED, &v.synced, now);
-        if d.revision.is_some() {
-            new.backend_revision = d.revision;
-        }
-        if v.drift {
-            new.last_drift_correction = Some(now.to_string());
-        }
-        if m.kind == Kind::Organization {
-            if let Some((plan, impact)) = d.summary {
-                new.plan = Some(plan);
-                new.impact = Some(impact);
-            }
-            if d.verdicts.iter().flatten().any(|v| v.drift) {
-                new.last_drift_correction = Some(now.to_string());
-            }
-            if let Some(users) = d.assignment_drift {
-                new.last_drift_correction = Some(now.to_string());
-                let message = format!("{} at {now}", assignment_drift_message(users));
-                status::set_condition(
-                    &mut new.conditions,
-                    SYNCED,
-                    &Condition::yes(reason::DRIFT, message),
-                    now,
-                );
-            }
-        }
-        // A new problem is said once (not at every resync).
-        let event = (v.ready.reason == reason::INVALID
-            && status::condition(&old, READY).is_none_or(|c| c.message != v.ready.message))
-        .then(|| v.ready.message.clone());
-        if let Some(patch) = status::patch(&old, &new) {
-            patches.push((i, patch, new, event));
-        }
-    }
+    // Each patch is built when the stream takes it, so only the patches in
+    // flight are held (all of them at once cost tens of MiB at 10k objects).
     let results: Vec<Result<(), kube::Error>> =
-        futures::stream::iter(patches.into_iter().map(|(i, patch, new, event)| {
+        futures::stream::iter((0..members.len()).map(|i| async move {
             let m = &members[i];
-            async move {
-                let ar = objects::api_resource(m.kind);
-                let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &m.namespace, &ar);
-                match api
-                    .patch_status(m.name(), &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                {
-                    Ok(_) => {
-                        ctx.remember_status(&m.uid, &new);
-                        if let Some(message) = event {
-                            publish(ctx, m, EventType::Warning, reason::INVALID, message).await;
-                        }
-                        Ok(())
+            let Some((patch, new, event)) = status_update(ctx, m, i, d, now) else {
+                return Ok(());
+            };
+            let ar = objects::api_resource(m.kind);
+            let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &m.namespace, &ar);
+            match api
+                .patch_status(m.name(), &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(written) => {
+                    ctx.remember_status(m, written.metadata.resource_version, &new);
+                    if let Some(message) = event {
+                        publish(ctx, m, EventType::Warning, reason::INVALID, message).await;
                     }
-                    // Deleted meanwhile: nothing to report on.
-                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-                    Err(e) => Err(e),
+                    Ok(())
                 }
+                // Deleted meanwhile: nothing to report on.
+                Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                Err(e) => Err(e),
             }
         }))
         .buffer_unordered(API_CONCURRENCY)
@@ -776,6 +738,54 @@ async fn write_statuses(
         return Err(reason::KUBERNETES);
     }
     Ok(())
+}
+
+/// The status patch of member `i` (with its new status and the Warning to
+/// publish once it is written); `None` when it has no verdict or nothing
+/// changed.
+fn status_update(
+    ctx: &Context,
+    m: &Member,
+    i: usize,
+    d: &Decisions,
+    now: &str,
+) -> Option<(Value, ObjectStatus, Option<String>)> {
+    let v = d.verdicts[i].as_ref()?;
+    let old = ctx.last_status(m);
+    let mut new = old.clone();
+    new.observed_generation = m.generation;
+    status::set_condition(&mut new.conditions, READY, &v.ready, now);
+    status::set_condition(&mut new.conditions, SYNCED, &v.synced, now);
+    if d.revision.is_some() {
+        new.backend_revision = d.revision;
+    }
+    if v.drift {
+        new.last_drift_correction = Some(now.to_string());
+    }
+    if m.kind == Kind::Organization {
+        if let Some((plan, impact)) = d.summary {
+            new.plan = Some(plan);
+            new.impact = Some(impact);
+        }
+        if d.verdicts.iter().flatten().any(|v| v.drift) {
+            new.last_drift_correction = Some(now.to_string());
+        }
+        if let Some(users) = d.assignment_drift {
+            new.last_drift_correction = Some(now.to_string());
+            let message = format!("{} at {now}", assignment_drift_message(users));
+            status::set_condition(
+                &mut new.conditions,
+                SYNCED,
+                &Condition::yes(reason::DRIFT, message),
+                now,
+            );
+        }
+    }
+    // A new problem is said once (not at every resync).
+    let event = (v.ready.reason == reason::INVALID
+        && status::condition(&old, READY).is_none_or(|c| c.message != v.ready.message))
+    .then(|| v.ready.message.clone());
+    status::patch(&old, &new).map(|patch| (patch, new, event))
 }
 
 /// Adds (`true`) or removes (`false`) the controller's finalizer. Each patch

@@ -15,6 +15,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// Tuned before the first allocation, as in `orgctl` (src/main.rs).
+#[ctor::ctor(unsafe)]
+fn tune_allocator() {
+    orgctl::memory::release_promptly();
+}
+
 #[path = "../tests/support/fake_api.rs"]
 mod fake_api;
 
@@ -113,7 +119,6 @@ fn histogram_sum(metrics: &str) -> f64 {
 
 /// The controller, in the child process.
 fn child(url: &str, db: &str) {
-    orgctl::memory::release_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,6 +8,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// Tuned before the first allocation, as in `orgctl` (src/main.rs).
+#[ctor::ctor(unsafe)]
+fn tune_allocator() {
+    orgctl::memory::release_promptly();
+}
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use orgctl::apply::{self, EnvAndFiles};
 use orgctl::backend;

@@ -9,6 +9,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// Tuned before the first allocation, as in `orgctl` (src/main.rs).
+#[ctor::ctor(unsafe)]
+fn tune_allocator() {
+    orgctl::memory::release_promptly();
+}
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -131,8 +137,6 @@ fn child_engine(users: usize, db: &str) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(pos) = args.iter().position(|a| a == "--child") {
-        // As `orgctl` sets it up.
-        orgctl::memory::release_promptly();
         let what = args[pos + 1].as_str();
         let users: usize = args[pos + 2].parse().expect("users");
         let db = &args[pos + 3];

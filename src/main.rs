@@ -1,5 +1,5 @@
 //! The orgctl binary: parse arguments, hand them to the library.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 use clap::Parser;
 
@@ -7,6 +7,13 @@ use clap::Parser;
 // and freed in bulk (glibc's per-thread arenas fragment under that pattern).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+// mimalloc makes its first arena at the first allocation, which happens
+// before `main`; its commit setting must be in place by then.
+#[ctor::ctor(unsafe)]
+fn tune_allocator() {
+    orgctl::memory::release_promptly();
+}
 
 fn main() -> std::process::ExitCode {
     orgctl::cli::run(orgctl::cli::Cli::parse())

@@ -31,7 +31,6 @@ pub type CmdResult = Result<ExitCode, Reported>;
 
 /// Runs the CLI with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
-    crate::memory::release_promptly();
     if let args::Command::Controller(a) = &cli.command {
         return controller::run(&cli, a);
     }

@@ -183,6 +183,9 @@ fn child(url: &str, db: &str) {
             seconds * 1000.0,
             peak_rss_mib()
         );
+        // Idle between reconciles: half a resync period after the last.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        println!("IDLE rss_mib={:.0}", rss_mib("VmRSS:"));
         std::io::stdout().flush().ok();
         handle.abort();
     });

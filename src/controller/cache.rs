@@ -8,7 +8,7 @@
 //! Must not: interpret a spec beyond `spec.organization`, or decide what a
 //! reconcile does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use kube::api::DynamicObject;
@@ -28,14 +28,14 @@ pub struct Written(Mutex<HashMap<String, WrittenStatus>>);
 
 struct WrittenStatus {
     /// The resource version the write made.
-    resource_version: Option<String>,
+    resource_version: Option<Box<str>>,
     status: Box<str>,
 }
 
 impl Written {
     /// Records that `status` was written to the resource `uid`, making
     /// `resource_version`.
-    fn remember(&self, uid: &str, resource_version: Option<String>, status: &ObjectStatus) {
+    fn remember(&self, uid: &str, resource_version: Option<Box<str>>, status: &ObjectStatus) {
         let Ok(text) = serde_json::to_string(status) else {
             return;
         };
@@ -53,14 +53,14 @@ impl Written {
         let cached = member.status();
         let mut written = self.lock();
         let Some(mine) = written
-            .get(&member.uid)
+            .get(&*member.uid)
             .and_then(|w| serde_json::from_str::<ObjectStatus>(&w.status).ok())
         else {
             return cached;
         };
         if mine == cached {
             // The cache caught up with the write: it alone holds it now.
-            written.remove(&member.uid);
+            written.remove(&*member.uid);
         }
         mine
     }
@@ -79,10 +79,10 @@ impl Written {
     fn delivered(&self, member: &Member) {
         let mut written = self.lock();
         if written
-            .get(&member.uid)
+            .get(&*member.uid)
             .is_some_and(|w| w.resource_version.is_some() && w.resource_version == member.resource_version)
         {
-            written.remove(&member.uid);
+            written.remove(&*member.uid);
         }
     }
 
@@ -91,14 +91,35 @@ impl Written {
     }
 }
 
-/// Resources of one kind by (namespace, name).
-type Objects = HashMap<(String, String), Arc<Member>>;
+/// Resources of one kind by (namespace, name), the key sharing the
+/// member's own strings.
+type Objects = HashMap<(Arc<str>, Arc<str>), Arc<Member>>;
 
 #[derive(Default)]
 struct State {
     objects: Objects,
     /// Resources of a (re)list in progress; replace `objects` when it ends.
     listing: Option<Objects>,
+    /// Namespace and organization names, one copy each for all members.
+    names: HashSet<Arc<str>>,
+}
+
+impl State {
+    /// `member` with its namespace and organization shared with the
+    /// members already cached.
+    fn interned(&mut self, mut member: Member) -> Member {
+        member.namespace = self.intern(&member.namespace);
+        member.organization = member.organization.map(|o| self.intern(&o));
+        member
+    }
+
+    fn intern(&mut self, name: &Arc<str>) -> Arc<str> {
+        if let Some(known) = self.names.get(name) {
+            return known.clone();
+        }
+        self.names.insert(name.clone());
+        name.clone()
+    }
 }
 
 /// The watch cache of one kind.
@@ -134,7 +155,9 @@ impl Cache {
         self.read()
             .objects
             .values()
-            .filter(|m| m.namespace == key.namespace && m.organization.as_deref() == Some(&key.organization))
+            .filter(|m| {
+                *m.namespace == *key.namespace && m.organization.as_deref() == Some(key.organization.as_str())
+            })
             .cloned()
             .collect()
     }
@@ -163,6 +186,7 @@ impl Cache {
     /// Records that the controller wrote `status` to `member`'s resource,
     /// making `resource_version` (unless the watch delivered that already).
     pub fn remember_status(&self, member: &Member, resource_version: Option<String>, status: &ObjectStatus) {
+        let resource_version = resource_version.map(String::into_boxed_str);
         // The state lock is held across the check and the record, as in
         // `apply`, so a delivery cannot slip in between.
         let state = self.read();
@@ -189,6 +213,7 @@ impl Cache {
                 let Some(member) = Member::from_object(self.kind, object) else {
                     return triggers;
                 };
+                let member = state.interned(member);
                 let previous = state.objects.get(&key_of(&member)).cloned();
                 changed(previous.as_deref(), &member, &mut triggers);
                 self.written.delivered(&member);
@@ -211,6 +236,7 @@ impl Cache {
                 let Some(member) = Member::from_object(self.kind, object) else {
                     return triggers;
                 };
+                let member = state.interned(member);
                 self.written.delivered(&member);
                 let member = Arc::new(member);
                 let previous = state.objects.insert(key_of(&member), member.clone());
@@ -227,7 +253,7 @@ impl Cache {
     }
 }
 
-fn key_of(member: &Member) -> (String, String) {
+fn key_of(member: &Member) -> (Arc<str>, Arc<str>) {
     (member.namespace.clone(), member.name.clone())
 }
 
@@ -278,7 +304,7 @@ mod tests {
             namespace: "identity".into(),
             organization: "acme".into(),
         };
-        assert_eq!(cache.of(&key)[0].name, "ada");
+        assert_eq!(cache.of(&key)[0].name(), "ada");
     }
 
     #[test]
@@ -360,5 +386,20 @@ mod tests {
         cache.apply(watcher::Event::Apply(at(user("ada", "acme", 1), "2")));
         cache.remember_status(&before, Some("2".into()), &observed(1));
         assert!(written.is_empty());
+    }
+
+    #[test]
+    fn members_share_one_copy_of_their_namespace_and_organization() {
+        let cache = Cache::new(Kind::User, Arc::default());
+        cache.apply(watcher::Event::Apply(user("ada", "acme", 1)));
+        cache.apply(watcher::Event::Init);
+        cache.apply(watcher::Event::InitApply(user("bob", "acme", 1)));
+        cache.apply(watcher::Event::InitApply(user("ada", "acme", 1)));
+        cache.apply(watcher::Event::InitDone);
+        let all = cache.all();
+        assert_eq!(all.len(), 2);
+        assert!(Arc::ptr_eq(&all[0].namespace, &all[1].namespace));
+        let (a, b) = (all[0].organization.as_ref(), all[1].organization.as_ref());
+        assert!(a.zip(b).is_some_and(|(a, b)| Arc::ptr_eq(a, b)));
     }
 }

@@ -9,6 +9,7 @@
 //! field (`deletionPolicy`, `connection`, `suspend`) reach the engine.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{ApiResource, DynamicObject};
@@ -67,23 +68,24 @@ pub fn plural(kind: Kind) -> String {
 pub struct Member {
     /// Its kind.
     pub kind: Kind,
-    /// `metadata.namespace`.
-    pub namespace: String,
-    /// `metadata.name`.
-    pub name: String,
+    /// `metadata.namespace` (shared: the cache interns it).
+    pub namespace: Arc<str>,
+    /// `metadata.name` (shared with the cache's key).
+    pub name: Arc<str>,
     /// `metadata.uid` (empty when absent, which the API server prevents).
-    pub uid: String,
+    pub uid: Box<str>,
     /// `metadata.resourceVersion`.
-    pub resource_version: Option<String>,
+    pub resource_version: Option<Box<str>>,
     /// `metadata.generation`.
     pub generation: Option<i64>,
     /// True once deletion was requested (`metadata.deletionTimestamp`).
     pub deleting: bool,
     /// `metadata.finalizers`.
-    pub finalizers: Vec<String>,
+    pub finalizers: Box<[String]>,
     /// The organization it belongs to: an Organization's own name, else its
-    /// `spec.organization` (`None` when that is not a string).
-    pub organization: Option<String>,
+    /// `spec.organization` (`None` when that is not a string; shared: the
+    /// cache interns it).
+    pub organization: Option<Arc<str>>,
     /// `spec` as JSON text (`{}` when absent).
     spec: Box<str>,
     /// `status` as JSON text, when set.
@@ -97,15 +99,12 @@ impl Member {
         let DynamicObject {
             metadata, mut data, ..
         } = object;
-        let namespace = metadata.namespace?;
-        let name = metadata.name?;
+        let namespace: Arc<str> = metadata.namespace?.into();
+        let name: Arc<str> = metadata.name?.into();
         let spec = data.get_mut("spec").map(Value::take).unwrap_or_else(|| json!({}));
         let organization = match kind {
             Kind::Organization => Some(name.clone()),
-            _ => spec
-                .get("organization")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            _ => spec.get("organization").and_then(Value::as_str).map(Arc::from),
         };
         let status = data
             .get("status")
@@ -115,11 +114,11 @@ impl Member {
             kind,
             namespace,
             name,
-            uid: metadata.uid.unwrap_or_default(),
-            resource_version: metadata.resource_version,
+            uid: metadata.uid.unwrap_or_default().into(),
+            resource_version: metadata.resource_version.map(String::into_boxed_str),
             generation: metadata.generation,
             deleting: metadata.deletion_timestamp.is_some(),
-            finalizers: metadata.finalizers.unwrap_or_default(),
+            finalizers: metadata.finalizers.unwrap_or_default().into(),
             organization,
             spec: spec.to_string().into_boxed_str(),
             status,
@@ -129,8 +128,8 @@ impl Member {
     /// The organization it belongs to, with its namespace.
     pub fn org_key(&self) -> Option<OrgKey> {
         Some(OrgKey {
-            namespace: self.namespace.clone(),
-            organization: self.organization.clone()?,
+            namespace: self.namespace.to_string(),
+            organization: self.organization.as_deref()?.to_string(),
         })
     }
 
@@ -190,10 +189,10 @@ impl Member {
         ObjectReference {
             api_version: Some(ar.api_version),
             kind: Some(ar.kind),
-            name: Some(self.name.clone()),
-            namespace: Some(self.namespace.clone()),
-            uid: Some(self.uid.clone()).filter(|u| !u.is_empty()),
-            resource_version: self.resource_version.clone(),
+            name: Some(self.name.to_string()),
+            namespace: Some(self.namespace.to_string()),
+            uid: Some(self.uid.to_string()).filter(|u| !u.is_empty()),
+            resource_version: self.resource_version.as_deref().map(str::to_string),
             ..ObjectReference::default()
         }
     }

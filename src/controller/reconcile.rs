@@ -161,33 +161,30 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
     // large organization would hold them all).
     let mut sources: Vec<Option<Source>> = Vec::with_capacity(members.len());
     let mut references: Vec<Vec<SecretRef>> = Vec::with_capacity(members.len());
-    let mut fields: Vec<Option<ControllerFields>> = Vec::with_capacity(members.len());
+    // Of the Kubernetes-only fields, only the Organization's are kept whole.
+    let org_index = members.iter().position(|m| m.kind == Kind::Organization);
+    let mut policies: Vec<DeletionPolicy> = Vec::with_capacity(members.len());
+    let mut org_fields = ControllerFields::default();
     for (i, m) in members.iter().enumerate() {
         let (spec, split) = m.split();
         match split {
             Ok(f) => {
                 references.push(secrets::references(m.kind, &spec));
                 sources.push(Some(objects::source(m, spec)));
-                fields.push(Some(f));
+                policies.push(f.deletion_policy);
+                if Some(i) == org_index {
+                    org_fields = f;
+                }
             }
             Err(message) => {
                 d.verdicts[i] = Some(Verdict::failed(reason::INVALID, &message));
                 references.push(Vec::new());
                 sources.push(None);
-                fields.push(None);
+                policies.push(DeletionPolicy::Orphan);
             }
         }
     }
-    let org_index = members.iter().position(|m| m.kind == Kind::Organization);
-    let org_fields = org_index
-        .and_then(|i| fields.get(i).cloned().flatten())
-        .unwrap_or_default();
-    let policy = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.as_ref())
-            .map_or(DeletionPolicy::Orphan, |f| f.deletion_policy)
-    };
+    let policy = |i: usize| policies[i];
     // The Organization is deleted last: while other resources of it stay,
     // it stays in the plan they need.
     let others_remain = members
@@ -799,7 +796,7 @@ async fn patch_finalizers(
     let results: Vec<Result<(), kube::Error>> = futures::stream::iter(ops.iter().copied().map(|(i, add)| {
         let m = &members[i];
         async move {
-            let mut finalizers: Vec<String> = m.finalizers.clone();
+            let mut finalizers: Vec<String> = m.finalizers.to_vec();
             finalizers.retain(|f| f != FINALIZER);
             if add {
                 finalizers.push(FINALIZER.to_string());

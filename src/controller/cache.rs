@@ -356,12 +356,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_status_write_is_kept_until_the_watch_delivers_it() {
+    /// A cache holding ada at resource version 1, its written-status
+    /// record, and ada as cached.
+    fn ada_cached() -> (Arc<Written>, Cache, Arc<Member>) {
         let written = Arc::new(Written::default());
         let cache = Cache::new(Kind::User, written.clone());
         cache.apply(watcher::Event::Apply(at(user("ada", "acme", 1), "1")));
-        let before = cache.all()[0].clone();
+        let ada = cache.all()[0].clone();
+        (written, cache, ada)
+    }
+
+    #[test]
+    fn a_status_write_is_kept_until_the_watch_delivers_it() {
+        let (written, cache, before) = ada_cached();
         cache.remember_status(&before, Some("2".into()), &observed(1));
         assert_eq!(written.len(), 1);
         // The cache lags: the write is what a reconcile starts from.
@@ -379,10 +386,7 @@ mod tests {
 
     #[test]
     fn a_status_write_the_watch_delivered_first_is_not_recorded() {
-        let written = Arc::new(Written::default());
-        let cache = Cache::new(Kind::User, written.clone());
-        cache.apply(watcher::Event::Apply(at(user("ada", "acme", 1), "1")));
-        let before = cache.all()[0].clone();
+        let (written, cache, before) = ada_cached();
         cache.apply(watcher::Event::Apply(at(user("ada", "acme", 1), "2")));
         cache.remember_status(&before, Some("2".into()), &observed(1));
         assert!(written.is_empty());

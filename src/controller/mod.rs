@@ -520,7 +520,8 @@ pub async fn serve_endpoints(address: &str, endpoints: Endpoints) -> Result<(), 
 /// Runs `orgctl controller` with a client from the environment (in-cluster
 /// or kubeconfig) until it fails or is interrupted.
 pub fn run_blocking(settings: Settings, listen: String) -> Result<(), ControllerError> {
-    // Also for library callers that do not go through `cli::run`.
+    // The `orgctl` binary set this before its first allocation; this is for
+    // library callers.
     crate::memory::release_promptly();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

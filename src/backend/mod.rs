@@ -7,6 +7,7 @@
 
 pub mod asof;
 pub mod http;
+pub mod keycloak;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -93,16 +94,93 @@ impl LiveOrg {
     }
 }
 
-/// A field a backend cannot hold, as `(kind, dotted spec path)`.
-pub type UnsupportedField = (Kind, &'static str);
+/// Something a backend cannot hold: a whole kind, a field, or one value of
+/// a field. Setting it in the files is a plan error that names the object,
+/// the field, the backend and `reason` — never a silent drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// The kind concerned.
+    pub kind: Kind,
+    /// Dotted spec path; empty for the whole kind.
+    pub path: &'static str,
+    /// `Some(v)`: only this value of the field (its JSON text, e.g. `"saml"`)
+    /// is out of reach; `None`: any value.
+    pub value: Option<&'static str>,
+    /// Why, in the backend's terms.
+    pub reason: &'static str,
+}
+
+impl Gap {
+    /// A field the backend cannot hold, whatever its value.
+    pub const fn field(kind: Kind, path: &'static str, reason: &'static str) -> Gap {
+        Gap {
+            kind,
+            path,
+            value: None,
+            reason,
+        }
+    }
+
+    /// One value of a field the backend cannot hold.
+    pub const fn value(kind: Kind, path: &'static str, value: &'static str, reason: &'static str) -> Gap {
+        Gap {
+            kind,
+            path,
+            value: Some(value),
+            reason,
+        }
+    }
+}
+
+/// A gap found by a backend's own check of the desired objects (rules that
+/// span objects or look inside a value, such as a group under two parents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapFound {
+    /// The object's kind.
+    pub kind: Kind,
+    /// The object's name.
+    pub name: Name,
+    /// Dotted spec path.
+    pub path: String,
+    /// Why the backend cannot hold it.
+    pub reason: String,
+}
+
+/// A backend's check over one organization's desired objects.
+pub type DesiredCheck = fn(&mut dyn Iterator<Item = (Kind, &Name, &Spec)>) -> Vec<GapFound>;
+
+/// How strongly a backend guards its writes against concurrent changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preconditions {
+    /// The server checks each write's expected fingerprint or revision itself.
+    #[default]
+    ServerEnforced,
+    /// The backend reads the object just before writing and compares; a
+    /// change in between the two requests can still slip through.
+    ReadCheckWrite,
+    /// No check at write time: a change made after the plan's snapshot is
+    /// overwritten (saved plans are still refused when anything moved).
+    None,
+}
 
 /// What a backend can express.
 #[derive(Debug, Clone, Default)]
 pub struct Capabilities {
-    /// Spec fields this backend cannot store; setting one is a plan error.
-    pub unsupported: Vec<UnsupportedField>,
+    /// What this backend cannot hold; setting one is a plan error.
+    pub gaps: Vec<Gap>,
+    /// The backend's own check of the desired objects, if it has rules the
+    /// field list cannot say.
+    pub check: Option<DesiredCheck>,
     /// True when a whole write request commits or rolls back as one.
     pub transactional: bool,
+    /// True when the backend keeps an organization revision (staleness
+    /// checks compare it); otherwise only fingerprints are compared.
+    pub revisions: bool,
+    /// How writes are guarded against concurrent changes.
+    pub preconditions: Preconditions,
+    /// `None` when the backend keeps an audit log of orgctl's writes;
+    /// otherwise why `history` has nothing to show.
+    pub no_history: Option<&'static str>,
 }
 
 /// One primitive write.
@@ -255,7 +333,7 @@ pub struct WriteOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The backend address could not be understood.
-    #[error("invalid backend {0:?}: expected sqlite:PATH, http://HOST:PORT or https://HOST:PORT")]
+    #[error("invalid backend {0:?}: expected sqlite:PATH, http(s)://HOST:PORT or keycloak+http(s)://HOST[:PORT][/PATH]")]
     InvalidAddress(String),
     /// The backend's settings are unusable (token, CA file, TLS options).
     #[error("{0}")]
@@ -342,6 +420,9 @@ pub fn open(address: &str) -> Result<Box<dyn Backend>, BackendError> {
 
 /// Opens a backend from its address, with explicit settings for `http(s)://`.
 pub fn open_with(address: &str, options: &http::HttpOptions) -> Result<Box<dyn Backend>, BackendError> {
+    if address.starts_with("keycloak+") {
+        return Ok(Box::new(keycloak::KeycloakBackend::open(address)?));
+    }
     if address.starts_with("http://") || address.starts_with("https://") {
         return Ok(Box::new(http::HttpBackend::open(address, options)?));
     }

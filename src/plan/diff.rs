@@ -29,15 +29,17 @@ pub enum PlanError {
         /// Its organization.
         organization: String,
     },
-    /// The backend cannot hold a field the files set.
-    #[error("{object}: field spec.{field} cannot be stored by backend {backend}")]
+    /// The backend cannot hold a kind, field or value the files set.
+    #[error("{object}: {}cannot be stored by backend {backend}: {reason}", field_words(.field))]
     Unsupported {
         /// The object.
         object: String,
-        /// Dotted spec path.
+        /// Dotted spec path; empty for the whole object.
         field: String,
         /// Backend address.
         backend: String,
+        /// Why, in the backend's terms.
+        reason: String,
     },
     /// More deletions than `--max-deletes` allows.
     #[error("the plan deletes {count} objects, more than --max-deletes {max}")]
@@ -75,6 +77,37 @@ pub enum PlanError {
         /// Dotted spec path.
         path: String,
     },
+}
+
+/// "field spec.x " for a field path, nothing for a whole object.
+fn field_words(field: &str) -> String {
+    if field.is_empty() {
+        String::new()
+    } else {
+        format!("field spec.{field} ")
+    }
+}
+
+/// The gaps of `caps` that `spec` (the desired JSON of one object) runs
+/// into, each once.
+fn gaps_hit(caps: &Capabilities, kind: Kind, spec: &Value) -> Vec<(String, String)> {
+    let mut hit = Vec::new();
+    for gap in caps.gaps.iter().filter(|g| g.kind == kind) {
+        let found = if gap.path.is_empty() {
+            true
+        } else {
+            let pointer = format!("/{}", gap.path.replace('.', "/"));
+            match (spec.pointer(&pointer), gap.value) {
+                (None | Some(Value::Null), _) => false,
+                (Some(_), None) => true,
+                (Some(v), Some(text)) => serde_json::from_str::<Value>(text).is_ok_and(|want| *v == want),
+            }
+        };
+        if found {
+            hit.push((gap.path.to_string(), gap.reason.to_string()));
+        }
+    }
+    hit
 }
 
 /// Fields that cannot change in place, per kind.
@@ -118,12 +151,6 @@ fn with_digests(
     spec
 }
 
-/// True when `path` is set (non-null) in `spec`.
-fn sets_path(spec: &Value, path: &str) -> bool {
-    let pointer = format!("/{}", path.replace('.', "/"));
-    spec.pointer(&pointer).is_some_and(|v| !v.is_null())
-}
-
 /// Diffs the desired state against one live snapshot per organization.
 pub fn diff(
     desired: &DesiredState,
@@ -142,17 +169,27 @@ pub fn diff(
         let mut others = Vec::new();
         let mut prune_candidates = Vec::new();
         let mut unmanaged = 0;
+        if let Some(check) = caps.check {
+            let mut objects = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec));
+            for gap in check(&mut objects) {
+                errors.push(PlanError::Unsupported {
+                    object: describe(gap.kind, &gap.name),
+                    field: gap.path,
+                    backend: backend.to_string(),
+                    reason: gap.reason,
+                });
+            }
+        }
         for ((kind, name), obj) in &org.objects {
             let kind = *kind;
             let desired_json = with_digests(org_name, kind, name, obj.spec.to_json(), digests, &mut errors);
-            for (k, field) in &caps.unsupported {
-                if *k == kind && sets_path(&desired_json, field) {
-                    errors.push(PlanError::Unsupported {
-                        object: describe(kind, name),
-                        field: field.to_string(),
-                        backend: backend.to_string(),
-                    });
-                }
+            for (field, reason) in gaps_hit(caps, kind, &desired_json) {
+                errors.push(PlanError::Unsupported {
+                    object: describe(kind, name),
+                    field,
+                    backend: backend.to_string(),
+                    reason,
+                });
             }
             // The spec to write keeps secret references (not digests); built
             // only for objects that change.
@@ -390,8 +427,11 @@ mod tests {
             "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec:\n  organization: acme\n  default: true\n  password: {minLength: 12}\n",
         );
         let caps = Capabilities {
-            unsupported: vec![(Kind::SecurityPolicy, "password.minLength")],
-            transactional: false,
+            gaps: vec![
+                crate::backend::Gap::field(Kind::SecurityPolicy, "password.minLength", "no such setting"),
+                crate::backend::Gap::value(Kind::SecurityPolicy, "mfa.required", "true", "no MFA"),
+            ],
+            ..Capabilities::default()
         };
         let errors = diff(
             &state,
@@ -404,7 +444,7 @@ mod tests {
         .expect_err("refused");
         assert_eq!(
             errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            vec!["security policy \"default\": field spec.password.minLength cannot be stored by backend realm:x"]
+            vec!["security policy \"default\": field spec.password.minLength cannot be stored by backend realm:x: no such setting"]
         );
         // Not setting the field is fine on the same backend.
         let state = desired(
@@ -412,6 +452,34 @@ mod tests {
         );
         assert!(diff(
             &state,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &caps,
+            &PlanOptions::default(),
+            "realm:x"
+        )
+        .is_ok());
+        // A value gap hits that value only.
+        let mfa = |required: bool| {
+            desired(&format!(
+                "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {{name: default}}\nspec: {{organization: acme, default: true, mfa: {{required: {required}, modes: [totp]}}}}\n"
+            ))
+        };
+        let errors = diff(
+            &mfa(true),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            &caps,
+            &PlanOptions::default(),
+            "realm:x",
+        )
+        .expect_err("refused");
+        assert_eq!(
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["security policy \"default\": field spec.mfa.required cannot be stored by backend realm:x: no MFA"]
+        );
+        assert!(diff(
+            &mfa(false),
             &BTreeMap::new(),
             &BTreeMap::new(),
             &caps,

@@ -201,3 +201,171 @@ pub fn copy_data(rel: &str, dir: &Path) -> PathBuf {
     }
     to
 }
+
+/// The real Keycloak server of this test run (started by
+/// `scripts/test-all.sh`), reached on loopback with its admin client.
+#[derive(Clone)]
+pub struct Keycloak {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The bootstrap admin client of the master realm.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+}
+
+/// The test run's Keycloak, or `None` (after one line saying how to run the
+/// suite) when there is none. Fails instead when `ORGCTL_TEST_REQUIRE_SERVERS`
+/// is set, so the full suite cannot pass by skipping.
+pub fn keycloak(suite: &str) -> Option<Keycloak> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (
+        var("ORGCTL_TEST_KEYCLOAK_URL"),
+        var("ORGCTL_TEST_KEYCLOAK_CLIENT_ID"),
+        var("ORGCTL_TEST_KEYCLOAK_CLIENT_SECRET"),
+    ) {
+        (Some(url), Some(client_id), Some(client_secret)) => {
+            assert!(
+                url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:"),
+                "tests only talk to loopback, not {url}"
+            );
+            Some(Keycloak {
+                url,
+                client_id,
+                client_secret,
+            })
+        }
+        _ => {
+            assert!(
+                var("ORGCTL_TEST_REQUIRE_SERVERS").is_none(),
+                "{suite}: ORGCTL_TEST_REQUIRE_SERVERS is set but no Keycloak is (ORGCTL_TEST_KEYCLOAK_URL)"
+            );
+            eprintln!("skipped {suite}: no Keycloak server; run scripts/test-all.sh to start one");
+            None
+        }
+    }
+}
+
+impl Keycloak {
+    /// The orgctl backend address of this server.
+    pub fn address(&self) -> String {
+        format!("keycloak+{}", self.url)
+    }
+
+    /// Environment for an orgctl process that talks to this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ORGCTL_KEYCLOAK_CLIENT_ID", self.client_id.clone()),
+            ("ORGCTL_KEYCLOAK_CLIENT_SECRET", self.client_secret.clone()),
+        ]
+    }
+
+    /// An admin token of the master realm (for tests acting behind orgctl's back).
+    pub fn token(&self) -> String {
+        let c = reqwest::blocking::Client::new();
+        let v: serde_json::Value = c
+            .post(format!(
+                "{}/realms/master/protocol/openid-connect/token",
+                self.url
+            ))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", self.client_secret.as_str()),
+            ])
+            .send()
+            .expect("token request")
+            .json()
+            .expect("token json");
+        v["access_token"].as_str().expect("access_token").to_string()
+    }
+
+    /// One admin API call as an administrator would make it by hand:
+    /// `path` is under `/admin/realms`. Returns status and JSON body.
+    pub fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let c = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = c
+            .request(method, format!("{}/admin/realms{path}", self.url))
+            .bearer_auth(self.token());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().expect("admin call");
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The id of the first object a list call returns.
+    pub fn id_of(&self, path: &str) -> String {
+        let (status, v) = self.admin("GET", path, None);
+        assert_eq!(status, 200, "{path}: {v}");
+        v[0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: no id in {v}"))
+            .to_string()
+    }
+
+    /// Deletes a realm (gone already is fine).
+    pub fn drop_realm(&self, realm: &str) {
+        let (status, v) = self.admin("DELETE", &format!("/{realm}"), None);
+        assert!(
+            status == 204 || status == 404,
+            "delete realm {realm}: {status} {v}"
+        );
+    }
+
+    /// A token request (password grant) of `user` to client `client_id` of
+    /// `realm`: the HTTP status and the error text, if any.
+    pub fn sign_in(
+        &self,
+        realm: &str,
+        client_id: &str,
+        secret: &str,
+        user: &str,
+        password: &str,
+    ) -> (u16, String) {
+        let c = reqwest::blocking::Client::new();
+        let resp = c
+            .post(format!(
+                "{}/realms/{realm}/protocol/openid-connect/token",
+                self.url
+            ))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("username", user),
+                ("password", password),
+            ])
+            .send()
+            .expect("token request");
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        let err = v["error_description"]
+            .as_str()
+            .or(v["error"].as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                if text.contains("Access denied") {
+                    "Access denied".into()
+                } else {
+                    String::new()
+                }
+            });
+        (status, err)
+    }
+}

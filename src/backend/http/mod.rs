@@ -413,8 +413,9 @@ impl Backend for HttpBackend {
     /// The server holds the same model as the files; each write commits alone.
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            unsupported: Vec::new(),
             transactional: false,
+            revisions: true,
+            ..Capabilities::default()
         }
     }
 

@@ -152,8 +152,9 @@ impl Backend for SqliteBackend {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            unsupported: Vec::new(),
             transactional: true,
+            revisions: true,
+            ..Capabilities::default()
         }
     }
 

@@ -639,7 +639,7 @@ fn reading_never_creates_the_file_and_the_first_write_does() {
     assert_eq!(b.describe(), format!("sqlite:{path}"));
     let caps = b.capabilities();
     assert!(caps.transactional);
-    assert!(caps.unsupported.is_empty());
+    assert!(caps.gaps.is_empty());
     let mode: String = b
         .conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))

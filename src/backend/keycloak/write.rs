@@ -1,0 +1,1417 @@
+//! Writes to one realm, one primitive write at a time. Each update reads the
+//! object's current representation, changes only the fields the spec
+//! manages, drops what the server computes, and sends back everything else
+//! it holds (Keycloak's PUTs replace attribute maps and user records whole).
+//! Memberships and parents of groups wait until every group of the request
+//! exists; the super admin's realm-admin role waits until its user exists.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+use super::client::{seg, Client};
+use super::flows::{Flows, REALM_BROWSER, REALM_DIRECT};
+use super::mapping::{admin_roles_for, policy_with_password};
+use super::read::{flat_attrs, USER_FIELDS};
+use super::{
+    Index, RuleRef, ACCESS_ROLE, BINDING_PREFIX, CONTAINER, KIND_ATTR, MANAGED, MFA_ATTR, NAME_ATTR,
+    ORG_ATTR, POLICY_ATTR, ROLE_PREFIX, SECRET_DIGEST, SPEC_ATTR, SUPER_ADMIN_ATTR, TYPE_ATTR,
+};
+use crate::backend::{BackendError, RuleGrant, Write};
+use crate::model::{
+    AppType, ApplicationSpec, Collection, CollectionMode, Field, GroupSpec, IdentityProviderSpec, Kind, Name,
+    OrganizationSpec, ProviderType, RoleBindingSpec, RoleSpec, SecretValue, SecurityPolicySpec, Spec,
+    UserSpec, UserStatus,
+};
+
+/// Fields of a representation the server computes: never sent back.
+const COMPUTED: &[&str] = &[
+    "access",
+    "createdTimestamp",
+    "totp",
+    "disableableCredentialTypes",
+    "userProfileMetadata",
+    "subGroupCount",
+    "subGroups",
+    "notBefore",
+];
+
+/// Deferred work of a request, with the write it belongs to.
+enum Later {
+    /// A group's members and children.
+    Members(usize, Name, GroupSpec),
+    /// The super admin's realm-admin role.
+    SuperAdmin(usize, Name),
+}
+
+/// One request's writes to one realm.
+pub struct Writer<'a> {
+    client: &'a Client,
+    realm: Name,
+    index: Index,
+    flows: Option<Flows<'a>>,
+    later: Vec<Later>,
+}
+
+fn what(kind: Kind, name: &Name) -> String {
+    format!("{} {:?}", kind.noun(), name.as_str())
+}
+
+fn strip_computed(v: &mut Value) {
+    if let Some(o) = v.as_object_mut() {
+        for k in COMPUTED {
+            o.remove(*k);
+        }
+    }
+}
+
+/// Sets (or with `None` removes) one attribute of a representation whose
+/// attributes are lists of strings (users, groups, roles).
+fn set_list_attr(v: &mut Value, name: &str, value: Option<&str>) {
+    if !v.get("attributes").is_some_and(Value::is_object) {
+        v["attributes"] = json!({});
+    }
+    if let Some(attrs) = v["attributes"].as_object_mut() {
+        match value {
+            Some(s) => {
+                attrs.insert(name.to_string(), json!([s]));
+            }
+            None => {
+                attrs.remove(name);
+            }
+        }
+    }
+}
+
+/// The same for representations whose attributes are plain strings
+/// (realms, clients).
+fn set_flat_attr(v: &mut Value, name: &str, value: Option<&str>) {
+    if !v.get("attributes").is_some_and(Value::is_object) {
+        v["attributes"] = json!({});
+    }
+    if let Some(attrs) = v["attributes"].as_object_mut() {
+        match value {
+            Some(s) => {
+                attrs.insert(name.to_string(), json!(s));
+            }
+            None => {
+                attrs.remove(name);
+            }
+        }
+    }
+}
+
+/// A string field: set, cleared (removed), or left.
+fn set_str(v: &mut Value, key: &str, field: &Field<String>) {
+    match field {
+        Field::Unset => {}
+        Field::Clear => {
+            if let Some(o) = v.as_object_mut() {
+                o.remove(key);
+            }
+        }
+        Field::Set(s) => v[key] = json!(s),
+    }
+}
+
+/// Adds and (authoritative only) removes to get from `current` to `wanted`.
+fn delta<T: Ord + Clone>(current: &BTreeSet<T>, wanted: &Collection<T>) -> (Vec<T>, Vec<T>) {
+    let add = wanted.items.difference(current).cloned().collect();
+    let remove = match wanted.mode {
+        CollectionMode::Authoritative => current.difference(&wanted.items).cloned().collect(),
+        CollectionMode::Additive => Vec::new(),
+    };
+    (add, remove)
+}
+
+impl<'a> Writer<'a> {
+    /// A writer over `index` (the ids of the realm's last snapshot).
+    pub fn new(client: &'a Client, realm: Name, index: Index) -> Self {
+        Writer {
+            client,
+            realm,
+            index,
+            flows: None,
+            later: Vec::new(),
+        }
+    }
+
+    fn r(&self, rest: &str) -> String {
+        format!("/{}{rest}", seg(self.realm.as_str()))
+    }
+
+    fn flows(&mut self) -> Result<&mut Flows<'a>, BackendError> {
+        if self.flows.is_none() {
+            self.flows = Some(Flows::read(self.client, self.realm.as_str())?);
+        }
+        self.flows
+            .as_mut()
+            .ok_or_else(|| BackendError::Remote("keycloak: flows unavailable".into()))
+    }
+
+    /// Runs every write; one result per write attempted. Stops at the first
+    /// failure that every later write would meet too (Keycloak not answering).
+    pub fn run(&mut self, writes: &[Write], progress: &mut dyn FnMut(usize)) -> Vec<Result<(), String>> {
+        let mut results: Vec<Result<(), String>> = Vec::with_capacity(writes.len());
+        let mut group_phase = false;
+        for (i, w) in writes.iter().enumerate() {
+            let kind = w.target().0;
+            if group_phase && kind != Kind::Group {
+                self.flush_members(&mut results);
+                group_phase = false;
+            }
+            if matches!(
+                w,
+                Write::Put {
+                    kind: Kind::Group,
+                    ..
+                }
+            ) {
+                group_phase = true;
+            }
+            let r = self.apply(i, w);
+            let fatal = matches!(&r, Err(BackendError::Remote(m)) if m.contains("no answer") || m.contains("connection refused"));
+            results.push(r.map_err(|e| crate::diagnostic::error_chain(&e)));
+            progress(i + 1);
+            if fatal {
+                return results;
+            }
+        }
+        self.flush_members(&mut results);
+        self.flush_super_admin(&mut results);
+        results
+    }
+
+    fn flush_members(&mut self, results: &mut [Result<(), String>]) {
+        let later = std::mem::take(&mut self.later);
+        let mut kept = Vec::new();
+        for l in later {
+            match l {
+                Later::Members(i, name, spec) => {
+                    if let Err(e) = self.members(&name, &spec) {
+                        if let Some(slot) = results.get_mut(i) {
+                            if slot.is_ok() {
+                                *slot = Err(crate::diagnostic::error_chain(&e));
+                            }
+                        }
+                    }
+                }
+                other => kept.push(other),
+            }
+        }
+        self.later = kept;
+    }
+
+    fn flush_super_admin(&mut self, results: &mut [Result<(), String>]) {
+        for l in std::mem::take(&mut self.later) {
+            if let Later::SuperAdmin(i, user) = l {
+                if let Err(e) = self.grant_realm_admin(&user) {
+                    if let Some(slot) = results.get_mut(i) {
+                        if slot.is_ok() {
+                            *slot = Err(crate::diagnostic::error_chain(&e));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, i: usize, w: &Write) -> Result<(), BackendError> {
+        match w {
+            Write::Put {
+                kind,
+                name,
+                spec,
+                secrets,
+                managed,
+                expected,
+            } => {
+                let creating = expected.is_none();
+                match spec {
+                    Spec::Organization(s) => self.put_org(i, s, *managed),
+                    Spec::User(s) => self.put_user(name, s, *managed, creating),
+                    Spec::Group(s) => self.put_group(i, name, s, *managed, creating),
+                    Spec::Application(s) => {
+                        let secret = secrets.get("oidc.clientSecret");
+                        self.put_app(name, s, secret, *managed, creating)
+                    }
+                    Spec::IdentityProvider(s) => {
+                        self.put_idp(name, s, secrets.get("clientSecret"), *managed, creating)
+                    }
+                    Spec::Role(s) => self.put_role(name, s, *managed, creating),
+                    Spec::RoleBinding(s) => self.put_binding(name, s, *managed, creating),
+                    Spec::SecurityPolicy(s) => self.put_policy(name, s, *managed),
+                    Spec::AppAssignment(s) => self.put_rule(name, s, *managed, creating),
+                }
+                .map_err(|e| match e {
+                    BackendError::Conflict { reason, .. } => BackendError::Conflict {
+                        object: what(*kind, name),
+                        reason,
+                    },
+                    other => other,
+                })
+            }
+            Write::Delete { kind, name, .. } => self.delete(*kind, name),
+            Write::Grants { user, grants } => self.grants(user, grants),
+            Write::ManualGrant { user, app, role } => self.manual_grant(user, app, role.as_ref()),
+        }
+    }
+
+    /// DELETE that treats 404 as done.
+    fn delete_path(&self, path: &str, object: &str) -> Result<(), BackendError> {
+        let a = self.client.call(Method::DELETE, path, None, object)?;
+        if a.status.is_success() || a.status.as_u16() == 404 {
+            return Ok(());
+        }
+        Err(self.client.refused(&Method::DELETE, object, &a))
+    }
+
+    fn post_id(&self, path: &str, body: &Value, object: &str) -> Result<String, BackendError> {
+        let a = self.client.send(Method::POST, path, Some(body), object)?;
+        a.created_id()
+            .ok_or_else(|| BackendError::Remote(format!("keycloak: creating {object}: no id in the answer")))
+    }
+
+    // ---- organization ----------------------------------------------------
+
+    fn put_org(&mut self, i: usize, s: &OrganizationSpec, managed: bool) -> Result<(), BackendError> {
+        let object = what(Kind::Organization, &self.realm);
+        let mut extra = Map::new();
+        for (key, value) in [
+            ("contact", serde_json::to_value(&s.contact)),
+            ("domains", serde_json::to_value(&s.domains)),
+            ("displayNameFormat", serde_json::to_value(&s.display_name_format)),
+            ("emailFormat", serde_json::to_value(&s.email_format)),
+        ] {
+            if let Ok(v) = value {
+                if !v.is_null() {
+                    extra.insert(key.into(), v);
+                }
+            }
+        }
+        if !self.index.exists {
+            let mut body = json!({ "realm": self.realm.as_str(), "enabled": true, "attributes": {} });
+            set_str(&mut body, "displayName", &s.display_name);
+            self.client.send(Method::POST, "", Some(&body), &object)?;
+            self.index.exists = true;
+            self.read_ids()?;
+            self.relax_profile()?;
+        }
+        let mut realm = self.client.get(&self.r(""), &object)?;
+        let mut body = json!({ "attributes": realm.get("attributes").cloned().unwrap_or(json!({})) });
+        match &s.display_name {
+            Field::Unset => {}
+            Field::Clear => body["displayName"] = json!(""),
+            Field::Set(d) => body["displayName"] = json!(d),
+        }
+        set_flat_attr(&mut body, MANAGED, managed.then_some("true"));
+        let text = serde_json::to_string(&Value::Object(extra)).unwrap_or_default();
+        set_flat_attr(&mut body, ORG_ATTR, Some(&text));
+        if let Some(sa) = &s.super_admin {
+            set_flat_attr(&mut body, SUPER_ADMIN_ATTR, Some(sa.as_str()));
+            self.later.push(Later::SuperAdmin(i, sa.clone()));
+        }
+        realm.take();
+        self.client.send(Method::PUT, &self.r(""), Some(&body), &object)?;
+        self.ensure_profile()
+    }
+
+    /// Refreshes the ids Keycloak made with the realm (realm-management).
+    fn read_ids(&mut self) -> Result<(), BackendError> {
+        let clients = self.client.get(
+            &self.r("/clients?clientId=realm-management"),
+            "client realm-management",
+        )?;
+        let rm = clients
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|c| c.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if let Some(rm) = &rm {
+            let roles = self.client.get(
+                &self.r(&format!("/clients/{}/roles?briefRepresentation=true", seg(rm))),
+                "realm-management roles",
+            )?;
+            self.index.realm_management_roles = roles
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| {
+                    Some((
+                        r.get("name")?.as_str()?.to_string(),
+                        r.get("id")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect();
+        }
+        self.index.realm_management = rm;
+        Ok(())
+    }
+
+    /// Keycloak 24+ drops user attributes its user profile does not declare
+    /// unless unmanaged attributes are enabled: orgctl's department, location
+    /// and custom attributes need them.
+    fn ensure_profile(&mut self) -> Result<(), BackendError> {
+        if self.index.profile_ready {
+            return Ok(());
+        }
+        let path = self.r("/users/profile");
+        let mut profile = self.client.get(&path, "the realm's user profile")?;
+        let policy = profile.get("unmanagedAttributePolicy").and_then(Value::as_str);
+        if !matches!(policy, Some("ENABLED") | Some("ADMIN_EDIT")) {
+            profile["unmanagedAttributePolicy"] = json!("ADMIN_EDIT");
+            self.client
+                .send(Method::PUT, &path, Some(&profile), "the realm's user profile")?;
+        }
+        self.index.profile_ready = true;
+        Ok(())
+    }
+
+    /// In a realm orgctl creates, first and last names are optional, as in
+    /// the model (Keycloak's default profile requires both and would hold
+    /// every user without one at "Account is not fully set up").
+    fn relax_profile(&mut self) -> Result<(), BackendError> {
+        let path = self.r("/users/profile");
+        let mut profile = self.client.get(&path, "the realm's user profile")?;
+        if let Some(attrs) = profile.get_mut("attributes").and_then(Value::as_array_mut) {
+            for a in attrs.iter_mut() {
+                let name = a.get("name").and_then(Value::as_str).unwrap_or_default();
+                if name == "firstName" || name == "lastName" {
+                    if let Some(o) = a.as_object_mut() {
+                        o.remove("required");
+                    }
+                }
+            }
+        }
+        profile["unmanagedAttributePolicy"] = json!("ADMIN_EDIT");
+        self.client
+            .send(Method::PUT, &path, Some(&profile), "the realm's user profile")?;
+        self.index.profile_ready = true;
+        Ok(())
+    }
+
+    fn grant_realm_admin(&mut self, user: &Name) -> Result<(), BackendError> {
+        let uid = self.user_id(user)?;
+        let rm = self.index.realm_management.clone().ok_or_else(|| {
+            BackendError::Remote("keycloak: the realm has no realm-management client".into())
+        })?;
+        let role = self
+            .index
+            .realm_management_roles
+            .get("realm-admin")
+            .cloned()
+            .ok_or_else(|| {
+                BackendError::Remote("keycloak: realm-management has no realm-admin role".into())
+            })?;
+        self.client.send(
+            Method::POST,
+            &self.r(&format!(
+                "/users/{}/role-mappings/clients/{}",
+                seg(&uid),
+                seg(&rm)
+            )),
+            Some(&json!([{ "id": role, "name": "realm-admin" }])),
+            &format!("the super admin role of user {:?}", user.as_str()),
+        )?;
+        Ok(())
+    }
+
+    // ---- users -----------------------------------------------------------
+
+    fn user_id(&self, user: &Name) -> Result<String, BackendError> {
+        self.index
+            .users
+            .get(user)
+            .cloned()
+            .ok_or_else(|| BackendError::Remote(format!("keycloak: user {:?} does not exist", user.as_str())))
+    }
+
+    fn put_user(
+        &mut self,
+        name: &Name,
+        s: &UserSpec,
+        managed: bool,
+        creating: bool,
+    ) -> Result<(), BackendError> {
+        let object = what(Kind::User, name);
+        self.ensure_profile()?;
+        let existing = if creating {
+            None
+        } else {
+            self.index.users.get(name).cloned()
+        };
+        let mut user = match &existing {
+            Some(id) => self
+                .client
+                .get(&self.r(&format!("/users/{}", seg(id))), &object)?,
+            None => json!({ "username": name.as_str(), "enabled": true }),
+        };
+        strip_computed(&mut user);
+        if let Some(e) = &s.email {
+            user["email"] = json!(e.as_str());
+        }
+        set_str(&mut user, "firstName", &s.first_name);
+        set_str(&mut user, "lastName", &s.last_name);
+        for (key, field) in [
+            ("department", &s.department),
+            ("designation", &s.designation),
+            ("location", &s.location),
+        ] {
+            match field {
+                Field::Unset => {}
+                Field::Clear => set_list_attr(&mut user, key, None),
+                Field::Set(v) => set_list_attr(&mut user, key, Some(v)),
+            }
+        }
+        match &s.custom_attributes {
+            Field::Unset => {}
+            other => {
+                let keep = |k: &str| USER_FIELDS.contains(&k) || k.starts_with("orgctl.io/");
+                if let Some(attrs) = user.get_mut("attributes").and_then(Value::as_object_mut) {
+                    attrs.retain(|k, _| keep(k));
+                }
+                if let Field::Set(custom) = other {
+                    for (k, v) in custom.iter() {
+                        set_list_attr(&mut user, k, Some(v));
+                    }
+                }
+            }
+        }
+        if let Some(status) = s.status.get() {
+            user["enabled"] = json!(*status == UserStatus::Active);
+        }
+        set_list_attr(&mut user, MANAGED, managed.then_some("true"));
+        match existing {
+            Some(id) => {
+                self.client.send(
+                    Method::PUT,
+                    &self.r(&format!("/users/{}", seg(&id))),
+                    Some(&user),
+                    &object,
+                )?;
+            }
+            None => {
+                let id = self.post_id(&self.r("/users"), &user, &object)?;
+                self.index.users.insert(name.clone(), id);
+            }
+        }
+        Ok(())
+    }
+
+    // ---- groups ----------------------------------------------------------
+
+    fn put_group(
+        &mut self,
+        i: usize,
+        name: &Name,
+        s: &GroupSpec,
+        managed: bool,
+        creating: bool,
+    ) -> Result<(), BackendError> {
+        let object = what(Kind::Group, name);
+        let existing = if creating {
+            None
+        } else {
+            self.index.groups.get(name).map(|g| g.id.clone())
+        };
+        match existing {
+            Some(id) => {
+                let path = self.r(&format!("/groups/{}", seg(&id)));
+                let mut g = self.client.get(&path, &object)?;
+                strip_computed(&mut g);
+                set_str(&mut g, "description", &s.description);
+                set_list_attr(&mut g, MANAGED, managed.then_some("true"));
+                self.client.send(Method::PUT, &path, Some(&g), &object)?;
+            }
+            None => {
+                let mut g = json!({ "name": name.as_str(), "attributes": {} });
+                set_str(&mut g, "description", &s.description);
+                set_list_attr(&mut g, MANAGED, managed.then_some("true"));
+                let id = self.post_id(&self.r("/groups"), &g, &object)?;
+                self.index
+                    .groups
+                    .insert(name.clone(), super::GroupRef { id, parent: None });
+                self.index.group_members.insert(name.clone(), BTreeSet::new());
+            }
+        }
+        self.later.push(Later::Members(i, name.clone(), s.clone()));
+        Ok(())
+    }
+
+    fn group_id(&self, group: &Name) -> Result<String, BackendError> {
+        self.index.groups.get(group).map(|g| g.id.clone()).ok_or_else(|| {
+            BackendError::Remote(format!("keycloak: group {:?} does not exist", group.as_str()))
+        })
+    }
+
+    /// A group's user members and child groups, as its spec says.
+    fn members(&mut self, name: &Name, s: &GroupSpec) -> Result<(), BackendError> {
+        let Some(members) = s.members.get() else {
+            return Ok(());
+        };
+        let gid = self.group_id(name)?;
+        if let Some(users) = members.users.get() {
+            let current = self.index.group_members.get(name).cloned().unwrap_or_default();
+            let (add, remove) = delta(&current, users);
+            for u in add {
+                let uid = self.user_id(&u)?;
+                self.client.send(
+                    Method::PUT,
+                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&gid))),
+                    None,
+                    &format!("membership of user {:?} in group {:?}", u.as_str(), name.as_str()),
+                )?;
+                self.index
+                    .group_members
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(u);
+            }
+            for u in remove {
+                let uid = self.user_id(&u)?;
+                self.delete_path(
+                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&gid))),
+                    &format!("membership of user {:?} in group {:?}", u.as_str(), name.as_str()),
+                )?;
+                if let Some(m) = self.index.group_members.get_mut(name) {
+                    m.remove(&u);
+                }
+            }
+        }
+        if let Some(children) = members.groups.get() {
+            let current: BTreeSet<Name> = self
+                .index
+                .groups
+                .iter()
+                .filter(|(_, g)| g.parent.as_deref() == Some(gid.as_str()))
+                .map(|(n, _)| n.clone())
+                .collect();
+            let (add, remove) = delta(&current, children);
+            for c in add {
+                let cid = self.group_id(&c)?;
+                self.client.send(
+                    Method::POST,
+                    &self.r(&format!("/groups/{}/children", seg(&gid))),
+                    Some(&json!({ "id": cid, "name": c.as_str() })),
+                    &format!("group {:?} under group {:?}", c.as_str(), name.as_str()),
+                )?;
+                if let Some(g) = self.index.groups.get_mut(&c) {
+                    g.parent = Some(gid.clone());
+                }
+            }
+            for c in remove {
+                self.move_to_top(&c)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a group to the top level (out of its parent).
+    fn move_to_top(&mut self, group: &Name) -> Result<(), BackendError> {
+        let cid = self.group_id(group)?;
+        self.client.send(
+            Method::POST,
+            &self.r("/groups"),
+            Some(&json!({ "id": cid, "name": group.as_str() })),
+            &format!("group {:?} (moved to the top level)", group.as_str()),
+        )?;
+        if let Some(g) = self.index.groups.get_mut(group) {
+            g.parent = None;
+        }
+        Ok(())
+    }
+
+    // ---- applications ----------------------------------------------------
+
+    fn put_app(
+        &mut self,
+        name: &Name,
+        s: &ApplicationSpec,
+        secret: Option<&SecretValue>,
+        managed: bool,
+        creating: bool,
+    ) -> Result<(), BackendError> {
+        let object = what(Kind::Application, name);
+        let saml = s.app_type == Some(AppType::Saml);
+        let client_id = match s.saml.get().and_then(|m| m.entity_id.get()) {
+            Some(entity) if saml => entity.clone(),
+            _ => name.to_string(),
+        };
+        let existing = if creating {
+            None
+        } else {
+            self.index.clients.get(name).cloned()
+        };
+        let mut c = match &existing {
+            Some(c) => self
+                .client
+                .get(&self.r(&format!("/clients/{}", seg(&c.uuid))), &object)?,
+            None => json!({
+                "clientId": client_id,
+                "protocol": if saml { "saml" } else { "openid-connect" },
+                "enabled": true,
+                "publicClient": false,
+                "standardFlowEnabled": true,
+                "attributes": {},
+            }),
+        };
+        strip_computed(&mut c);
+        c["clientId"] = json!(client_id);
+        set_str(&mut c, "name", &s.display_name);
+        set_flat_attr(&mut c, MANAGED, managed.then_some("true"));
+        set_flat_attr(&mut c, NAME_ATTR, saml.then_some(name.as_str()));
+        let kind = match s.app_type {
+            Some(AppType::Catalog) => Some("catalog"),
+            Some(AppType::Oidc) => Some("oidc"),
+            _ => None,
+        };
+        set_flat_attr(&mut c, TYPE_ATTR, kind);
+        match &s.catalog_id {
+            Field::Unset => {}
+            Field::Clear => set_flat_attr(&mut c, "orgctl.io/catalog-id", None),
+            Field::Set(v) => set_flat_attr(&mut c, "orgctl.io/catalog-id", Some(v)),
+        }
+        if let Some(o) = s.oidc.get() {
+            match &o.redirect_uris {
+                Field::Unset => {}
+                Field::Clear => c["redirectUris"] = json!([]),
+                Field::Set(uris) => {
+                    let current: BTreeSet<String> = c
+                        .get("redirectUris")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                        .unwrap_or_default();
+                    let (add, remove) = delta(&current, uris);
+                    let mut all: BTreeSet<String> = current;
+                    all.extend(add);
+                    for r in remove {
+                        all.remove(&r);
+                    }
+                    c["redirectUris"] = json!(all);
+                }
+            }
+        }
+        if let Some(secret) = secret {
+            c["secret"] = json!(secret.expose());
+        }
+        if let Some(m) = s.saml.get() {
+            match &m.acs_url {
+                Field::Unset => {}
+                Field::Clear => set_flat_attr(&mut c, "saml_assertion_consumer_url_post", None),
+                Field::Set(v) => set_flat_attr(&mut c, "saml_assertion_consumer_url_post", Some(v)),
+            }
+            match &m.name_id_format {
+                Field::Unset => {}
+                Field::Clear => set_flat_attr(&mut c, "saml_name_id_format", None),
+                Field::Set(v) => set_flat_attr(&mut c, "saml_name_id_format", Some(v)),
+            }
+        }
+        // App access: the client's flows refuse users without its access role.
+        let mfa = self.index.mfa_required;
+        let (browser, direct) = self.flows()?.ensure_app(&client_id, ACCESS_ROLE, mfa)?;
+        c["authenticationFlowBindingOverrides"] = json!({ "browser": browser, "direct_grant": direct });
+        let uuid = match existing {
+            Some(e) => {
+                self.client.send(
+                    Method::PUT,
+                    &self.r(&format!("/clients/{}", seg(&e.uuid))),
+                    Some(&c),
+                    &object,
+                )?;
+                e.uuid
+            }
+            None => {
+                let uuid = self.post_id(&self.r("/clients"), &c, &object)?;
+                self.index.clients.insert(
+                    name.clone(),
+                    super::ClientRef {
+                        uuid: uuid.clone(),
+                        client_id: client_id.clone(),
+                        ..Default::default()
+                    },
+                );
+                uuid
+            }
+        };
+        if let Some(c) = self.index.clients.get_mut(name) {
+            c.client_id = client_id.clone();
+        }
+        self.app_roles(name, &uuid, s)
+    }
+
+    /// The app's roles, each including the access role.
+    fn app_roles(&mut self, name: &Name, uuid: &str, s: &ApplicationSpec) -> Result<(), BackendError> {
+        let object = what(Kind::Application, name);
+        let access = match self.index.clients.get(name).and_then(|c| c.access_role.clone()) {
+            Some(id) => id,
+            None => {
+                let path = self.r(&format!("/clients/{}/roles", seg(uuid)));
+                let a = self.client.call(
+                    Method::POST,
+                    &path,
+                    Some(&json!({ "name": ACCESS_ROLE, "description": "orgctl: may sign in to this app" })),
+                    &object,
+                )?;
+                if !a.status.is_success() && a.status.as_u16() != 409 {
+                    return Err(self.client.refused(&Method::POST, &object, &a));
+                }
+                let role = self
+                    .client
+                    .get(&format!("{path}/{}", seg(ACCESS_ROLE)), &object)?;
+                let id = role
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(c) = self.index.clients.get_mut(name) {
+                    c.access_role = Some(id.clone());
+                }
+                id
+            }
+        };
+        let Some(wanted) = s.roles.get() else {
+            return Ok(());
+        };
+        let current: BTreeSet<Name> = self
+            .index
+            .clients
+            .get(name)
+            .map(|c| c.roles.keys().filter_map(|r| r.parse().ok()).collect())
+            .unwrap_or_default();
+        let (add, remove) = delta(&current, wanted);
+        for role in add {
+            let path = self.r(&format!("/clients/{}/roles", seg(uuid)));
+            self.client.send(
+                Method::POST,
+                &path,
+                Some(&json!({ "name": role.as_str() })),
+                &format!("role {:?} of {object}", role.as_str()),
+            )?;
+            let created = self
+                .client
+                .get(&format!("{path}/{}", seg(role.as_str())), &object)?;
+            let id = created
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            self.client.send(
+                Method::POST,
+                &format!("{path}/{}/composites", seg(role.as_str())),
+                Some(&json!([{ "id": access, "name": ACCESS_ROLE }])),
+                &format!("role {:?} of {object}", role.as_str()),
+            )?;
+            if let Some(c) = self.index.clients.get_mut(name) {
+                c.roles.insert(role.to_string(), id);
+            }
+        }
+        for role in remove {
+            self.delete_path(
+                &self.r(&format!("/clients/{}/roles/{}", seg(uuid), seg(role.as_str()))),
+                &format!("role {:?} of {object}", role.as_str()),
+            )?;
+            if let Some(c) = self.index.clients.get_mut(name) {
+                c.roles.remove(role.as_str());
+            }
+        }
+        Ok(())
+    }
+
+    // ---- identity providers ----------------------------------------------
+
+    fn put_idp(
+        &mut self,
+        name: &Name,
+        s: &IdentityProviderSpec,
+        secret: Option<&SecretValue>,
+        managed: bool,
+        creating: bool,
+    ) -> Result<(), BackendError> {
+        let object = what(Kind::IdentityProvider, name);
+        let path = self.r(&format!("/identity-provider/instances/{}", seg(name.as_str())));
+        let exists = !creating && self.index.idps.contains(name);
+        let mut idp = if exists {
+            self.client.get(&path, &object)?
+        } else {
+            let provider = match s.provider_type {
+                Some(ProviderType::Google) => "google",
+                Some(ProviderType::Facebook) => "facebook",
+                Some(ProviderType::Linkedin) => "linkedin-openid-connect",
+                Some(ProviderType::Saml) => "saml",
+                Some(ProviderType::Oidc) | None => "oidc",
+            };
+            json!({ "alias": name.as_str(), "providerId": provider, "enabled": true, "config": {} })
+        };
+        set_str(&mut idp, "displayName", &s.display_name);
+        if let Some(e) = s.enabled.get() {
+            idp["enabled"] = json!(e);
+        }
+        if !idp.get("config").is_some_and(Value::is_object) {
+            idp["config"] = json!({});
+        }
+        let mut cfg = |key: &str, field: &Field<String>| match field {
+            Field::Unset => {}
+            Field::Clear => {
+                if let Some(c) = idp["config"].as_object_mut() {
+                    c.remove(key);
+                }
+            }
+            Field::Set(v) => idp["config"][key] = json!(v),
+        };
+        cfg("clientId", &s.client_id);
+        cfg("issuer", &s.issuer);
+        if let Some(m) = s.saml.get() {
+            cfg("singleSignOnServiceUrl", &m.sso_url);
+            cfg("singleLogoutServiceUrl", &m.slo_url);
+            cfg("idpEntityId", &m.entity_id);
+            cfg("signingCertificate", &m.certificate);
+        }
+        if let Some(secret) = secret {
+            idp["config"]["clientSecret"] = json!(secret.expose());
+            idp["config"][SECRET_DIGEST] = json!(secret.digest());
+        }
+        idp["config"][MANAGED] = json!(if managed { "true" } else { "false" });
+        if exists {
+            self.client.send(Method::PUT, &path, Some(&idp), &object)?;
+        } else {
+            self.client.send(
+                Method::POST,
+                &self.r("/identity-provider/instances"),
+                Some(&idp),
+                &object,
+            )?;
+            self.index.idps.insert(name.clone());
+        }
+        Ok(())
+    }
+
+    // ---- admin roles -----------------------------------------------------
+
+    /// Makes the realm role `role` hold exactly `wanted` composites.
+    fn composites(&self, role: &str, wanted: &[(String, String)], object: &str) -> Result<(), BackendError> {
+        let path = self.r(&format!("/roles/{}/composites", seg(role)));
+        let current = self.client.get(&path, object)?;
+        let current: Vec<(String, String)> = current
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                Some((
+                    r.get("id")?.as_str()?.to_string(),
+                    r.get("name")?.as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        let ids: BTreeSet<&str> = current.iter().map(|(i, _)| i.as_str()).collect();
+        let want: BTreeSet<&str> = wanted.iter().map(|(i, _)| i.as_str()).collect();
+        let add: Vec<Value> = wanted
+            .iter()
+            .filter(|(i, _)| !ids.contains(i.as_str()))
+            .map(|(i, n)| json!({ "id": i, "name": n }))
+            .collect();
+        let remove: Vec<Value> = current
+            .iter()
+            .filter(|(i, _)| !want.contains(i.as_str()))
+            .map(|(i, n)| json!({ "id": i, "name": n }))
+            .collect();
+        if !add.is_empty() {
+            self.client
+                .send(Method::POST, &path, Some(&Value::Array(add)), object)?;
+        }
+        if !remove.is_empty() {
+            self.client
+                .send(Method::DELETE, &path, Some(&Value::Array(remove)), object)?;
+        }
+        Ok(())
+    }
+
+    /// Creates or updates a realm role orgctl keeps for `kind`.
+    fn realm_role(
+        &mut self,
+        role: &str,
+        kind: &str,
+        description: &Field<String>,
+        managed: bool,
+        object: &str,
+    ) -> Result<(), BackendError> {
+        let path = self.r(&format!("/roles/{}", seg(role)));
+        let mut r = match self.client.get_opt(&path, object)? {
+            Some(r) => r,
+            None => {
+                self.client.send(
+                    Method::POST,
+                    &self.r("/roles"),
+                    Some(&json!({ "name": role })),
+                    object,
+                )?;
+                self.client.get(&path, object)?
+            }
+        };
+        if let Some(id) = r.get("id").and_then(Value::as_str) {
+            self.index.realm_roles.insert(role.to_string(), id.to_string());
+        }
+        set_str(&mut r, "description", description);
+        set_list_attr(&mut r, KIND_ATTR, Some(kind));
+        set_list_attr(&mut r, MANAGED, managed.then_some("true"));
+        self.client.send(Method::PUT, &path, Some(&r), object)?;
+        Ok(())
+    }
+
+    fn put_role(
+        &mut self,
+        name: &Name,
+        s: &RoleSpec,
+        managed: bool,
+        _creating: bool,
+    ) -> Result<(), BackendError> {
+        let object = what(Kind::Role, name);
+        let role = format!("{ROLE_PREFIX}{name}");
+        self.realm_role(&role, "Role", &s.description, managed, &object)?;
+        if let Some(perms) = s.permissions.get() {
+            let names = admin_roles_for(perms)
+                .map_err(|reason| BackendError::Remote(format!("{object}: {reason}")))?;
+            let wanted: Vec<(String, String)> = names
+                .iter()
+                .filter_map(|n| {
+                    self.index
+                        .realm_management_roles
+                        .get(*n)
+                        .map(|id| (id.clone(), n.to_string()))
+                })
+                .collect();
+            self.composites(&role, &wanted, &object)?;
+        }
+        Ok(())
+    }
+
+    fn put_binding(
+        &mut self,
+        name: &Name,
+        s: &RoleBindingSpec,
+        managed: bool,
+        _creating: bool,
+    ) -> Result<(), BackendError> {
+        let object = what(Kind::RoleBinding, name);
+        let role = format!("{BINDING_PREFIX}{name}");
+        self.realm_role(&role, "RoleBinding", &Field::Unset, managed, &object)?;
+        let wanted: Vec<(String, String)> = match s.role.as_ref().map(Name::as_str) {
+            Some("admin") => self
+                .index
+                .realm_management_roles
+                .get("realm-admin")
+                .map(|id| vec![(id.clone(), "realm-admin".to_string())])
+                .unwrap_or_default(),
+            Some("member") | Some("super-admin") | None => Vec::new(),
+            Some(custom) => {
+                let r = format!("{ROLE_PREFIX}{custom}");
+                self.index
+                    .realm_roles
+                    .get(&r)
+                    .map(|id| vec![(id.clone(), r.clone())])
+                    .unwrap_or_default()
+            }
+        };
+        self.composites(&role, &wanted, &object)?;
+        let Some(subjects) = s.subjects.get() else {
+            return Ok(());
+        };
+        let role_id = self.index.realm_roles.get(&role).cloned().unwrap_or_default();
+        let mapping = json!([{ "id": role_id, "name": role }]);
+        let holders = |sub: &str| -> Result<BTreeSet<String>, BackendError> {
+            let list = self.client.get_all(
+                &self.r(&format!("/roles/{}/{sub}?briefRepresentation=true", seg(&role))),
+                500,
+                &object,
+            )?;
+            Ok(list
+                .iter()
+                .filter_map(|v| v.get("id").and_then(Value::as_str).map(str::to_string))
+                .collect())
+        };
+        if let Some(users) = subjects.users.get() {
+            let ids = holders("users")?;
+            let current: BTreeSet<Name> = self
+                .index
+                .users
+                .iter()
+                .filter(|(_, id)| ids.contains(*id))
+                .map(|(n, _)| n.clone())
+                .collect();
+            let (add, remove) = delta(&current, users);
+            for (u, method) in add
+                .iter()
+                .map(|u| (u, Method::POST))
+                .chain(remove.iter().map(|u| (u, Method::DELETE)))
+            {
+                let uid = self.user_id(u)?;
+                self.client.send(
+                    method,
+                    &self.r(&format!("/users/{}/role-mappings/realm", seg(&uid))),
+                    Some(&mapping),
+                    &format!("{object} for user {:?}", u.as_str()),
+                )?;
+            }
+        }
+        if let Some(groups) = subjects.groups.get() {
+            let ids = holders("groups")?;
+            let current: BTreeSet<Name> = self
+                .index
+                .groups
+                .iter()
+                .filter(|(_, g)| ids.contains(&g.id))
+                .map(|(n, _)| n.clone())
+                .collect();
+            let (add, remove) = delta(&current, groups);
+            for (g, method) in add
+                .iter()
+                .map(|g| (g, Method::POST))
+                .chain(remove.iter().map(|g| (g, Method::DELETE)))
+            {
+                let gid = self.group_id(g)?;
+                self.client.send(
+                    method,
+                    &self.r(&format!("/groups/{}/role-mappings/realm", seg(&gid))),
+                    Some(&mapping),
+                    &format!("{object} for group {:?}", g.as_str()),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- the realm-wide policy ---------------------------------------------
+
+    fn put_policy(&mut self, name: &Name, s: &SecurityPolicySpec, managed: bool) -> Result<(), BackendError> {
+        let object = what(Kind::SecurityPolicy, name);
+        let realm = self.client.get(&self.r(""), &object)?;
+        let mut body = json!({ "attributes": realm.get("attributes").cloned().unwrap_or(json!({})) });
+        if let Some(p) = s.password.get() {
+            let current = realm
+                .get("passwordPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            body["passwordPolicy"] = json!(policy_with_password(current, p));
+        }
+        if let Some(sess) = s.session.get() {
+            match &sess.lifetime {
+                Field::Unset => {}
+                Field::Clear => body["ssoSessionMaxLifespan"] = json!(36_000),
+                Field::Set(d) => body["ssoSessionMaxLifespan"] = json!(d.as_secs()),
+            }
+            match &sess.idle_timeout {
+                Field::Unset => {}
+                Field::Clear => body["ssoSessionIdleTimeout"] = json!(1_800),
+                Field::Set(d) => body["ssoSessionIdleTimeout"] = json!(d.as_secs()),
+            }
+        }
+        if let Some(required) = s.mfa.get().map(|m| m.required.get() == Some(&true)) {
+            self.flows()?.set_mfa(required)?;
+            self.index.mfa_required = required;
+            body["browserFlow"] = json!(REALM_BROWSER);
+            body["directGrantFlow"] = json!(REALM_DIRECT);
+            set_flat_attr(&mut body, MFA_ATTR, Some(if required { "true" } else { "false" }));
+        }
+        set_flat_attr(&mut body, POLICY_ATTR, managed.then_some(name.as_str()));
+        self.client.send(Method::PUT, &self.r(""), Some(&body), &object)?;
+        self.index.policy = Some(name.clone());
+        Ok(())
+    }
+
+    // ---- app assignments ---------------------------------------------------
+
+    fn container(&mut self) -> Result<String, BackendError> {
+        if let Some(id) = &self.index.container {
+            return Ok(id.clone());
+        }
+        let body = json!({
+            "name": CONTAINER,
+            "description": "managed by orgctl: one group per app assignment rule",
+            "attributes": { KIND_ATTR: ["container"], MANAGED: ["true"] },
+        });
+        let id = self.post_id(&self.r("/groups"), &body, "the app assignment groups")?;
+        self.index.container = Some(id.clone());
+        Ok(id)
+    }
+
+    fn put_rule(
+        &mut self,
+        name: &Name,
+        s: &crate::model::AppAssignmentSpec,
+        managed: bool,
+        _creating: bool,
+    ) -> Result<(), BackendError> {
+        let object = what(Kind::AppAssignment, name);
+        let mut stored = serde_json::to_value(s).unwrap_or(json!({}));
+        if let Some(o) = stored.as_object_mut() {
+            o.remove("organization");
+            o.remove("assign");
+        }
+        let text = serde_json::to_string(&stored).unwrap_or_default();
+        let rule_id = match self.index.rules.get(name).map(|r| r.id.clone()) {
+            Some(id) => {
+                let path = self.r(&format!("/groups/{}", seg(&id)));
+                let mut g = self.client.get(&path, &object)?;
+                strip_computed(&mut g);
+                set_list_attr(&mut g, SPEC_ATTR, Some(&text));
+                set_list_attr(&mut g, MANAGED, managed.then_some("true"));
+                self.client.send(Method::PUT, &path, Some(&g), &object)?;
+                id
+            }
+            None => {
+                let parent = self.container()?;
+                let body = json!({
+                    "name": name.as_str(),
+                    "attributes": { KIND_ATTR: ["AppAssignment"], SPEC_ATTR: [text], MANAGED: [if managed { "true" } else { "false" }] },
+                });
+                let id = self.post_id(
+                    &self.r(&format!("/groups/{}/children", seg(&parent))),
+                    &body,
+                    &object,
+                )?;
+                self.index.rules.insert(
+                    name.clone(),
+                    RuleRef {
+                        id: id.clone(),
+                        apps: BTreeMap::new(),
+                    },
+                );
+                id
+            }
+        };
+        let Some(assign) = s.assign.get() else {
+            return Ok(());
+        };
+        let wanted: BTreeMap<Name, Name> = assign.iter().map(|g| (g.app.clone(), g.role.clone())).collect();
+        let current = self
+            .index
+            .rules
+            .get(name)
+            .map(|r| r.apps.clone())
+            .unwrap_or_default();
+        for (app, (gid, _)) in current.iter().filter(|(a, _)| !wanted.contains_key(*a)) {
+            if assign.mode == CollectionMode::Authoritative {
+                self.delete_path(&self.r(&format!("/groups/{}", seg(gid))), &object)?;
+                if let Some(r) = self.index.rules.get_mut(name) {
+                    r.apps.remove(app);
+                }
+            }
+        }
+        for (app, role) in &wanted {
+            let client = self.index.clients.get(app).cloned().ok_or_else(|| {
+                BackendError::Remote(format!(
+                    "keycloak: {object}: application {:?} does not exist",
+                    app.as_str()
+                ))
+            })?;
+            let role_id = client.roles.get(role.as_str()).cloned().ok_or_else(|| {
+                BackendError::Remote(format!(
+                    "keycloak: {object}: application {:?} has no role {:?}",
+                    app.as_str(),
+                    role.as_str()
+                ))
+            })?;
+            let mapping_path = |gid: &str| {
+                self.r(&format!(
+                    "/groups/{}/role-mappings/clients/{}",
+                    seg(gid),
+                    seg(&client.uuid)
+                ))
+            };
+            match current.get(app) {
+                Some((_, Some(have))) if have == role => {}
+                Some((gid, have)) => {
+                    if let Some(old) = have {
+                        if let Some(old_id) = client.roles.get(old.as_str()) {
+                            self.client.send(
+                                Method::DELETE,
+                                &mapping_path(gid),
+                                Some(&json!([{ "id": old_id, "name": old.as_str() }])),
+                                &object,
+                            )?;
+                        }
+                    }
+                    self.client.send(
+                        Method::POST,
+                        &mapping_path(gid),
+                        Some(&json!([{ "id": role_id, "name": role.as_str() }])),
+                        &object,
+                    )?;
+                    if let Some(r) = self.index.rules.get_mut(name) {
+                        r.apps.insert(app.clone(), (gid.clone(), Some(role.clone())));
+                    }
+                }
+                None => {
+                    let gid = self.post_id(
+                        &self.r(&format!("/groups/{}/children", seg(&rule_id))),
+                        &json!({ "name": app.as_str(), "attributes": { MANAGED: ["true"] } }),
+                        &object,
+                    )?;
+                    self.client.send(
+                        Method::POST,
+                        &mapping_path(&gid),
+                        Some(&json!([{ "id": role_id, "name": role.as_str() }])),
+                        &object,
+                    )?;
+                    if let Some(r) = self.index.rules.get_mut(name) {
+                        r.apps.insert(app.clone(), (gid, Some(role.clone())));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A user's rule-made grants: membership of the (rule, app) groups.
+    fn grants(&mut self, user: &Name, grants: &[RuleGrant]) -> Result<(), BackendError> {
+        let uid = self.user_id(user)?;
+        let wanted: BTreeSet<(Name, Name)> = grants.iter().map(|g| (g.rule.clone(), g.app.clone())).collect();
+        let current = self.index.grant_members.get(user).cloned().unwrap_or_default();
+        let object = format!("app assignments of user {:?}", user.as_str());
+        for (rule, app) in wanted.difference(&current) {
+            let gid = self
+                .index
+                .rules
+                .get(rule)
+                .and_then(|r| r.apps.get(app))
+                .map(|(g, _)| g.clone())
+                .ok_or_else(|| {
+                    BackendError::Remote(format!(
+                        "keycloak: {object}: rule {:?} has no group for application {:?}",
+                        rule.as_str(),
+                        app.as_str()
+                    ))
+                })?;
+            self.client.send(
+                Method::PUT,
+                &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&gid))),
+                None,
+                &object,
+            )?;
+        }
+        for (rule, app) in current.difference(&wanted) {
+            if let Some((gid, _)) = self.index.rules.get(rule).and_then(|r| r.apps.get(app)) {
+                self.delete_path(
+                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(gid))),
+                    &object,
+                )?;
+            }
+        }
+        self.index.grant_members.insert(user.clone(), wanted);
+        Ok(())
+    }
+
+    /// A grant made by hand: a direct client role mapping.
+    fn manual_grant(&mut self, user: &Name, app: &Name, role: Option<&Name>) -> Result<(), BackendError> {
+        let uid = self.user_id(user)?;
+        let client = self.index.clients.get(app).cloned().ok_or_else(|| {
+            BackendError::Remote(format!("keycloak: application {:?} does not exist", app.as_str()))
+        })?;
+        let path = self.r(&format!(
+            "/users/{}/role-mappings/clients/{}",
+            seg(&uid),
+            seg(&client.uuid)
+        ));
+        let object = format!(
+            "grant of application {:?} to user {:?}",
+            app.as_str(),
+            user.as_str()
+        );
+        let current = self.client.get(&path, &object)?;
+        let current: Vec<Value> = current
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r.get("name").and_then(Value::as_str) != Some(ACCESS_ROLE))
+            .cloned()
+            .collect();
+        if !current.is_empty() {
+            self.client
+                .send(Method::DELETE, &path, Some(&Value::Array(current)), &object)?;
+        }
+        if let Some(role) = role {
+            let id = client.roles.get(role.as_str()).ok_or_else(|| {
+                BackendError::Remote(format!("keycloak: {object}: no role {:?}", role.as_str()))
+            })?;
+            self.client.send(
+                Method::POST,
+                &path,
+                Some(&json!([{ "id": id, "name": role.as_str() }])),
+                &object,
+            )?;
+        }
+        Ok(())
+    }
+
+    // ---- deletions -----------------------------------------------------------
+
+    fn delete(&mut self, kind: Kind, name: &Name) -> Result<(), BackendError> {
+        let object = what(kind, name);
+        match kind {
+            Kind::Organization => self.delete_path(&self.r(""), &object),
+            Kind::User => match self.index.users.remove(name) {
+                Some(id) => self.delete_path(&self.r(&format!("/users/{}", seg(&id))), &object),
+                None => Ok(()),
+            },
+            Kind::Group => {
+                let Some(g) = self.index.groups.get(name).cloned() else {
+                    return Ok(());
+                };
+                // Deleting a Keycloak group deletes its subgroups: move them out first.
+                let children: Vec<Name> = self
+                    .index
+                    .groups
+                    .iter()
+                    .filter(|(_, c)| c.parent.as_deref() == Some(g.id.as_str()))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for c in children {
+                    self.move_to_top(&c)?;
+                }
+                self.index.groups.remove(name);
+                self.delete_path(&self.r(&format!("/groups/{}", seg(&g.id))), &object)
+            }
+            Kind::Application => {
+                let Some(c) = self.index.clients.remove(name) else {
+                    return Ok(());
+                };
+                self.delete_path(&self.r(&format!("/clients/{}", seg(&c.uuid))), &object)?;
+                self.flows()?.delete_app(&c.client_id)
+            }
+            Kind::IdentityProvider => {
+                self.index.idps.remove(name);
+                self.delete_path(
+                    &self.r(&format!("/identity-provider/instances/{}", seg(name.as_str()))),
+                    &object,
+                )
+            }
+            Kind::Role => self.delete_path(
+                &self.r(&format!("/roles/{}", seg(&format!("{ROLE_PREFIX}{name}")))),
+                &object,
+            ),
+            Kind::RoleBinding => self.delete_path(
+                &self.r(&format!("/roles/{}", seg(&format!("{BINDING_PREFIX}{name}")))),
+                &object,
+            ),
+            Kind::SecurityPolicy => {
+                // The realm's settings stay; only the policy's name goes, and
+                // only when it names this policy (a renamed default policy is
+                // written before the old one is deleted).
+                let realm = self.client.get(&self.r(""), &object)?;
+                let attrs = flat_attrs(&realm);
+                if attrs.get(POLICY_ATTR).map(String::as_str) != Some(name.as_str()) {
+                    return Ok(());
+                }
+                let mut body = json!({ "attributes": realm.get("attributes").cloned().unwrap_or(json!({})) });
+                set_flat_attr(&mut body, POLICY_ATTR, None);
+                self.client.send(Method::PUT, &self.r(""), Some(&body), &object)?;
+                Ok(())
+            }
+            Kind::AppAssignment => match self.index.rules.remove(name) {
+                Some(r) => self.delete_path(&self.r(&format!("/groups/{}", seg(&r.id))), &object),
+                None => Ok(()),
+            },
+        }
+    }
+}

@@ -357,7 +357,7 @@ mod tests {
         let partial = perms(&[(Module::User, &[Action::View, Action::Create])]);
         let err = admin_roles_for(&partial).expect_err("inexpressible");
         assert!(
-            err.starts_with("Keycloak's realm-management roles cannot give user:create, user:view alone"),
+            err.starts_with("Keycloak's realm-management roles cannot give user:view, user:create alone"),
             "{err}"
         );
         let department = perms(&[(Module::Department, &[Action::View])]);

@@ -56,7 +56,7 @@ pub fn check_stale(plan: &Plan, backend: &dyn Backend) -> Result<(), ApplyError>
             organization: org.organization.to_string(),
             reason,
         };
-        if live.revision != org.revision {
+        if backend.capabilities().revisions && live.revision != org.revision {
             return Err(stale(format!(
                 "revision {} is now {}",
                 org.revision, live.revision

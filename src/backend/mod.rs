@@ -342,6 +342,10 @@ pub enum BackendError {
     /// it never holds a token).
     #[error("{0}")]
     Remote(String),
+    /// A remote backend did not answer (down, unreachable, connection cut):
+    /// every later request would fail the same way.
+    #[error("{0}")]
+    Unavailable(String),
     /// The store could not be opened or read.
     #[error("failed to open {path}")]
     Open {

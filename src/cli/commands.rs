@@ -220,7 +220,8 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
     if json {
         printer.out(&report::json(&plan, Some(&result)));
     } else {
-        printer.out(&report::text(&plan, &result, printer.color));
+        let transactional = backend.capabilities().transactional;
+        printer.out(&report::text(&plan, &result, transactional, printer.color));
     }
     if !result.succeeded() {
         Err(Reported)

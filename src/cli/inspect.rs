@@ -227,6 +227,10 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
         })?),
         None => None,
     };
+    if let (Some(reason), OutputFormat::Text) = (backend.capabilities().no_history, a.output) {
+        printer.out(&format!("No history: {reason}."));
+        return Ok(ExitCode::SUCCESS);
+    }
     let entries = backend.history(org.as_ref(), a.limit).map_err(|e| {
         printer.error(&error_chain(&e));
         Reported

@@ -39,7 +39,7 @@ fn users(n: usize) -> String {
 }
 
 /// The report as text: failures in full, then a Terraform-style summary.
-pub fn text(plan: &Plan, report: &ApplyReport, color: bool) -> String {
+pub fn text(plan: &Plan, report: &ApplyReport, transactional: bool, color: bool) -> String {
     let (red, green, reset) = if color {
         ("\x1b[31m", "\x1b[32m", "\x1b[0m")
     } else {
@@ -103,8 +103,14 @@ pub fn text(plan: &Plan, report: &ApplyReport, color: bool) -> String {
         }
     } else {
         let total: usize = plan.organizations.iter().map(|o| o.changes.len()).sum();
+        // Only a transactional backend undoes a failed request's writes.
+        let after = if transactional {
+            "Organizations whose write failed were left as they were; fix the cause and run plan again."
+        } else {
+            "The changes marked applied are in the backend (it has no transactions); fix the cause and run apply again to finish."
+        };
         out.push_str(&format!(
-            "\n{red}Apply failed: {} of {total} changes applied, {failed} not applied.{reset} Organizations whose write failed were left as they were; fix the cause and run plan again.\n",
+            "\n{red}Apply failed: {} of {total} changes applied, {failed} not applied.{reset} {after}\n",
             report.applied()
         ));
     }

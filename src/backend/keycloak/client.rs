@@ -240,10 +240,10 @@ impl Client {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let response = self.http.post(&url).form(&form).send().map_err(|e| {
-            BackendError::Remote(format!(
-                "keycloak at {}: no answer to the token request: {}",
+            BackendError::Unavailable(format!(
+                "keycloak at {}: the token request: {}",
                 self.base,
-                transport(&e)
+                transport(e)
             ))
         })?;
         let status = response.status();
@@ -322,10 +322,10 @@ impl Client {
                         std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
                         continue;
                     }
-                    return Err(BackendError::Remote(format!(
+                    return Err(BackendError::Unavailable(format!(
                         "keycloak at {}: {method} {what}: {}",
                         self.base,
-                        transport(&e)
+                        transport(e)
                     )));
                 }
             }
@@ -427,14 +427,15 @@ fn answer(response: Response) -> Answer {
 }
 
 /// A transport failure for people (no URL query, no headers).
-fn transport(e: &reqwest::Error) -> String {
+fn transport(e: reqwest::Error) -> String {
     if e.is_timeout() {
-        "timed out".into()
+        "no answer: timed out".into()
     } else if e.is_connect() {
-        "connection refused or failed (is Keycloak running?)".into()
+        "no answer: connection refused or failed (is Keycloak running?)".into()
     } else {
-        let mut s = e.to_string();
-        let mut source = std::error::Error::source(e);
+        let e = e.without_url();
+        let mut s = format!("no answer: {e}");
+        let mut source = std::error::Error::source(&e);
         while let Some(inner) = source {
             s.push_str(": ");
             s.push_str(&inner.to_string());

@@ -71,6 +71,14 @@ fn default_policy_name() -> Name {
         .unwrap_or_else(|_| unreachable!("\"default\" is a valid name"))
 }
 
+/// The binding that stands for the realm-admin holders of a realm orgctl
+/// does not manage yet.
+fn realm_admins_binding() -> Name {
+    "realm-admins"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("\"realm-admins\" is a valid name"))
+}
+
 /// Attributes of a Keycloak representation as name → values.
 fn attrs_of(v: &Value) -> BTreeMap<String, Vec<String>> {
     v.get("attributes")

@@ -643,6 +643,12 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
     let named = realm_attrs
         .get(SUPER_ADMIN_ATTR)
         .and_then(|n| n.parse::<Name>().ok());
+    if named.is_none() && !realm_admins.is_empty() {
+        // A realm orgctl does not manage yet: its realm-admin holders are
+        // the built-in admin role's binding (so an export of it is valid).
+        let spec = json!({ "organization": org, "role": "admin", "subjects": { "users": realm_admins } });
+        put(Kind::RoleBinding, super::realm_admins_binding(), spec, false)?;
+    }
     let super_admin = match named {
         Some(n) if realm_admins.contains(&n) => Some(n),
         Some(_) => None,
@@ -806,11 +812,17 @@ fn mfa_required(export: &Value) -> bool {
     if !bound {
         return false;
     }
+    // The OTP step of a realm flow is a sub-flow `orgctl otp <suffix>`,
+    // listed among the executions of whichever flow holds it.
     let requires_otp = |alias: &str| {
+        let otp = format!(
+            "{} {}",
+            super::flows::OTP_PREFIX,
+            alias.trim_start_matches("orgctl ")
+        );
         flows
             .into_iter()
             .flatten()
-            .filter(|f| f.get("alias").and_then(Value::as_str) == Some(alias))
             .flat_map(|f| {
                 f.get("authenticationExecutions")
                     .and_then(Value::as_array)
@@ -818,9 +830,7 @@ fn mfa_required(export: &Value) -> bool {
                     .flatten()
             })
             .any(|e| {
-                e.get("flowAlias")
-                    .and_then(Value::as_str)
-                    .is_some_and(|a| a.starts_with(super::flows::OTP_PREFIX))
+                e.get("flowAlias").and_then(Value::as_str) == Some(otp.as_str())
                     && e.get("requirement").and_then(Value::as_str) == Some("REQUIRED")
             })
     };

@@ -171,7 +171,7 @@ impl<'a> Writer<'a> {
                 group_phase = true;
             }
             let r = self.apply(i, w);
-            let fatal = matches!(&r, Err(BackendError::Remote(m)) if m.contains("no answer") || m.contains("connection refused"));
+            let fatal = matches!(&r, Err(BackendError::Unavailable(_)));
             results.push(r.map_err(|e| crate::diagnostic::error_chain(&e)));
             progress(i + 1);
             if fatal {

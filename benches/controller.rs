@@ -34,8 +34,8 @@ use fake_api::{FakeApi, Res};
 use orgctl::backend::{
     self, AuditEntry, Backend, BackendError, Capabilities, LiveOrg, WriteOutcome, WriteRequest,
 };
-use orgctl::controller::{self, Connect, Settings};
-use orgctl::model::{Name, SecretValue};
+use orgctl::controller::{self, Connect, Login, Settings};
+use orgctl::model::Name;
 use orgctl::synth::{generate, SynthParams};
 
 const NAMESPACE: &str = "bench";
@@ -101,7 +101,7 @@ impl Backend for Counting {
 struct CountingConnect(Arc<Calls>);
 
 impl Connect for CountingConnect {
-    fn open(&self, address: &str, _token: Option<&SecretValue>) -> Result<Box<dyn Backend>, BackendError> {
+    fn open(&self, address: &str, _login: &Login) -> Result<Box<dyn Backend>, BackendError> {
         Ok(Box::new(Counting {
             inner: backend::open(address)?,
             calls: self.0.clone(),

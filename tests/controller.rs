@@ -796,3 +796,95 @@ async fn deleting_a_whole_organization_with_delete_tears_it_down() {
     .await;
     assert!(env.live().objects.is_empty(), "{:?}", env.live().objects.keys());
 }
+
+#[path = "common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+/// base64 of `s` (Secret data), without a dependency for four lines.
+fn base64(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, c)| n | (u32::from(*c) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_with_a_keycloak_connection_is_reconciled_into_its_realm() {
+    let Some(kc) = common::keycloak("controller with a Keycloak connection") else {
+        return;
+    };
+    let realm = "kc-controller";
+    // The admin calls are blocking HTTP: off the async workers.
+    use tokio::task::block_in_place as blocking;
+    blocking(|| kc.drop_realm(realm));
+    let env = Env::start(Duration::from_secs(60));
+    env.api.create(
+        &Res::new("", "secrets"),
+        NS,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "keycloak-admin"},
+               "data": {"client-secret": base64(&kc.client_secret)}}),
+    );
+    env.create(
+        Kind::Organization,
+        realm,
+        json!({
+            "displayName": "Reconciled by the controller",
+            "superAdmin": "alice",
+            "connection": {
+                "backend": kc.address(),
+                "clientId": kc.client_id,
+                "tokenSecretRef": {"name": "keycloak-admin", "key": "client-secret"},
+            },
+        }),
+    );
+    env.create(
+        Kind::RoleBinding,
+        "org-admins",
+        json!({"organization": realm, "role": "admin", "subjects": {"users": ["alice"]}}),
+    );
+    env.create(
+        Kind::SecurityPolicy,
+        "default",
+        json!({"organization": realm, "default": true, "password": {"minLength": 10}}),
+    );
+    env.create(
+        Kind::User,
+        "alice",
+        json!({"organization": realm, "email": "alice@kc.example", "lastName": "Admin", "department": "IT"}),
+    );
+    eventually("the organization is Ready", Duration::from_secs(60), || {
+        is_ready(&env, Kind::User, "alice") && is_ready(&env, Kind::Organization, realm)
+    })
+    .await;
+    let (status, user) = blocking(|| {
+        kc.admin(
+            "GET",
+            &format!("/{realm}/users?username=alice&exact=true&briefRepresentation=false"),
+            None,
+        )
+    });
+    assert_eq!(status, 200);
+    assert_eq!(user[0]["attributes"]["department"], json!(["IT"]), "{user}");
+    let (_, settings) = blocking(|| kc.admin("GET", &format!("/{realm}"), None));
+    assert_eq!(settings["passwordPolicy"], "length(10)", "{settings}");
+    // The client secret never reaches a stored object.
+    for kind in Kind::ALL {
+        for o in env.api.all(&res(kind)) {
+            assert!(!o.to_string().contains(&kc.client_secret), "{o}");
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::apply::{self, ApplyReport};
 use crate::diagnostic::{error_chain, Diagnostic};
 use crate::engine::{self, EngineError};
 use crate::load::{self, Source};
-use crate::model::{Kind, Name, SecretValue};
+use crate::model::{Kind, Name};
 use crate::plan::{self, AccessImpact, Action, Plan, PlanOptions, Summary};
 use crate::validate;
 
@@ -28,7 +28,7 @@ pub(super) struct EngineJob {
     pub(super) sources: Vec<Source>,
     pub(super) delete: BTreeSet<(Kind, Name)>,
     pub(super) address: String,
-    pub(super) token: Option<SecretValue>,
+    pub(super) login: super::Login,
     pub(super) suspend: bool,
     pub(super) secrets: KubeSecrets,
     pub(super) connect: Arc<dyn Connect>,
@@ -188,7 +188,7 @@ fn run_job(job: EngineJob) -> EngineResult {
         mut sources,
         delete,
         address,
-        token,
+        login,
         suspend,
         secrets,
         connect,
@@ -248,7 +248,7 @@ fn run_job(job: EngineJob) -> EngineResult {
     if desired.is_none() && (delete.is_empty() || sources_left || result.whole.is_some()) {
         return result;
     }
-    let mut backend = match connect.open(&address, token.as_ref()) {
+    let mut backend = match connect.open(&address, &login) {
         Ok(b) => b,
         Err(e) => {
             result.outcome = failure(reason::BACKEND, error_chain(&e));

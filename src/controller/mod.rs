@@ -76,8 +76,19 @@ pub enum ControllerError {
 /// Opens the backend an organization lives in. The controller opens one per
 /// reconcile, on a blocking thread.
 pub trait Connect: Send + Sync {
-    /// Opens `address`, authenticating with `token` when the backend takes one.
-    fn open(&self, address: &str, token: Option<&SecretValue>) -> Result<Box<dyn Backend>, BackendError>;
+    /// Opens `address`, signing in with `login` when the backend takes it.
+    fn open(&self, address: &str, login: &Login) -> Result<Box<dyn Backend>, BackendError>;
+}
+
+/// What a reconcile signs in to its backend with (from the Organization's
+/// `spec.connection` and its Secret, or the controller's defaults).
+#[derive(Debug, Clone, Default)]
+pub struct Login {
+    /// The bearer token of an http(s) backend, or the client secret of a
+    /// Keycloak service-account client.
+    pub token: Option<SecretValue>,
+    /// The Keycloak client whose secret `token` is.
+    pub client_id: Option<String>,
 }
 
 /// Opens backends with [`backend::open_with`]: the http(s) settings from
@@ -89,10 +100,25 @@ pub struct OpenBackend {
 }
 
 impl Connect for OpenBackend {
-    fn open(&self, address: &str, token: Option<&SecretValue>) -> Result<Box<dyn Backend>, BackendError> {
+    fn open(&self, address: &str, login: &Login) -> Result<Box<dyn Backend>, BackendError> {
+        if address.starts_with("keycloak+") {
+            // The connection's client and Secret, else the controller's environment.
+            let credentials = match (&login.client_id, &login.token) {
+                (Some(id), Some(secret)) => backend::keycloak::Credentials::Client {
+                    realm: std::env::var("ORGCTL_KEYCLOAK_AUTH_REALM").unwrap_or_else(|_| "master".into()),
+                    id: id.clone(),
+                    secret: secret.clone(),
+                },
+                _ => backend::keycloak::Credentials::from_env()?,
+            };
+            return Ok(Box::new(backend::keycloak::KeycloakBackend::open_with(
+                address,
+                credentials,
+            )?));
+        }
         // `sqlite:` takes no token; http(s) backends get it in their options.
         let options = backend::http::HttpOptions {
-            token: token.cloned(),
+            token: login.token.clone(),
             ..self.http.clone()
         };
         backend::open_with(address, &options)

@@ -298,7 +298,10 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
                 sources,
                 delete,
                 address,
-                token,
+                login: super::Login {
+                    token,
+                    client_id: connection.client_id.clone(),
+                },
                 suspend: org_fields.suspend,
                 secrets: kube_secrets,
                 connect: ctx.connect.clone(),

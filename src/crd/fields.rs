@@ -36,15 +36,21 @@ pub enum DeletionPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Connection {
-    /// Backend address: `http(s)://HOST[:PORT]` or `sqlite:PATH` (a path
-    /// inside the controller's pod). Absent: the controller's `--backend`.
+    /// Backend address: `http(s)://HOST[:PORT]`, `keycloak+http(s)://HOST[:PORT][/PATH]`
+    /// or `sqlite:PATH` (a path inside the controller's pod). Absent: the
+    /// controller's `--backend`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
     /// The key of a Secret in the Organization's namespace holding the
-    /// backend's bearer token. Read at every reconcile, never copied into
-    /// status, events or logs.
+    /// backend's bearer token, or for Keycloak the secret of `clientId`. Read
+    /// at every reconcile, never copied into status, events or logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_secret_ref: Option<SecretKeyRef>,
+    /// Keycloak only: the service-account client orgctl signs in as (its
+    /// secret is `tokenSecretRef`). Absent: the controller's
+    /// `ORGCTL_KEYCLOAK_*` environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// The Kubernetes-only fields of one custom resource's spec.

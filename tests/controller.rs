@@ -798,7 +798,6 @@ async fn deleting_a_whole_organization_with_delete_tears_it_down() {
 }
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 /// base64 of `s` (Secret data), without a dependency for four lines.

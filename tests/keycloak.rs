@@ -657,3 +657,33 @@ fn history_explains_that_keycloak_keeps_no_audit_log() {
         "No history: Keycloak keeps no audit log of orgctl's writes; its own admin events (Realm settings → Events → Admin events, when enabled) record every change.\n"
     );
 }
+
+#[test]
+fn the_keycloak_example_applies_completely_and_replans_to_no_changes() {
+    let Some(env) = Env::new("northwind") else { return };
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/keycloak");
+    let example = example.display().to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgctl"))
+            .current_dir(env.dir.path())
+            .args(args)
+            .env("ORGCTL_BACKEND", &env.address)
+            .envs(env.kc.env())
+            .env("PORTAL_CLIENT_SECRET", "portal-secret-for-tests")
+            .env("GOOGLE_CLIENT_SECRET", "google-secret-for-tests")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run orgctl");
+        Run::from_output(&out, env.dir.path())
+    };
+    let r = run(&["apply", "-f", &example, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("Apply complete! Objects: 29 added"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["plan", "-f", &example, "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(r.stdout, "No changes. The live directory matches the files.\n");
+}

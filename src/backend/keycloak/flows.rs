@@ -280,24 +280,26 @@ impl<'a> Flows<'a> {
         Ok(())
     }
 
-    /// The per-app flows of `client_id`: (browser, direct grant) aliases.
-    pub fn app_aliases(client_id: &str) -> (String, String) {
+    /// The per-app flows of application `app`: (browser, direct grant) aliases.
+    pub fn app_aliases(app: &str) -> (String, String) {
         (
-            format!("orgctl browser {client_id}"),
-            format!("orgctl direct grant {client_id}"),
+            format!("orgctl browser {app}"),
+            format!("orgctl direct grant {app}"),
         )
     }
 
-    /// Makes sure `client_id` has its two access flows (refusing users
-    /// without `access_role`); returns their ids for the client's overrides.
+    /// Makes sure application `app` (client `client_id`) has its two access
+    /// flows (refusing users without `access_role`); returns their ids for
+    /// the client's overrides.
     pub fn ensure_app(
         &mut self,
+        app: &str,
         client_id: &str,
         access_role: &str,
         mfa: bool,
     ) -> Result<(String, String), BackendError> {
         self.ensure_templates(mfa)?;
-        let (browser, direct) = Self::app_aliases(client_id);
+        let (browser, direct) = Self::app_aliases(app);
         for (alias, template) in [(&browser, APP_BROWSER), (&direct, APP_DIRECT)] {
             if self.existing.contains(alias.as_str()) {
                 continue;
@@ -328,9 +330,9 @@ impl<'a> Flows<'a> {
             })
     }
 
-    /// Deletes the per-app flows of `client_id` (after its client is gone).
-    pub fn delete_app(&mut self, client_id: &str) -> Result<(), BackendError> {
-        let (browser, direct) = Self::app_aliases(client_id);
+    /// Deletes the per-app flows of application `app` (after its client is gone).
+    pub fn delete_app(&mut self, app: &str) -> Result<(), BackendError> {
+        let (browser, direct) = Self::app_aliases(app);
         let list = self.client.get(&self.path("/flows"), "authentication flows")?;
         for alias in [browser, direct] {
             let id = list

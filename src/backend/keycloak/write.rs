@@ -710,7 +710,9 @@ impl<'a> Writer<'a> {
         }
         // App access: the client's flows refuse users without its access role.
         let mfa = self.index.mfa_required;
-        let (browser, direct) = self.flows()?.ensure_app(&client_id, ACCESS_ROLE, mfa)?;
+        let (browser, direct) = self
+            .flows()?
+            .ensure_app(name.as_str(), &client_id, ACCESS_ROLE, mfa)?;
         c["authenticationFlowBindingOverrides"] = json!({ "browser": browser, "direct_grant": direct });
         let uuid = match existing {
             Some(e) => {
@@ -1377,7 +1379,7 @@ impl<'a> Writer<'a> {
                     return Ok(());
                 };
                 self.delete_path(&self.r(&format!("/clients/{}", seg(&c.uuid))), &object)?;
-                self.flows()?.delete_app(&c.client_id)
+                self.flows()?.delete_app(name.as_str())
             }
             Kind::IdentityProvider => {
                 self.index.idps.remove(name);

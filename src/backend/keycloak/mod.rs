@@ -98,6 +98,28 @@ fn attrs_of(v: &Value) -> BTreeMap<String, Vec<String>> {
         .unwrap_or_default()
 }
 
+/// Longest piece of a long attribute value: Keycloak keeps group and role
+/// attribute values in 255-character columns.
+const PIECE: usize = 240;
+
+/// A long text as attribute values `"000:…"`, `"001:…"` (the server does
+/// not keep the order of an attribute's values, so each piece says where it goes).
+fn pieces(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(PIECE)
+        .enumerate()
+        .map(|(i, c)| format!("{i:03}:{}", c.iter().collect::<String>()))
+        .collect()
+}
+
+/// The text [`pieces`] split, from the attribute's values in any order.
+fn joined(values: &[String]) -> String {
+    let mut parts: Vec<(&str, &str)> = values.iter().filter_map(|v| v.split_once(':')).collect();
+    parts.sort();
+    parts.into_iter().map(|(_, p)| p).collect()
+}
+
 /// The first value of an attribute.
 fn attr<'a>(attrs: &'a BTreeMap<String, Vec<String>>, name: &str) -> Option<&'a str> {
     attrs.get(name).and_then(|v| v.first()).map(String::as_str)
@@ -280,6 +302,16 @@ mod tests {
             id: "x".into(),
             secret: crate::model::SecretValue::new("y"),
         }
+    }
+
+    #[test]
+    fn long_values_travel_in_numbered_pieces_in_any_order() {
+        let text = "x".repeat(300) + "é" + &"y".repeat(300);
+        let mut p = pieces(&text);
+        assert_eq!(p.len(), 3);
+        assert!(p.iter().all(|v| v.chars().count() <= 255));
+        p.reverse();
+        assert_eq!(joined(&p), text);
     }
 
     #[test]

@@ -445,8 +445,9 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
             continue;
         };
         let attrs = attrs_of(f.g);
-        let mut spec: Map<String, Value> = attr(&attrs, SPEC_ATTR)
-            .and_then(|s| serde_json::from_str(s).ok())
+        let mut spec: Map<String, Value> = attrs
+            .get(SPEC_ATTR)
+            .and_then(|v| serde_json::from_str(&super::joined(v)).ok())
             .unwrap_or_default();
         spec.insert("organization".into(), json!(org));
         let rule_id = id_of(f.g);

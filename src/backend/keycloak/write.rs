@@ -1156,7 +1156,7 @@ impl<'a> Writer<'a> {
                 let path = self.r(&format!("/groups/{}", seg(&id)));
                 let mut g = self.client.get(&path, &object)?;
                 strip_computed(&mut g);
-                set_list_attr(&mut g, SPEC_ATTR, Some(&text));
+                g["attributes"][SPEC_ATTR] = json!(super::pieces(&text));
                 set_list_attr(&mut g, MANAGED, managed.then_some("true"));
                 self.client.send(Method::PUT, &path, Some(&g), &object)?;
                 id
@@ -1165,7 +1165,7 @@ impl<'a> Writer<'a> {
                 let parent = self.container()?;
                 let body = json!({
                     "name": name.as_str(),
-                    "attributes": { KIND_ATTR: ["AppAssignment"], SPEC_ATTR: [text], MANAGED: [if managed { "true" } else { "false" }] },
+                    "attributes": { KIND_ATTR: ["AppAssignment"], SPEC_ATTR: super::pieces(&text), MANAGED: [if managed { "true" } else { "false" }] },
                 });
                 let id = self.post_id(
                     &self.r(&format!("/groups/{}/children", seg(&parent))),

@@ -705,7 +705,7 @@ fn bad_guard_flags_are_refused_with_the_reason() {
     let bad_name = env.run(&["plan", "-f", &files, "--as", "Not A Name"]);
     let unknown = env.run(&["plan", "-f", &files, "--as", "carol"]);
     let bad_ip = env.run(&["plan", "-f", &files, "--my-ip", "10.0.0.300"]);
-    assert_eq!((bad_name.code, unknown.code, bad_ip.code), (1, 1, 2));
+    assert_eq!((bad_name.code, unknown.code, bad_ip.code), (1, 1, 1));
     insta::assert_snapshot!(
         "bad_guard_flags",
         format!(
@@ -715,4 +715,52 @@ fn bad_guard_flags_are_refused_with_the_reason() {
             bad_ip.transcript()
         )
     );
+}
+
+#[test]
+fn usage_errors_exit_one_even_with_detailed_exitcode() {
+    let env = Env::new();
+    let r = env.run(&["plan", "-f", &small(), "--bogus-flag", "--detailed-exitcode"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .starts_with("error: unexpected argument '--bogus-flag' found"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+    let help = env.run(&["plan", "--help"]);
+    assert_eq!(help.code, 0, "help is not an error");
+}
+
+#[test]
+fn markdown_output_is_a_usage_error_where_there_is_no_markdown_form() {
+    let env = Env::new();
+    for args in [
+        vec!["validate", "-f", "x.yaml", "-o", "markdown"],
+        vec!["history", "-o", "markdown"],
+        vec!["explain", "user", "alice", "-o", "markdown"],
+        vec![
+            "explain",
+            "signin",
+            "--user",
+            "alice",
+            "--ip",
+            "192.0.2.1",
+            "-o",
+            "markdown",
+        ],
+    ] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.transcript());
+        assert!(
+            r.stderr.starts_with(
+                "error: invalid value 'markdown' for '--output <OUTPUT>'\n  [possible values: text, json]"
+            ),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let plan = env.run(&["plan", "-f", &small(), "-o", "markdown"]);
+    assert_eq!(plan.code, 0, "plan has a Markdown form: {}", plan.transcript());
 }

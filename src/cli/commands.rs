@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use super::args::{ApplyArgs, Cli, OutputFormat, PlanArgs, PlanFlags, ValidateArgs};
+use super::args::{ApplyArgs, Cli, OutputFormat, PlanArgs, PlanFlags, TextOrJson, ValidateArgs};
 use super::printer::Printer;
 use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
 use crate::apply::{self, EnvAndFiles};
@@ -53,7 +53,7 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
         Ok(state) => {
             let objects: usize = state.organizations.values().map(|o| o.objects.len()).sum();
             let orgs = state.organizations.len();
-            if a.output == OutputFormat::Json {
+            if a.output == TextOrJson::Json {
                 printer.out(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] }).to_string());
             } else {
                 let s = if orgs == 1 { "" } else { "s" };
@@ -64,7 +64,7 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {
-            if a.output == OutputFormat::Json {
+            if a.output == TextOrJson::Json {
                 printer.out(&serde_json::json!({ "valid": false, "problems": diags }).to_string());
             } else {
                 print_diagnostics(printer, &diags);

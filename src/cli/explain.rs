@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use super::args::{Cli, ExplainSigninArgs, ExplainUserArgs, OutputFormat, EXIT_DENIED};
+use super::args::{Cli, ExplainSigninArgs, ExplainUserArgs, TextOrJson, EXIT_DENIED};
 use super::printer::Printer;
 use super::{open_backend, print_diagnostics, read_sources, CmdResult, Reported};
 use crate::access::{AccessModel, AsOfState, SignInAttempt, SignInContext};
@@ -52,7 +52,7 @@ fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdRe
         printer.error(&format!("user {:?} is not in organization {org:?}{hint}", a.name));
         return Err(Reported);
     };
-    if a.output == OutputFormat::Json {
+    if a.output == TextOrJson::Json {
         printer.out(&serde_json::to_string_pretty(&explanation).unwrap_or_default());
     } else {
         printer.out(&render::explain::user(
@@ -119,7 +119,7 @@ fn explain_signin(
         Reported
     })?;
     explanation.as_of = as_of;
-    if a.output == OutputFormat::Json {
+    if a.output == TextOrJson::Json {
         printer.out(&serde_json::to_string_pretty(&explanation).unwrap_or_default());
     } else {
         printer.out(&render::explain::signin(&explanation));

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::args::{Cli, DiffArgs, ExportArgs, HistoryArgs, Layout, OutputFormat, SchemaArgs};
+use super::args::{Cli, DiffArgs, ExportArgs, HistoryArgs, Layout, SchemaArgs, TextOrJson};
 use super::printer::Printer;
 use super::{open_backend, print_engine_error, read_sources, CmdResult, Reported};
 use crate::apply::EnvAndFiles;
@@ -231,7 +231,7 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
         printer.error(&error_chain(&e));
         Reported
     })?;
-    if a.output == OutputFormat::Json {
+    if a.output == TextOrJson::Json {
         printer.out(&serde_json::to_string_pretty(&entries).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
     }

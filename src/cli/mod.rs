@@ -29,6 +29,21 @@ pub struct Reported;
 /// What a command returns: an exit code, or a failure already printed.
 pub type CmdResult = Result<ExitCode, Reported>;
 
+/// Parses the command line. A usage error exits 1 like every other error:
+/// clap's own code for it, 2, means "changes present" here. Help and
+/// version requests print to stdout and exit 0.
+pub fn parse_args() -> Result<Cli, ExitCode> {
+    use clap::Parser;
+    Cli::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Runs the CLI with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
     if let args::Command::Controller(a) = &cli.command {

@@ -764,3 +764,94 @@ fn markdown_output_is_a_usage_error_where_there_is_no_markdown_form() {
     let plan = env.run(&["plan", "-f", &small(), "-o", "markdown"]);
     assert_eq!(plan.code, 0, "plan has a Markdown form: {}", plan.transcript());
 }
+
+/// The small organization with the portal's secret read from `file`.
+fn small_with_secret_file(env: &Env, file: &str) -> PathBuf {
+    let work = env.copy("small");
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    let text = text.replace(
+        "clientSecret: {fromEnv: ORGCTL_TEST_PORTAL_SECRET}",
+        &format!("clientSecret: {{fromFile: {file}}}"),
+    );
+    std::fs::write(&people, text).expect("write");
+    work
+}
+
+#[test]
+fn a_missing_secret_is_reported_at_its_line_and_column() {
+    let env = Env::new();
+    let r = env
+        .cmd()
+        .env_remove("ORGCTL_TEST_PORTAL_SECRET")
+        .args(["plan", "-f", &small()])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&r.stderr).replace(env!("CARGO_MANIFEST_DIR"), "[REPO]");
+    assert_eq!(
+        stderr,
+        "error: [REPO]/tests/data/small/people.yaml:35:29: spec.oidc.clientSecret: environment variable ORGCTL_TEST_PORTAL_SECRET is not set (application \"portal\")\n"
+    );
+}
+
+#[test]
+fn from_file_reads_regular_files_of_bounded_size_only() {
+    let env = Env::new();
+    // A device that never ends.
+    let work = small_with_secret_file(&env, "/dev/zero");
+    let r = env.run(&["plan", "-f", &work.display().to_string()]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr.ends_with(
+            "spec.oidc.clientSecret: cannot read /dev/zero: it is a device, not a regular file; fromFile reads a regular file holding the value (application \"portal\")\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("people.yaml:35:30: "), "{}", r.stderr);
+    // A file far larger than any secret.
+    let big = env.dir.path().join("big.pem");
+    std::fs::write(&big, vec![b'x'; 2 * 1024 * 1024]).expect("write");
+    let work = small_with_secret_file(&env, &big.display().to_string());
+    let r = env.run(&["plan", "-f", &work.display().to_string()]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("big.pem: it is larger than 1024 KiB; fromFile reads a file holding one value"),
+        "{}",
+        r.stderr
+    );
+    // A directory.
+    let work = small_with_secret_file(&env, ".");
+    let r = env.run(&["plan", "-f", &work.display().to_string()]);
+    assert!(
+        r.stderr.contains(": it is a directory, not a regular file;"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn from_file_refuses_a_fifo_instead_of_waiting_on_it() {
+    let env = Env::new();
+    let fifo = env.dir.path().join("secret.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let work = small_with_secret_file(&env, &fifo.display().to_string());
+    let out = env
+        .cmd()
+        .args(["plan", "-f", &work.display().to_string()])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "a FIFO must not block the plan");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("secret.fifo: it is a FIFO (named pipe), not a regular file;"),
+        "{stderr}"
+    );
+}

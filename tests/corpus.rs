@@ -183,3 +183,19 @@ fn no_message_repeats_an_inline_secret() {
     }
     assert!(leaks.is_empty(), "messages repeat an inline secret: {leaks:?}");
 }
+
+/// A file saved with a byte-order mark and CRLF line ends (as editors on
+/// Windows write it) is the same YAML: valid, and read the same way.
+#[test]
+fn a_byte_order_mark_and_crlf_line_ends_are_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(root().join(BASE)).expect("read the base");
+    let mut bytes = "\u{feff}".as_bytes().to_vec();
+    bytes.extend(text.replace('\n', "\r\n").as_bytes());
+    let path = dir.path().join("base-windows.yaml");
+    std::fs::write(&path, bytes).expect("write");
+    let run = validate(&[path]);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let plain = validate(&[PathBuf::from(BASE)]);
+    assert_eq!(run.stdout, plain.stdout);
+}

@@ -905,6 +905,36 @@ fn crds_refuse_what_orgctl_refuses() {
             }),
         ),
         (
+            "a SAML app without saml settings",
+            example("Application", "expense", |o| {
+                o["spec"].as_object_mut().unwrap().remove("saml");
+            }),
+        ),
+        (
+            "a SAML app without an assertion consumer URL",
+            example("Application", "expense", |o| {
+                o["spec"]["saml"].as_object_mut().unwrap().remove("acsUrl");
+            }),
+        ),
+        (
+            "an OIDC app without oidc settings",
+            example("Application", "wiki", |o| {
+                o["spec"].as_object_mut().unwrap().remove("oidc");
+            }),
+        ),
+        (
+            "an idle timeout longer than the session lifetime",
+            example("SecurityPolicy", "standard", |o| {
+                o["spec"]["session"] = json!({ "lifetime": "1d", "idleTimeout": "25h" })
+            }),
+        ),
+        (
+            "an idle timeout longer than the default session lifetime",
+            example("SecurityPolicy", "standard", |o| {
+                o["spec"]["session"] = json!({ "idleTimeout": "31d" })
+            }),
+        ),
+        (
             "an assignment without priority",
             example("AppAssignment", "all-staff", |o| {
                 o["spec"].as_object_mut().unwrap().remove("priority");
@@ -923,7 +953,7 @@ fn crds_refuse_what_orgctl_refuses() {
                 json!({ "lifetime": "720h", "idleTimeout": "30m", "concurrentSessions": 50 });
         }),
         example("SecurityPolicy", "standard", |o| {
-            o["spec"]["session"]["lifetime"] = json!("1d")
+            o["spec"]["session"] = json!({ "lifetime": "1d", "idleTimeout": "24h" })
         }),
         example("AppAssignment", "all-staff", |o| {
             o["spec"]["rule"] = nested_condition(MAX_CONDITION_DEPTH)

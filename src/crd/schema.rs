@@ -550,6 +550,8 @@ enum DurationRule {
     IdleTimeout,
     /// password.minAge below password.maxAge.
     MinBelowMaxAge,
+    /// session.idleTimeout not above session.lifetime (or its default).
+    IdleWithinLifetime,
 }
 
 impl DurationRule {
@@ -569,6 +571,15 @@ impl DurationRule {
                     cel_seconds("self.idleTimeout")
                 ),
                 "the idle timeout must be at least 30m",
+                Some(".idleTimeout"),
+            ),
+            DurationRule::IdleWithinLifetime => rule(
+                &format!(
+                    "!has(self.idleTimeout) || {} <= (has(self.lifetime) ? {} : 2592000)",
+                    cel_seconds("self.idleTimeout"),
+                    cel_seconds("self.lifetime")
+                ),
+                "the idle timeout must not be longer than the session lifetime (30d when unset)",
                 Some(".idleTimeout"),
             ),
             DurationRule::MinBelowMaxAge => rule(
@@ -681,6 +692,22 @@ fn patches(kind: Kind) -> Vec<Patch> {
                     Some(".catalogId"),
                 ),
             ),
+            p(
+                &[],
+                Rule(
+                    "!has(self.type) || self.type != 'saml' || (has(self.saml) && has(self.saml.entityId) && has(self.saml.acsUrl))",
+                    "an application of type saml needs saml.entityId and saml.acsUrl",
+                    None,
+                ),
+            ),
+            p(
+                &[],
+                Rule(
+                    "!has(self.type) || self.type != 'oidc' || has(self.oidc)",
+                    "an application of type oidc needs `oidc` (its redirectUris)",
+                    None,
+                ),
+            ),
         ],
         Kind::IdentityProvider => vec![
             p(&[], Required(&["organization", "type"])),
@@ -719,6 +746,7 @@ fn patches(kind: Kind) -> Vec<Patch> {
             p(&["session", "concurrentSessions"], Maximum(50)),
             p(&["session"], D(DurationRule::Lifetime)),
             p(&["session"], D(DurationRule::IdleTimeout)),
+            p(&["session"], D(DurationRule::IdleWithinLifetime)),
         ],
         Kind::AppAssignment => vec![p(&[], Required(&["organization", "priority", "rule", "assign"]))],
     }

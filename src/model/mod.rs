@@ -12,6 +12,7 @@ mod idp;
 mod organization;
 mod policy;
 mod role;
+pub mod rules;
 mod scalar;
 pub mod secret;
 mod user;

@@ -8,12 +8,11 @@ use std::collections::BTreeSet;
 use super::refs::Known;
 use super::{DesiredObject, DesiredOrg, Reporter};
 use crate::diagnostic::did_you_mean;
+use crate::model::rules;
 use crate::model::{
     AppType, ApplicationSpec, Duration, Field, Kind, Name, ProviderType, SecretRef, SecurityPolicySpec, Spec,
     BUILTIN_ROLES,
 };
-
-const DAY: u64 = 86_400;
 
 fn required(r: &mut Reporter, obj: &DesiredObject, field: &str) {
     r.at(&obj.origin, "spec", format!("missing required field {field:?}"));
@@ -37,24 +36,27 @@ fn check_secret(r: &mut Reporter, obj: &DesiredObject, path: &str, s: &Option<Se
     }
 }
 
+/// Reports the fields of [`rules::required_fields`] the spec lacks (or
+/// clears). `organization` is the object's identity and is reported by
+/// `validate` when it keys the object.
+fn check_required(r: &mut Reporter, kind: Kind, obj: &DesiredObject) {
+    let json = obj.spec.to_json();
+    for field in rules::required_fields(kind) {
+        if *field != "organization" && json.get(*field).is_none_or(serde_json::Value::is_null) {
+            required(r, obj, field);
+        }
+    }
+}
+
 /// Checks the rules that concern one object alone.
 pub(crate) fn check_object(r: &mut Reporter, kind: Kind, name: &Name, obj: &DesiredObject) {
+    check_required(r, kind, obj);
     match &obj.spec {
-        Spec::Organization(o) => {
-            if o.super_admin.is_none() {
-                required(r, obj, "superAdmin");
-            }
-            super::values::check_organization(r, obj, o);
-        }
-        Spec::User(u) => {
-            if u.email.is_none() {
-                required(r, obj, "email");
-            }
-        }
-        Spec::Group(_) => {}
+        Spec::Organization(o) => super::values::check_organization(r, obj, o),
+        Spec::User(_) | Spec::Group(_) => {}
         Spec::Application(a) => {
             match a.app_type {
-                None => required(r, obj, "type"),
+                None => {}
                 Some(t) => {
                     let blocks = [
                         (
@@ -90,17 +92,12 @@ pub(crate) fn check_object(r: &mut Reporter, kind: Kind, name: &Name, obj: &Desi
             }
         }
         Spec::IdentityProvider(i) => {
-            match i.provider_type {
-                None => required(r, obj, "type"),
-                Some(t) => {
-                    if i.saml.get().is_some() && t != ProviderType::Saml {
-                        r.at(
-                            &obj.origin,
-                            "spec.saml",
-                            "`saml` applies to identity providers of type saml",
-                        );
-                    }
-                }
+            if i.saml.get().is_some() && i.provider_type.is_some_and(|t| t != ProviderType::Saml) {
+                r.at(
+                    &obj.origin,
+                    "spec.saml",
+                    "`saml` applies to identity providers of type saml",
+                );
             }
             check_secret(r, obj, "spec.clientSecret", &i.client_secret);
             super::values::check_identity_provider(r, obj, i);
@@ -117,24 +114,14 @@ pub(crate) fn check_object(r: &mut Reporter, kind: Kind, name: &Name, obj: &Desi
                 );
             }
         }
-        Spec::RoleBinding(b) => {
-            if b.role.is_none() {
-                required(r, obj, "role");
-            }
-        }
+        Spec::RoleBinding(_) => {}
         Spec::SecurityPolicy(p) => check_policy(r, obj, p),
         Spec::AppAssignment(a) => {
-            if a.priority.get().is_none() {
-                required(r, obj, "priority");
-            }
-            if a.rule.get().is_none() {
-                required(r, obj, "rule");
-            }
-            if a.assign.get().is_none_or(|g| g.items.is_empty()) {
+            if a.assign.get().is_some_and(|g| g.items.is_empty()) {
                 r.at(
                     &obj.origin,
-                    "spec",
-                    "missing required field \"assign\" (at least one app and role)",
+                    "spec.assign",
+                    "an assignment assigns at least one app and role",
                 );
             }
         }
@@ -220,11 +207,11 @@ fn check_policy(r: &mut Reporter, obj: &DesiredObject, p: &SecurityPolicySpec) {
     }
     if let Some(pw) = p.password.get() {
         if let Some(&n) = pw.min_length.get() {
-            if n < 8 {
+            if n < rules::MIN_PASSWORD_LENGTH {
                 r.at(
                     o,
                     "spec.password.minLength",
-                    format!("must be at least 8, found {n}"),
+                    format!("must be at least {}, found {n}", rules::MIN_PASSWORD_LENGTH),
                 );
             }
         }
@@ -246,29 +233,34 @@ fn check_policy(r: &mut Reporter, obj: &DesiredObject, p: &SecurityPolicySpec) {
         }
     }
     if let Some(s) = p.session.get() {
+        let (min_life, max_life) = (
+            Duration::from_secs(rules::MIN_SESSION_LIFETIME_SECS),
+            Duration::from_secs(rules::MAX_SESSION_LIFETIME_SECS),
+        );
         if let Some(d) = s.lifetime.get() {
-            if !(DAY..=30 * DAY).contains(&d.as_secs()) {
+            if !(min_life..=max_life).contains(d) {
                 r.at(
                     o,
                     "spec.session.lifetime",
-                    format!("must be between 1d and 30d, found {d}"),
+                    format!("must be between {min_life} and {max_life}, found {d}"),
                 );
             }
         }
         if let Some(d) = s.idle_timeout.get() {
-            if d.as_secs() < Duration::from_secs(30 * 60).as_secs() {
+            let min_idle = Duration::from_secs(rules::MIN_IDLE_TIMEOUT_SECS);
+            if d < &min_idle {
                 r.at(
                     o,
                     "spec.session.idleTimeout",
-                    format!("must be at least 30m, found {d}"),
+                    format!("must be at least {min_idle}, found {d}"),
                 );
             }
         }
         if let Some(idle) = s.idle_timeout.get() {
-            // An unset lifetime is the backend default, 30 days.
+            // An unset lifetime is the backend default, the longest allowed.
             let (lifetime, default) = match s.lifetime.get() {
                 Some(l) => (*l, ""),
-                None => (Duration::from_secs(30 * DAY), ", the default"),
+                None => (max_life, ", the default"),
             };
             if idle > &lifetime {
                 r.at(
@@ -281,11 +273,12 @@ fn check_policy(r: &mut Reporter, obj: &DesiredObject, p: &SecurityPolicySpec) {
             }
         }
         if let Some(&n) = s.concurrent_sessions.get() {
-            if !(1..=50).contains(&n) {
+            let (min, max) = (rules::MIN_CONCURRENT_SESSIONS, rules::MAX_CONCURRENT_SESSIONS);
+            if !(min..=max).contains(&n) {
                 r.at(
                     o,
                     "spec.session.concurrentSessions",
-                    format!("must be between 1 and 50, found {n}"),
+                    format!("must be between {min} and {max}, found {n}"),
                 );
             }
         }

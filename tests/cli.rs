@@ -78,7 +78,7 @@ fn apply_then_replan_shows_no_changes_and_second_apply_writes_nothing() {
     let history = env.run(&["history", "--output", "json"]);
     let entries: serde_json::Value = serde_json::from_str(&history.stdout).expect("history json");
     assert_eq!(
-        entries.as_array().map(Vec::len),
+        entries["entries"].as_array().map(Vec::len),
         Some(1),
         "only the first apply wrote"
     );
@@ -854,4 +854,45 @@ fn from_file_refuses_a_fifo_instead_of_waiting_on_it() {
         stderr.contains("secret.fifo: it is a FIFO (named pipe), not a regular file;"),
         "{stderr}"
     );
+}
+
+#[test]
+fn every_json_output_carries_its_format_version() {
+    let env = Env::new();
+    let bad = env.dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: x}\nspec: {}\n",
+    )
+    .expect("write");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["validate", "-f", "bad.yaml", "-o", "json"],
+        vec!["plan", "-f", "SMALL", "-o", "json"],
+        vec!["apply", "-f", "SMALL", "--dry-run", "-o", "json"],
+        vec!["apply", "-f", "SMALL", "--auto-approve", "-o", "json"],
+        vec!["validate", "-f", "SMALL", "-o", "json"],
+        vec!["history", "-o", "json"],
+        vec!["explain", "user", "alice", "-o", "json"],
+        vec![
+            "explain",
+            "signin",
+            "--user",
+            "alice",
+            "--ip",
+            "192.0.2.1",
+            "-o",
+            "json",
+        ],
+    ];
+    let small = small();
+    for args in runs {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "SMALL" { small.as_str() } else { a })
+            .collect();
+        let r = env.run(&args);
+        let v: serde_json::Value =
+            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", r.transcript()));
+        assert_eq!(v["formatVersion"], 1, "{args:?}: {}", r.stdout);
+    }
 }

@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use super::args::{ApplyArgs, Cli, OutputFormat, PlanArgs, PlanFlags, TextOrJson, ValidateArgs};
-use super::printer::Printer;
+use super::printer::{versioned_json, Printer};
 use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
 use crate::apply::{self, EnvAndFiles};
 use crate::backend::Backend;
@@ -54,7 +54,7 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
             let objects: usize = state.organizations.values().map(|o| o.objects.len()).sum();
             let orgs = state.organizations.len();
             if a.output == TextOrJson::Json {
-                printer.out(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] }).to_string());
+                printer.out(&versioned_json(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] })));
             } else {
                 let s = if orgs == 1 { "" } else { "s" };
                 printer.out(&format!(
@@ -65,7 +65,9 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
         }
         Err(diags) => {
             if a.output == TextOrJson::Json {
-                printer.out(&serde_json::json!({ "valid": false, "problems": diags }).to_string());
+                printer.out(&versioned_json(
+                    &serde_json::json!({ "valid": false, "problems": diags }),
+                ));
             } else {
                 print_diagnostics(printer, &diags);
             }

@@ -53,7 +53,7 @@ fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdRe
         return Err(Reported);
     };
     if a.output == TextOrJson::Json {
-        printer.out(&serde_json::to_string_pretty(&explanation).unwrap_or_default());
+        printer.out(&super::printer::versioned_json(&explanation));
     } else {
         printer.out(&render::explain::user(
             &explanation,

@@ -232,7 +232,9 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
         Reported
     })?;
     if a.output == TextOrJson::Json {
-        printer.out(&serde_json::to_string_pretty(&entries).unwrap_or_default());
+        printer.out(&super::printer::versioned_json(
+            &serde_json::json!({ "entries": entries }),
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     if entries.is_empty() {

@@ -112,8 +112,7 @@ fn dry_run_writes_nothing() {
     let env = Env::new();
     let r = env.run(&["apply", "-f", &small(), "--dry-run", "--detailed-exitcode"]);
     assert_eq!(r.code, 2, "{}", r.transcript());
-    let h = env.run(&["history"]);
-    assert_eq!(h.stdout, "No changes have been applied yet.\n");
+    assert!(!env.db().exists(), "a dry run creates no directory");
 }
 
 #[test]
@@ -449,6 +448,7 @@ fn export_and_history_reject_bad_organization_names() {
         r.stderr,
         "error: --org: invalid name \"Acme Corp\": expected at most 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit\n"
     );
+    assert_eq!(env.run(&["apply", "-f", &small(), "--auto-approve"]).code, 0);
     let r = env.run(&["export", "--org", "nosuch"]);
     assert_eq!(r.code, 1);
     assert!(
@@ -895,4 +895,43 @@ fn every_json_output_carries_its_format_version() {
             serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", r.transcript()));
         assert_eq!(v["formatVersion"], 1, "{args:?}: {}", r.stdout);
     }
+}
+
+#[test]
+fn unknown_organizations_and_missing_directories_are_errors_with_a_suggestion() {
+    let env = Env::new();
+    let missing = env.run(&["history"]);
+    assert_eq!(missing.code, 1, "{}", missing.transcript());
+    assert_eq!(
+        missing.stderr,
+        "error: the directory sqlite:[TMP]/directory.db does not exist: nothing has been applied to it (is --backend or ORGCTL_BACKEND right?)\n"
+    );
+    for args in [vec!["export", "--org", "acme"], vec!["explain", "user", "alice"]] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.transcript());
+        assert!(
+            r.stderr.contains("does not exist: nothing has been applied"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(env.run(&["apply", "-f", &small(), "--auto-approve"]).code, 0);
+    for args in [
+        vec!["history", "--org", "acmee"],
+        vec!["export", "--org", "acmee"],
+    ] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.transcript());
+        assert_eq!(
+            r.stderr,
+            "error: organization \"acmee\" does not exist in sqlite:[TMP]/directory.db, did you mean \"acme\"?\n",
+            "{args:?}"
+        );
+    }
+    let r = env.run(&["explain", "user", "alice", "--org", "acmee"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: organization \"acmee\" was not found, did you mean \"acme\"?\n"
+    );
 }

@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use super::args::{Cli, DiffArgs, ExportArgs, HistoryArgs, Layout, SchemaArgs, TextOrJson};
 use super::printer::Printer;
-use super::{open_backend, print_engine_error, read_sources, CmdResult, Reported};
+use super::{
+    known_organization, open_backend, open_existing_backend, print_engine_error, read_sources, CmdResult,
+    Reported,
+};
 use crate::apply::EnvAndFiles;
 use crate::backend::JsonText;
 use crate::diagnostic::error_chain;
@@ -125,11 +128,12 @@ fn without_secrets(kind: Kind, mut spec: Value) -> (Value, usize) {
 
 /// `orgctl export`.
 pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
-    let backend = open_backend(printer, cli)?;
     let org: Name = a.organization.parse().map_err(|e: String| {
         printer.error(&format!("--org: {e}"));
         Reported
     })?;
+    let backend = open_existing_backend(printer, cli)?;
+    known_organization(printer, backend.as_ref(), &org)?;
     let live = backend.snapshot(&org).map_err(|e| {
         printer.error(&error_chain(&e));
         Reported
@@ -219,7 +223,6 @@ pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
 
 /// `orgctl history`.
 pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
-    let backend = open_backend(printer, cli)?;
     let org = match &a.organization {
         Some(o) => Some(o.parse::<Name>().map_err(|e| {
             printer.error(&format!("--org: {e}"));
@@ -227,6 +230,10 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
         })?),
         None => None,
     };
+    let backend = open_existing_backend(printer, cli)?;
+    if let Some(org) = &org {
+        known_organization(printer, backend.as_ref(), org)?;
+    }
     let entries = backend.history(org.as_ref(), a.limit).map_err(|e| {
         printer.error(&error_chain(&e));
         Reported

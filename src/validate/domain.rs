@@ -39,10 +39,9 @@ fn check_secret(r: &mut Reporter, obj: &DesiredObject, path: &str, s: &Option<Se
 /// Reports the fields of [`rules::required_fields`] the spec lacks (or
 /// clears). `organization` is the object's identity and is reported by
 /// `validate` when it keys the object.
-fn check_required(r: &mut Reporter, kind: Kind, obj: &DesiredObject) {
-    let json = obj.spec.to_json();
-    for field in rules::required_fields(kind) {
-        if *field != "organization" && json.get(*field).is_none_or(serde_json::Value::is_null) {
+fn check_required(r: &mut Reporter, obj: &DesiredObject) {
+    for field in rules::missing_required(&obj.spec) {
+        if field != "organization" {
             required(r, obj, field);
         }
     }
@@ -50,7 +49,7 @@ fn check_required(r: &mut Reporter, kind: Kind, obj: &DesiredObject) {
 
 /// Checks the rules that concern one object alone.
 pub(crate) fn check_object(r: &mut Reporter, kind: Kind, name: &Name, obj: &DesiredObject) {
-    check_required(r, kind, obj);
+    check_required(r, obj);
     match &obj.spec {
         Spec::Organization(o) => super::values::check_organization(r, obj, o),
         Spec::User(_) | Spec::Group(_) => {}

@@ -3,6 +3,7 @@
 //! super admin is an active user. A backend would otherwise merge two
 //! accounts, refuse one mid-apply, or leave nobody able to administer.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DesiredObject, DesiredOrg, Reporter};
@@ -27,9 +28,11 @@ pub(crate) fn check_unique_users(r: &mut Reporter, org: &DesiredOrg, explicit: &
         .map(|(name, obj)| Claim { name, obj })
         .collect();
     users.sort_by_key(|c| (c.obj.origin.source, c.obj.origin.index));
-    let mut emails: BTreeMap<String, &Claim> = BTreeMap::new();
+    // Keys borrow from the specs: this runs over every user of a large
+    // organization, so no copy is made unless a username has capitals.
+    let mut emails: BTreeMap<&str, &Claim> = BTreeMap::new();
     // Usernames compare case-insensitively, as sign-in does.
-    let mut usernames: BTreeMap<String, &Claim> = BTreeMap::new();
+    let mut usernames: BTreeMap<Cow<str>, &Claim> = BTreeMap::new();
     for claim in &users {
         let Spec::User(u) = &claim.obj.spec else { continue };
         if let Some(email) = &u.email {
@@ -47,14 +50,18 @@ pub(crate) fn check_unique_users(r: &mut Reporter, org: &DesiredOrg, explicit: &
                     );
                 }
                 None => {
-                    emails.insert(email.as_str().to_string(), claim);
+                    emails.insert(email.as_str(), claim);
                 }
             }
         }
         let Some(username) = u.username.get() else {
             continue;
         };
-        let key = username.to_lowercase();
+        let key: Cow<str> = if username.chars().any(char::is_uppercase) {
+            Cow::Owned(username.to_lowercase())
+        } else {
+            Cow::Borrowed(username)
+        };
         match usernames.get(&key) {
             Some(first) => {
                 let (theirs, field) = if explicit.contains(first.name) {

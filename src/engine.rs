@@ -79,7 +79,7 @@ pub fn plan(
             return Err(EngineError::Invalid(diags));
         }
     };
-    plan_with_live(desired, live?, backend, options, secret_source)
+    plan_with_live(desired, live?, backend, options, secret_source, sources)
 }
 
 /// Plans an already validated desired state against `backend`.
@@ -93,7 +93,7 @@ pub fn plan_desired(
     for org in desired.organizations.keys() {
         live.insert(org.clone(), backend.snapshot(org)?);
     }
-    plan_with_live(desired, live, backend, options, secret_source)
+    plan_with_live(desired, live, backend, options, secret_source, &[])
 }
 
 fn plan_with_live(
@@ -102,9 +102,13 @@ fn plan_with_live(
     backend: &dyn Backend,
     options: &PlanOptions,
     secret_source: &dyn SecretSource,
+    sources: &[Source],
 ) -> Result<Planned, EngineError> {
     apply::secrets::absolutize_files(&mut desired);
-    let secrets = apply::resolve(&desired, secret_source).map_err(EngineError::Secrets)?;
+    let secrets = apply::resolve(&desired, secret_source).map_err(|mut errors| {
+        apply::secrets::locate(&mut errors, sources);
+        EngineError::Secrets(errors)
+    })?;
     let mut plan = plan::diff(
         &desired,
         &live,

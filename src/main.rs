@@ -1,8 +1,6 @@
 //! The orgctl binary: parse arguments, hand them to the library.
 #![deny(unsafe_code)]
 
-use clap::Parser;
-
 // mimalloc keeps memory flat when many small specs are built on two threads
 // and freed in bulk (glibc's per-thread arenas fragment under that pattern).
 #[global_allocator]
@@ -16,5 +14,8 @@ fn tune_allocator() {
 }
 
 fn main() -> std::process::ExitCode {
-    orgctl::cli::run(orgctl::cli::Cli::parse())
+    match orgctl::cli::parse_args() {
+        Ok(cli) => orgctl::cli::run(cli),
+        Err(code) => code,
+    }
 }

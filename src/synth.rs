@@ -938,9 +938,19 @@ mod tests {
             .iter()
             .map(|p| {
                 let text = std::fs::read_to_string(p).expect("readable example");
+                // yaml-language-server reads a modeline per document: every
+                // document of a multi-document file carries it.
+                let modeline = "# yaml-language-server: $schema=../orgctl.schema.json\n";
                 assert!(
-                    text.starts_with("# yaml-language-server: $schema=../orgctl.schema.json\n"),
+                    text.starts_with(modeline),
                     "{} starts with the schema modeline",
+                    p.display()
+                );
+                let documents = text.matches("\n---\n").count() + 1;
+                assert_eq!(
+                    text.matches(modeline).count(),
+                    documents,
+                    "{}: every document starts with the schema modeline",
                     p.display()
                 );
                 Source {

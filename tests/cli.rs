@@ -78,7 +78,7 @@ fn apply_then_replan_shows_no_changes_and_second_apply_writes_nothing() {
     let history = env.run(&["history", "--output", "json"]);
     let entries: serde_json::Value = serde_json::from_str(&history.stdout).expect("history json");
     assert_eq!(
-        entries.as_array().map(Vec::len),
+        entries["entries"].as_array().map(Vec::len),
         Some(1),
         "only the first apply wrote"
     );
@@ -112,8 +112,7 @@ fn dry_run_writes_nothing() {
     let env = Env::new();
     let r = env.run(&["apply", "-f", &small(), "--dry-run", "--detailed-exitcode"]);
     assert_eq!(r.code, 2, "{}", r.transcript());
-    let h = env.run(&["history"]);
-    assert_eq!(h.stdout, "No changes have been applied yet.\n");
+    assert!(!env.db().exists(), "a dry run creates no directory");
 }
 
 #[test]
@@ -449,6 +448,7 @@ fn export_and_history_reject_bad_organization_names() {
         r.stderr,
         "error: --org: invalid name \"Acme Corp\": expected at most 63 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit\n"
     );
+    assert_eq!(env.run(&["apply", "-f", &small(), "--auto-approve"]).code, 0);
     let r = env.run(&["export", "--org", "nosuch"]);
     assert_eq!(r.code, 1);
     assert!(
@@ -705,7 +705,7 @@ fn bad_guard_flags_are_refused_with_the_reason() {
     let bad_name = env.run(&["plan", "-f", &files, "--as", "Not A Name"]);
     let unknown = env.run(&["plan", "-f", &files, "--as", "carol"]);
     let bad_ip = env.run(&["plan", "-f", &files, "--my-ip", "10.0.0.300"]);
-    assert_eq!((bad_name.code, unknown.code, bad_ip.code), (1, 1, 2));
+    assert_eq!((bad_name.code, unknown.code, bad_ip.code), (1, 1, 1));
     insta::assert_snapshot!(
         "bad_guard_flags",
         format!(
@@ -714,5 +714,224 @@ fn bad_guard_flags_are_refused_with_the_reason() {
             unknown.transcript(),
             bad_ip.transcript()
         )
+    );
+}
+
+#[test]
+fn usage_errors_exit_one_even_with_detailed_exitcode() {
+    let env = Env::new();
+    let r = env.run(&["plan", "-f", &small(), "--bogus-flag", "--detailed-exitcode"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .starts_with("error: unexpected argument '--bogus-flag' found"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+    let help = env.run(&["plan", "--help"]);
+    assert_eq!(help.code, 0, "help is not an error");
+}
+
+#[test]
+fn markdown_output_is_a_usage_error_where_there_is_no_markdown_form() {
+    let env = Env::new();
+    for args in [
+        vec!["validate", "-f", "x.yaml", "-o", "markdown"],
+        vec!["history", "-o", "markdown"],
+        vec!["explain", "user", "alice", "-o", "markdown"],
+        vec![
+            "explain",
+            "signin",
+            "--user",
+            "alice",
+            "--ip",
+            "192.0.2.1",
+            "-o",
+            "markdown",
+        ],
+    ] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.transcript());
+        assert!(
+            r.stderr.starts_with(
+                "error: invalid value 'markdown' for '--output <OUTPUT>'\n  [possible values: text, json]"
+            ),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let plan = env.run(&["plan", "-f", &small(), "-o", "markdown"]);
+    assert_eq!(plan.code, 0, "plan has a Markdown form: {}", plan.transcript());
+}
+
+/// The small organization with the portal's secret read from `file`.
+fn small_with_secret_file(env: &Env, file: &str) -> PathBuf {
+    let work = env.copy("small");
+    let people = work.join("people.yaml");
+    let text = std::fs::read_to_string(&people).expect("read");
+    let text = text.replace(
+        "clientSecret: {fromEnv: ORGCTL_TEST_PORTAL_SECRET}",
+        &format!("clientSecret: {{fromFile: {file}}}"),
+    );
+    std::fs::write(&people, text).expect("write");
+    work
+}
+
+#[test]
+fn a_missing_secret_is_reported_at_its_line_and_column() {
+    let env = Env::new();
+    let r = env
+        .cmd()
+        .env_remove("ORGCTL_TEST_PORTAL_SECRET")
+        .args(["plan", "-f", &small()])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&r.stderr).replace(env!("CARGO_MANIFEST_DIR"), "[REPO]");
+    assert_eq!(
+        stderr,
+        "error: [REPO]/tests/data/small/people.yaml:35:29: spec.oidc.clientSecret: environment variable ORGCTL_TEST_PORTAL_SECRET is not set (application \"portal\")\n"
+    );
+}
+
+#[test]
+fn from_file_reads_regular_files_of_bounded_size_only() {
+    let env = Env::new();
+    // A device that never ends.
+    let work = small_with_secret_file(&env, "/dev/zero");
+    let r = env.run(&["plan", "-f", &work.display().to_string()]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr.ends_with(
+            "spec.oidc.clientSecret: cannot read /dev/zero: it is a device, not a regular file; fromFile reads a regular file holding the value (application \"portal\")\n"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("people.yaml:35:30: "), "{}", r.stderr);
+    // A file far larger than any secret.
+    let big = env.dir.path().join("big.pem");
+    std::fs::write(&big, vec![b'x'; 2 * 1024 * 1024]).expect("write");
+    let work = small_with_secret_file(&env, &big.display().to_string());
+    let r = env.run(&["plan", "-f", &work.display().to_string()]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .contains("big.pem: it is larger than 1024 KiB; fromFile reads a file holding one value"),
+        "{}",
+        r.stderr
+    );
+    // A directory.
+    let work = small_with_secret_file(&env, ".");
+    let r = env.run(&["plan", "-f", &work.display().to_string()]);
+    assert!(
+        r.stderr.contains(": it is a directory, not a regular file;"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn from_file_refuses_a_fifo_instead_of_waiting_on_it() {
+    let env = Env::new();
+    let fifo = env.dir.path().join("secret.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let work = small_with_secret_file(&env, &fifo.display().to_string());
+    let out = env
+        .cmd()
+        .args(["plan", "-f", &work.display().to_string()])
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "a FIFO must not block the plan");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("secret.fifo: it is a FIFO (named pipe), not a regular file;"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_json_output_carries_its_format_version() {
+    let env = Env::new();
+    let bad = env.dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: x}\nspec: {}\n",
+    )
+    .expect("write");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["validate", "-f", "bad.yaml", "-o", "json"],
+        vec!["plan", "-f", "SMALL", "-o", "json"],
+        vec!["apply", "-f", "SMALL", "--dry-run", "-o", "json"],
+        vec!["apply", "-f", "SMALL", "--auto-approve", "-o", "json"],
+        vec!["validate", "-f", "SMALL", "-o", "json"],
+        vec!["history", "-o", "json"],
+        vec!["explain", "user", "alice", "-o", "json"],
+        vec![
+            "explain",
+            "signin",
+            "--user",
+            "alice",
+            "--ip",
+            "192.0.2.1",
+            "-o",
+            "json",
+        ],
+    ];
+    let small = small();
+    for args in runs {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "SMALL" { small.as_str() } else { a })
+            .collect();
+        let r = env.run(&args);
+        let v: serde_json::Value =
+            serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", r.transcript()));
+        assert_eq!(v["formatVersion"], 1, "{args:?}: {}", r.stdout);
+    }
+}
+
+#[test]
+fn unknown_organizations_and_missing_directories_are_errors_with_a_suggestion() {
+    let env = Env::new();
+    let missing = env.run(&["history"]);
+    assert_eq!(missing.code, 1, "{}", missing.transcript());
+    assert_eq!(
+        missing.stderr,
+        "error: the directory sqlite:[TMP]/directory.db does not exist: nothing has been applied to it (is --backend or ORGCTL_BACKEND right?)\n"
+    );
+    for args in [vec!["export", "--org", "acme"], vec!["explain", "user", "alice"]] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.transcript());
+        assert!(
+            r.stderr.contains("does not exist: nothing has been applied"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(env.run(&["apply", "-f", &small(), "--auto-approve"]).code, 0);
+    for args in [
+        vec!["history", "--org", "acmee"],
+        vec!["export", "--org", "acmee"],
+    ] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}", r.transcript());
+        assert_eq!(
+            r.stderr,
+            "error: organization \"acmee\" does not exist in sqlite:[TMP]/directory.db, did you mean \"acme\"?\n",
+            "{args:?}"
+        );
+    }
+    let r = env.run(&["explain", "user", "alice", "--org", "acmee"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: organization \"acmee\" was not found, did you mean \"acme\"?\n"
     );
 }

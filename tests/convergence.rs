@@ -131,7 +131,7 @@ impl Env {
         let h = self.run(&["history", "--limit", "1000", "--output", "json"]);
         assert_eq!(h.code, 0, "{}", h.transcript());
         let v: serde_json::Value = serde_json::from_str(&h.stdout).expect("history json");
-        v.as_array().map_or(0, Vec::len)
+        v["entries"].as_array().map_or(0, Vec::len)
     }
 }
 

@@ -12,8 +12,9 @@ use assert_cmd::Command;
 
 const BASE: &str = "tests/corpus/base.yaml";
 const BAD: &str = "tests/corpus/bad";
-/// The inline secret written in the corpus; no message may repeat it.
-const SECRET: &str = "hunter2";
+/// Inline secrets written in the corpus (a string and a number); no message
+/// may repeat them.
+const SECRETS: [&str; 2] = ["hunter2", "31415.92653"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -160,23 +161,41 @@ fn the_corpus_has_at_least_45_cases() {
 #[test]
 fn no_message_repeats_an_inline_secret() {
     let mut leaks = Vec::new();
-    let mut writers = 0;
-    for case in cases() {
-        let expected =
-            std::fs::read_to_string(root().join(case.with_extension("stderr"))).unwrap_or_default();
-        if expected.contains(SECRET) {
-            leaks.push(format!("{} (expected)", case.with_extension("stderr").display()));
-        }
-        let text = std::fs::read_to_string(root().join(&case)).unwrap_or_default();
-        if text.contains(SECRET) {
-            writers += 1;
-            let run = run_case(&case);
-            if run.stderr.contains(SECRET) || run.stdout.contains(SECRET) {
-                leaks.push(case.display().to_string());
+    for secret in SECRETS {
+        let mut writers = 0;
+        for case in cases() {
+            let expected =
+                std::fs::read_to_string(root().join(case.with_extension("stderr"))).unwrap_or_default();
+            if expected.contains(secret) {
+                leaks.push(format!("{} (expected)", case.with_extension("stderr").display()));
+            }
+            let text = std::fs::read_to_string(root().join(&case)).unwrap_or_default();
+            if text.contains(secret) {
+                writers += 1;
+                let run = run_case(&case);
+                if run.stderr.contains(secret) || run.stdout.contains(secret) {
+                    leaks.push(format!("{}: {secret}", case.display()));
+                }
             }
         }
+        // The corpus writes each secret inline somewhere, so this checks something.
+        assert!(writers > 0, "no corpus case writes {secret:?} inline");
     }
-    // The corpus writes the secret inline somewhere, so this checks something.
-    assert!(writers > 0, "no corpus case writes {SECRET:?} inline");
-    assert!(leaks.is_empty(), "messages repeat {SECRET:?}: {leaks:?}");
+    assert!(leaks.is_empty(), "messages repeat an inline secret: {leaks:?}");
+}
+
+/// A file saved with a byte-order mark and CRLF line ends (as editors on
+/// Windows write it) is the same YAML: valid, and read the same way.
+#[test]
+fn a_byte_order_mark_and_crlf_line_ends_are_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(root().join(BASE)).expect("read the base");
+    let mut bytes = "\u{feff}".as_bytes().to_vec();
+    bytes.extend(text.replace('\n', "\r\n").as_bytes());
+    let path = dir.path().join("base-windows.yaml");
+    std::fs::write(&path, bytes).expect("write");
+    let run = validate(&[path]);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let plain = validate(&[PathBuf::from(BASE)]);
+    assert_eq!(run.stdout, plain.stdout);
 }

@@ -585,13 +585,15 @@ fn crds_have_the_shape_kubernetes_expects() {
 /// lengths, patterns, item counts, sets) and reports unknown fields, which
 /// the API server would prune or, with strict field validation, refuse.
 fn schema_errors(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
-    if schema["x-kubernetes-preserve-unknown-fields"] == true && schema.get("type").is_none() {
-        return;
-    }
+    // The API server prunes a null it is not told to keep, untyped nodes
+    // included; a required field is then missing.
     if value.is_null() {
         if schema["nullable"] != true {
             out.push(format!("{path}: null is not allowed"));
         }
+        return;
+    }
+    if schema["x-kubernetes-preserve-unknown-fields"] == true && schema.get("type").is_none() {
         return;
     }
     let ok = match schema["type"].as_str().unwrap_or_default() {
@@ -905,6 +907,36 @@ fn crds_refuse_what_orgctl_refuses() {
             }),
         ),
         (
+            "a SAML app without saml settings",
+            example("Application", "expense", |o| {
+                o["spec"].as_object_mut().unwrap().remove("saml");
+            }),
+        ),
+        (
+            "a SAML app without an assertion consumer URL",
+            example("Application", "expense", |o| {
+                o["spec"]["saml"].as_object_mut().unwrap().remove("acsUrl");
+            }),
+        ),
+        (
+            "an OIDC app without oidc settings",
+            example("Application", "wiki", |o| {
+                o["spec"].as_object_mut().unwrap().remove("oidc");
+            }),
+        ),
+        (
+            "an idle timeout longer than the session lifetime",
+            example("SecurityPolicy", "standard", |o| {
+                o["spec"]["session"] = json!({ "lifetime": "1d", "idleTimeout": "25h" })
+            }),
+        ),
+        (
+            "an idle timeout longer than the default session lifetime",
+            example("SecurityPolicy", "standard", |o| {
+                o["spec"]["session"] = json!({ "idleTimeout": "31d" })
+            }),
+        ),
+        (
             "an assignment without priority",
             example("AppAssignment", "all-staff", |o| {
                 o["spec"].as_object_mut().unwrap().remove("priority");
@@ -923,7 +955,7 @@ fn crds_refuse_what_orgctl_refuses() {
                 json!({ "lifetime": "720h", "idleTimeout": "30m", "concurrentSessions": 50 });
         }),
         example("SecurityPolicy", "standard", |o| {
-            o["spec"]["session"]["lifetime"] = json!("1d")
+            o["spec"]["session"] = json!({ "lifetime": "1d", "idleTimeout": "24h" })
         }),
         example("AppAssignment", "all-staff", |o| {
             o["spec"]["rule"] = nested_condition(MAX_CONDITION_DEPTH)
@@ -939,4 +971,108 @@ fn crds_refuse_what_orgctl_refuses() {
         let found = problems(&crds, object);
         assert!(found.is_empty(), "refused {object}:\n{}", found.join("\n"));
     }
+}
+
+/// What each of the three checkers says of an object: the editor's JSON
+/// Schema (`orgctl schema`), the CRD (schema and CEL rules), and `validate`'s
+/// rules of one object. True = accepted.
+fn verdicts(crds: &BTreeMap<String, Value>, object: &Value) -> (bool, bool, bool) {
+    let kind: Kind = object["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .expect("a kind");
+    let schema = kind.json_schema();
+    let editor = jsonschema::draft202012::new(&schema)
+        .expect("the editor schema compiles")
+        .is_valid(object);
+    let crd = problems(crds, object).is_empty();
+    let name: orgctl::model::Name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .expect("a name");
+    let spec = &object["spec"];
+    let has_organization =
+        kind == Kind::Organization || spec.get("organization").is_some_and(|o| !o.is_null());
+    let validate = has_organization
+        && orgctl::model::Spec::from_json(kind, spec.clone())
+            .is_ok_and(|s| orgctl::validate::check_spec(kind, &name, &s).is_empty());
+    (editor, crd, validate)
+}
+
+/// The ranges and required fields come from one place (`model::rules`), so
+/// the editor schema, the CRDs and `validate` agree on every limit and on
+/// every required field of every kind.
+#[test]
+fn editor_schema_crds_and_validate_agree_on_ranges_and_required_fields() {
+    use orgctl::model::rules::{self, MAX_CONCURRENT_SESSIONS, MIN_CONCURRENT_SESSIONS, MIN_PASSWORD_LENGTH};
+    let crds = crds();
+    let policy = |edit: &dyn Fn(&mut Value)| example("SecurityPolicy", "standard", |o| edit(o));
+    let mut cases: Vec<(String, Value, bool)> = vec![
+        (
+            "minLength below the minimum".into(),
+            policy(&|o| o["spec"]["password"]["minLength"] = json!(MIN_PASSWORD_LENGTH - 1)),
+            false,
+        ),
+        (
+            "minLength at the minimum".into(),
+            policy(&|o| o["spec"]["password"]["minLength"] = json!(MIN_PASSWORD_LENGTH)),
+            true,
+        ),
+        (
+            "concurrentSessions below the minimum".into(),
+            policy(&|o| o["spec"]["session"]["concurrentSessions"] = json!(MIN_CONCURRENT_SESSIONS - 1)),
+            false,
+        ),
+        (
+            "concurrentSessions at the minimum".into(),
+            policy(&|o| o["spec"]["session"]["concurrentSessions"] = json!(MIN_CONCURRENT_SESSIONS)),
+            true,
+        ),
+        (
+            "concurrentSessions at the maximum".into(),
+            policy(&|o| o["spec"]["session"]["concurrentSessions"] = json!(MAX_CONCURRENT_SESSIONS)),
+            true,
+        ),
+        (
+            "concurrentSessions above the maximum".into(),
+            policy(&|o| o["spec"]["session"]["concurrentSessions"] = json!(MAX_CONCURRENT_SESSIONS + 1)),
+            false,
+        ),
+    ];
+    // One example object per kind, and each of its required fields removed
+    // or cleared.
+    let mut seen = BTreeSet::new();
+    for (_, object) in example_objects() {
+        let kind: Kind = object["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()
+            .expect("a kind");
+        if !seen.insert(kind) {
+            continue;
+        }
+        cases.push((format!("the example {kind}"), object.clone(), true));
+        for field in rules::required_fields(kind) {
+            let mut removed = object.clone();
+            removed["spec"].as_object_mut().expect("a spec").remove(*field);
+            cases.push((format!("{kind} without {field}"), removed, false));
+            let mut cleared = object.clone();
+            cleared["spec"][*field] = Value::Null;
+            cases.push((format!("{kind} with {field}: null"), cleared, false));
+        }
+    }
+    assert_eq!(seen.len(), Kind::ALL.len(), "the examples cover every kind");
+    let mut disagreements = Vec::new();
+    for (what, object, expected) in &cases {
+        let (editor, crd, validate) = verdicts(&crds, object);
+        if [editor, crd, validate] != [*expected; 3] {
+            disagreements.push(format!(
+                "{what}: expected {}; editor schema {editor}, CRD {crd}, validate {validate}",
+                if *expected { "accepted" } else { "refused" }
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }

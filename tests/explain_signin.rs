@@ -338,3 +338,60 @@ spec:
         then.stdout
     );
 }
+
+/// An allowed-IP rule written with an IPv4-mapped IPv6 network is the IPv4
+/// network it carries: validate accepts it, and explain signin allows the
+/// addresses inside it however they are written (validate and sign-in agree).
+#[test]
+fn an_ipv4_mapped_rule_allows_the_ipv4_addresses_it_carries() {
+    let env = Env::new();
+    let files = env.write(
+        "mapped.yaml",
+        "apiVersion: orgctl.io/v1alpha1
+kind: Organization
+metadata: {name: acme}
+spec: {superAdmin: alice}
+---
+apiVersion: orgctl.io/v1alpha1
+kind: User
+metadata: {name: alice}
+spec: {organization: acme, email: alice@acme.example}
+---
+apiVersion: orgctl.io/v1alpha1
+kind: RoleBinding
+metadata: {name: alice-admin}
+spec: {organization: acme, role: admin, subjects: {users: [alice]}}
+---
+apiVersion: orgctl.io/v1alpha1
+kind: SecurityPolicy
+metadata: {name: office}
+spec:
+  organization: acme
+  default: true
+  network: {allowedIps: [\"::ffff:203.0.113.0/120\"]}
+",
+    );
+    let valid = env.run(&["validate", "-f", &files]);
+    assert_eq!(valid.code, 0, "{}", valid.transcript());
+    for (ip, code) in [("203.0.113.5", 0), ("::ffff:203.0.113.5", 0), ("203.0.114.5", 3)] {
+        let r = env.run(&["explain", "signin", "--user", "alice", "--ip", ip, "-f", &files]);
+        assert_eq!(r.code, code, "{ip}: {}", r.transcript());
+    }
+    let denied = env.run(&[
+        "explain",
+        "signin",
+        "--user",
+        "alice",
+        "--ip",
+        "203.0.114.5",
+        "-f",
+        &files,
+    ]);
+    assert!(
+        denied
+            .stdout
+            .contains("allows sign-in only from 203.0.113.0/24; 203.0.114.5 is outside them."),
+        "{}",
+        denied.stdout
+    );
+}

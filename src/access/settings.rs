@@ -25,16 +25,40 @@ pub enum Direction {
     Changed,
 }
 
+/// A setting's value as plans show it: in JSON a count is a number and a
+/// switch a boolean, as in the plan's field diffs; everything else (durations,
+/// address lists, `any`, `none`) is text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    /// A switch (`mfa.required`).
+    Bool(bool),
+    /// A count (`password.minLength`).
+    Number(u64),
+    /// Anything else, as people read it.
+    Text(String),
+}
+
+impl std::fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            SettingValue::Bool(b) => b.fmt(f),
+            SettingValue::Number(n) => n.fmt(f),
+            SettingValue::Text(t) => f.write_str(t),
+        }
+    }
+}
+
 /// One setting that differs between two policies.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingChange {
     /// Dotted spec path (`mfa.required`).
     pub field: String,
-    /// The value before, as people read it.
-    pub before: String,
+    /// The value before.
+    pub before: SettingValue,
     /// The value after.
-    pub after: String,
+    pub after: SettingValue,
     /// Stricter, looser or just changed.
     pub direction: Direction,
 }
@@ -57,6 +81,17 @@ enum Value {
 }
 
 impl Value {
+    /// The value as plans show it; a count shown as its number is a number.
+    fn typed(&self) -> SettingValue {
+        match self {
+            Value::More(n, s) | Value::Less(n, s) if *s == n.to_string() => SettingValue::Number(*n),
+            Value::On(b) | Value::Off(b) => SettingValue::Bool(*b),
+            Value::More(..) | Value::Less(..) | Value::Fewer(_) | Value::Text(_) => {
+                SettingValue::Text(self.show())
+            }
+        }
+    }
+
     fn show(&self) -> String {
         match self {
             Value::More(_, s) | Value::Less(_, s) | Value::Text(s) => s.clone(),
@@ -223,8 +258,8 @@ pub fn compare(before: &SecurityPolicySpec, after: &SecurityPolicySpec) -> Vec<S
         .filter(|((_, b), (_, a))| b != a)
         .map(|((field, b), (_, a))| SettingChange {
             field: field.to_string(),
-            before: b.show(),
-            after: a.show(),
+            before: b.typed(),
+            after: a.typed(),
             direction: b.direction(&a),
         })
         .collect()
@@ -257,12 +292,35 @@ mod tests {
     fn changes(b: serde_json::Value, a: serde_json::Value) -> Vec<(String, String, String, Direction)> {
         compare(&policy(b), &policy(a))
             .into_iter()
-            .map(|c| (c.field, c.before, c.after, c.direction))
+            .map(|c| (c.field, c.before.to_string(), c.after.to_string(), c.direction))
             .collect()
     }
 
     fn one(field: &str, b: &str, a: &str, d: Direction) -> Vec<(String, String, String, Direction)> {
         vec![(field.to_string(), b.to_string(), a.to_string(), d)]
+    }
+
+    #[test]
+    fn counts_are_numbers_and_switches_booleans_in_json() {
+        let c = compare(
+            &policy(json!({})),
+            &policy(
+                json!({"password": {"minLength": 14}, "mfa": {"required": true}, "session": {"lifetime": "1d"}}),
+            ),
+        );
+        let v = serde_json::to_value(&c).unwrap();
+        let by_field = |f: &str| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["field"] == f)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(by_field("password.minLength")["before"], json!(8));
+        assert_eq!(by_field("password.minLength")["after"], json!(14));
+        assert_eq!(by_field("mfa.required")["after"], json!(true));
+        assert_eq!(by_field("session.lifetime")["after"], json!("1d"));
     }
 
     #[test]

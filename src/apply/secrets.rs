@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::load::Source;
 use crate::model::{secret_paths, Kind, Name, SecretRef, SecretValue};
 use crate::plan::SecretKey;
-use crate::validate::DesiredState;
+use crate::validate::{DesiredState, Origin};
 
 /// Where secret values come from.
 pub trait SecretSource {
@@ -26,10 +27,8 @@ impl SecretSource for EnvAndFiles {
                 .map_err(|_| format!("environment variable {var} is not set"));
         }
         if let Some(file) = &r.from_file {
-            let path = base_dir.join(file);
-            return std::fs::read_to_string(&path)
-                .map(|s| SecretValue::new(s.trim_end_matches(['\n', '\r'])))
-                .map_err(|e| format!("cannot read {}: {e}", path.display()));
+            return read_secret_file(&base_dir.join(file))
+                .map(|s| SecretValue::new(s.trim_end_matches(['\n', '\r'])));
         }
         if let Some(k) = &r.secret_key_ref {
             return Err(format!(
@@ -38,6 +37,67 @@ impl SecretSource for EnvAndFiles {
             ));
         }
         Err("the reference names no source".to_string())
+    }
+}
+
+/// Largest secret file read, in bytes: a PEM private key with its chain is
+/// a few KiB; anything near this is not one value.
+pub const MAX_SECRET_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads a `fromFile` secret: a regular file (symbolic links followed) of at
+/// most [`MAX_SECRET_FILE_BYTES`]. A FIFO would block the apply until someone
+/// writes to it and a device such as /dev/zero never ends, so anything but a
+/// regular file is refused before it is opened; the read is bounded as well,
+/// in case the path changes between the check and the read.
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !meta.is_file() {
+        let what = file_type_word(&meta.file_type());
+        return Err(format!(
+            "cannot read {shown}: it is {what}, not a regular file; fromFile reads a regular file holding the value"
+        ));
+    }
+    let too_large = || {
+        format!(
+            "cannot read {shown}: it is larger than {} KiB; fromFile reads a file holding one value",
+            MAX_SECRET_FILE_BYTES / 1024
+        )
+    };
+    if meta.len() > MAX_SECRET_FILE_BYTES {
+        return Err(too_large());
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map_err(|_| format!("cannot read {shown}: it is not UTF-8 text"))
+}
+
+/// "a directory", "a FIFO"… for a file that is not a regular file.
+fn file_type_word(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
     }
 }
 
@@ -55,18 +115,44 @@ impl ResolvedSecrets {
     }
 }
 
-/// A secret that could not be read: the object, the field, and why.
+/// A secret that could not be read: where it is named, the object, the
+/// field, and why. Displayed like every problem in the files:
+/// `file:line:col: spec.path: reason (object)`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {object}: spec.{path}: {reason}")]
+#[error("{place}: spec.{path}: {reason} ({object})")]
 pub struct SecretError {
-    /// The YAML file naming the secret.
-    pub file: String,
+    /// Where the reference is written: `file:line:col`, or `saved plan`.
+    pub place: String,
     /// The object.
     pub object: String,
     /// Dotted spec path.
     pub path: String,
     /// Why.
     pub reason: String,
+    /// The document naming the secret, for [`locate`] (none for a saved plan).
+    pub origin: Option<Origin>,
+}
+
+/// Points each error at the reference itself (the `fromEnv`/`fromFile`
+/// value) rather than at the start of its document. Locating re-reads the
+/// source, which is only worth it once something failed.
+pub fn locate(errors: &mut [SecretError], sources: &[Source]) {
+    for e in errors {
+        let Some(origin) = &e.origin else { continue };
+        let Some(source) = sources.get(origin.source) else {
+            continue;
+        };
+        let (docs, _) = crate::load::tree::parse_stream(&source.text);
+        let Some(root) = docs.get(origin.index).map(|d| &d.root) else {
+            continue;
+        };
+        let path = format!("spec.{}", e.path);
+        let (line, col) = ["fromEnv", "fromFile", "secretKeyRef"]
+            .iter()
+            .find_map(|key| crate::load::node_at(root, &format!("{path}.{key}")))
+            .map_or_else(|| crate::load::locate_in(root, &path), |n| (n.line, n.col));
+        e.place = format!("{}:{line}:{col}", source.name);
+    }
 }
 
 /// Where an object's secrets are resolved from, for messages and keys.
@@ -74,8 +160,10 @@ struct Owner<'a> {
     org: &'a Name,
     kind: Kind,
     name: &'a Name,
-    /// The file naming the secrets (or "saved plan").
-    file: &'a str,
+    /// Where the document naming the secrets starts (or "saved plan").
+    place: String,
+    /// That document, when it comes from the files.
+    origin: Option<&'a Origin>,
     /// Directory relative `fromFile` paths start from.
     base: &'a Path,
 }
@@ -109,10 +197,11 @@ fn resolve_object(
                 out.values.insert(key, v);
             }
             Err(reason) => errors.push(SecretError {
-                file: owner.file.to_string(),
+                place: owner.place.clone(),
                 object: format!("{} {:?}", owner.kind.noun(), owner.name.as_str()),
                 path: path.to_string(),
                 reason,
+                origin: owner.origin.cloned(),
             }),
         }
     }
@@ -143,7 +232,8 @@ pub fn resolve(
                 org,
                 kind: *kind,
                 name,
-                file,
+                place: obj.origin.location.to_string(),
+                origin: Some(&obj.origin),
                 base: Path::new(file).parent().unwrap_or(Path::new(".")),
             };
             resolve_object(&owner, &obj.spec.to_json(), source, &mut out, &mut errors);
@@ -167,7 +257,8 @@ pub fn resolve_plan(
                 org: &org.organization,
                 kind: change.kind,
                 name: &change.name,
-                file: "saved plan",
+                place: "saved plan".to_string(),
+                origin: None,
                 base: Path::new("."),
             };
             resolve_object(&owner, &after.value(), source, &mut out, &mut errors);

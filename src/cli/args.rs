@@ -136,6 +136,17 @@ pub enum OutputFormat {
     Markdown,
 }
 
+/// Output formats of commands that have no Markdown form, so `-o markdown`
+/// there is a usage error instead of silently printing text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TextOrJson {
+    /// For people.
+    #[default]
+    Text,
+    /// For scripts.
+    Json,
+}
+
 /// Options that shape a plan.
 #[derive(Debug, Args, Clone)]
 pub struct PlanFlags {
@@ -173,9 +184,9 @@ pub struct PlanFlags {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub files: FileArgs,
-    /// Output format (text or json).
+    /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: TextOrJson,
 }
 
 /// `orgctl plan`.
@@ -271,9 +282,9 @@ pub struct HistoryArgs {
     /// How many entries, newest first.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    /// Output format (text or json).
+    /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: TextOrJson,
 }
 
 /// `orgctl schema`.
@@ -320,9 +331,9 @@ pub struct ExplainUserArgs {
     /// The organization (needed when there are several).
     #[arg(long = "org", value_name = "NAME")]
     pub organization: Option<String>,
-    /// Output format (text or json).
+    /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: TextOrJson,
 }
 
 /// A second factor presented at sign-in.
@@ -379,9 +390,9 @@ pub struct ExplainSigninArgs {
     /// The organization (needed when there are several).
     #[arg(long = "org", value_name = "NAME")]
     pub organization: Option<String>,
-    /// Output format (text or json).
+    /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: TextOrJson,
 }
 
 /// Parses a duration such as `30s`, `5m`, `1h` (or plain seconds).

@@ -3,8 +3,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use super::args::{ApplyArgs, Cli, OutputFormat, PlanArgs, PlanFlags, ValidateArgs};
-use super::printer::Printer;
+use super::args::{ApplyArgs, Cli, OutputFormat, PlanArgs, PlanFlags, TextOrJson, ValidateArgs};
+use super::printer::{versioned_json, Printer};
 use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
 use crate::apply::{self, EnvAndFiles};
 use crate::backend::Backend;
@@ -53,8 +53,8 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
         Ok(state) => {
             let objects: usize = state.organizations.values().map(|o| o.objects.len()).sum();
             let orgs = state.organizations.len();
-            if a.output == OutputFormat::Json {
-                printer.out(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] }).to_string());
+            if a.output == TextOrJson::Json {
+                printer.out(&versioned_json(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] })));
             } else {
                 let s = if orgs == 1 { "" } else { "s" };
                 printer.out(&format!(
@@ -64,8 +64,10 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {
-            if a.output == OutputFormat::Json {
-                printer.out(&serde_json::json!({ "valid": false, "problems": diags }).to_string());
+            if a.output == TextOrJson::Json {
+                printer.out(&versioned_json(
+                    &serde_json::json!({ "valid": false, "problems": diags }),
+                ));
             } else {
                 print_diagnostics(printer, &diags);
             }
@@ -220,8 +222,7 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
     if json {
         printer.out(&report::json(&plan, Some(&result)));
     } else {
-        let transactional = backend.capabilities().transactional;
-        printer.out(&report::text(&plan, &result, transactional, printer.color));
+        printer.out(&report::text(&plan, &result, printer.color));
     }
     if !result.succeeded() {
         Err(Reported)

@@ -6,9 +6,9 @@
 
 use std::process::ExitCode;
 
-use super::args::{Cli, ExplainSigninArgs, ExplainUserArgs, OutputFormat, EXIT_DENIED};
+use super::args::{Cli, ExplainSigninArgs, ExplainUserArgs, TextOrJson, EXIT_DENIED};
 use super::printer::Printer;
-use super::{open_backend, print_diagnostics, read_sources, CmdResult, Reported};
+use super::{open_existing_backend, print_diagnostics, read_sources, CmdResult, Reported};
 use crate::access::{AccessModel, AsOfState, SignInAttempt, SignInContext};
 use crate::backend::asof;
 use crate::diagnostic::{did_you_mean, error_chain};
@@ -21,7 +21,10 @@ fn pick(printer: &Printer, named: Option<&str>, available: Vec<Name>) -> Result<
         return match available.iter().find(|o| o.as_str() == n) {
             Some(o) => Ok(o.clone()),
             None => {
-                printer.error(&format!("organization {n:?} was not found"));
+                let hint = did_you_mean(n, available.iter().map(Name::as_str))
+                    .map(|s| format!(", did you mean {s:?}?"))
+                    .unwrap_or_default();
+                printer.error(&format!("organization {n:?} was not found{hint}"));
                 Err(Reported)
             }
         };
@@ -52,8 +55,8 @@ fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdRe
         printer.error(&format!("user {:?} is not in organization {org:?}{hint}", a.name));
         return Err(Reported);
     };
-    if a.output == OutputFormat::Json {
-        printer.out(&serde_json::to_string_pretty(&explanation).unwrap_or_default());
+    if a.output == TextOrJson::Json {
+        printer.out(&super::printer::versioned_json(&explanation));
     } else {
         printer.out(&render::explain::user(
             &explanation,
@@ -88,7 +91,7 @@ pub fn user(printer: &Printer, cli: &Cli, a: &ExplainUserArgs) -> CmdResult {
         };
         return explain(printer, &AccessModel::from_desired(desired_org), a);
     }
-    let backend = open_backend(printer, cli)?;
+    let backend = open_existing_backend(printer, cli)?;
     let fail = |e: crate::backend::BackendError| {
         printer.error(&error_chain(&e));
         Reported
@@ -119,7 +122,7 @@ fn explain_signin(
         Reported
     })?;
     explanation.as_of = as_of;
-    if a.output == OutputFormat::Json {
+    if a.output == TextOrJson::Json {
         printer.out(&serde_json::to_string_pretty(&explanation).unwrap_or_default());
     } else {
         printer.out(&render::explain::signin(&explanation));
@@ -150,7 +153,7 @@ pub fn signin(printer: &Printer, cli: &Cli, a: &ExplainSigninArgs) -> CmdResult 
             None,
         );
     }
-    let backend = open_backend(printer, cli)?;
+    let backend = open_existing_backend(printer, cli)?;
     let fail = |e: &dyn std::error::Error| {
         printer.error(&error_chain(e));
         Reported

@@ -5,9 +5,12 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::args::{Cli, DiffArgs, ExportArgs, HistoryArgs, Layout, OutputFormat, SchemaArgs};
+use super::args::{Cli, DiffArgs, ExportArgs, HistoryArgs, Layout, SchemaArgs, TextOrJson};
 use super::printer::Printer;
-use super::{open_backend, print_engine_error, read_sources, CmdResult, Reported};
+use super::{
+    known_organization, open_backend, open_existing_backend, print_engine_error, read_sources, CmdResult,
+    Reported,
+};
 use crate::apply::EnvAndFiles;
 use crate::backend::JsonText;
 use crate::diagnostic::error_chain;
@@ -125,11 +128,12 @@ fn without_secrets(kind: Kind, mut spec: Value) -> (Value, usize) {
 
 /// `orgctl export`.
 pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
-    let backend = open_backend(printer, cli)?;
     let org: Name = a.organization.parse().map_err(|e: String| {
         printer.error(&format!("--org: {e}"));
         Reported
     })?;
+    let backend = open_existing_backend(printer, cli)?;
+    known_organization(printer, backend.as_ref(), &org)?;
     let live = backend.snapshot(&org).map_err(|e| {
         printer.error(&error_chain(&e));
         Reported
@@ -219,7 +223,6 @@ pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
 
 /// `orgctl history`.
 pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
-    let backend = open_backend(printer, cli)?;
     let org = match &a.organization {
         Some(o) => Some(o.parse::<Name>().map_err(|e| {
             printer.error(&format!("--org: {e}"));
@@ -227,7 +230,11 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
         })?),
         None => None,
     };
-    if let (Some(reason), OutputFormat::Text) = (backend.capabilities().no_history, a.output) {
+    let backend = open_existing_backend(printer, cli)?;
+    if let Some(org) = &org {
+        known_organization(printer, backend.as_ref(), org)?;
+    }
+    if let (Some(reason), TextOrJson::Text) = (backend.capabilities().no_history, a.output) {
         printer.out(&format!("No history: {reason}."));
         return Ok(ExitCode::SUCCESS);
     }
@@ -235,8 +242,10 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
         printer.error(&error_chain(&e));
         Reported
     })?;
-    if a.output == OutputFormat::Json {
-        printer.out(&serde_json::to_string_pretty(&entries).unwrap_or_default());
+    if a.output == TextOrJson::Json {
+        printer.out(&super::printer::versioned_json(
+            &serde_json::json!({ "entries": entries }),
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     if entries.is_empty() {

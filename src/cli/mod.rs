@@ -29,6 +29,21 @@ pub struct Reported;
 /// What a command returns: an exit code, or a failure already printed.
 pub type CmdResult = Result<ExitCode, Reported>;
 
+/// Parses the command line. A usage error exits 1 like every other error:
+/// clap's own code for it, 2, means "changes present" here. Help and
+/// version requests print to stdout and exit 0.
+pub fn parse_args() -> Result<Cli, ExitCode> {
+    use clap::Parser;
+    Cli::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Runs the CLI with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
     if let args::Command::Controller(a) = &cli.command {
@@ -94,6 +109,48 @@ fn open_backend(printer: &Printer, cli: &Cli) -> Result<Box<dyn Backend>, Report
         printer.error(&error_chain(&e));
         Reported
     })
+}
+
+/// Opens the backend for a command that only reads it (`history`, `export`,
+/// `explain`). A `sqlite:` directory file that does not exist is an error
+/// there: reading never creates it, and answering "nothing applied yet"
+/// would pass a mistyped `--backend` off as an empty directory.
+fn open_existing_backend(printer: &Printer, cli: &Cli) -> Result<Box<dyn Backend>, Reported> {
+    let address = cli.backend.as_deref().unwrap_or(backend::DEFAULT_ADDRESS);
+    if let Some(path) = address.strip_prefix("sqlite:") {
+        if !path.is_empty() && !std::path::Path::new(path).exists() {
+            printer.error(&format!(
+                "the directory {address} does not exist: nothing has been applied to it (is --backend or ORGCTL_BACKEND right?)"
+            ));
+            return Err(Reported);
+        }
+    }
+    open_backend(printer, cli)
+}
+
+/// Checks that `name` is one of the organizations `backend` holds; otherwise
+/// an error with a did-you-mean among those it does hold.
+fn known_organization(
+    printer: &Printer,
+    backend: &dyn Backend,
+    name: &crate::model::Name,
+) -> Result<(), Reported> {
+    let organizations = backend.organizations().map_err(|e| {
+        printer.error(&error_chain(&e));
+        Reported
+    })?;
+    if organizations.contains(name) {
+        return Ok(());
+    }
+    let name = name.as_str();
+    let hint = crate::diagnostic::did_you_mean(name, organizations.iter().map(crate::model::Name::as_str))
+        .map(|s| format!(", did you mean {s:?}?"))
+        .unwrap_or_default();
+    printer.error(&format!(
+        "organization {name:?} does not exist in {}{hint}",
+        backend.describe()
+    ));
+    Err(Reported)
 }
 
 /// Prints diagnostics and a one-line count.

@@ -4,6 +4,32 @@
 
 use std::io::{IsTerminal, Write};
 
+use serde::Serialize;
+
+/// The `formatVersion` of the JSON that `validate`, `history` and `explain
+/// user` print. It changes only when a field changes meaning or goes away, so
+/// scripts can refuse a format they do not know.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
+/// A JSON result: `formatVersion` first, then the fields of `body`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Versioned<'a, T: Serialize> {
+    format_version: u32,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+/// `body` (a struct or map) as pretty JSON carrying `formatVersion`.
+pub fn versioned_json<T: Serialize>(body: &T) -> String {
+    let v = Versioned {
+        format_version: JSON_FORMAT_VERSION,
+        body,
+    };
+    // Plain data with string keys: serializing cannot fail.
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}
+
 /// Writes results and messages.
 pub struct Printer {
     /// Colour stdout.

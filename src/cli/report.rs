@@ -39,7 +39,7 @@ fn users(n: usize) -> String {
 }
 
 /// The report as text: failures in full, then a Terraform-style summary.
-pub fn text(plan: &Plan, report: &ApplyReport, transactional: bool, color: bool) -> String {
+pub fn text(plan: &Plan, report: &ApplyReport, color: bool) -> String {
     let (red, green, reset) = if color {
         ("\x1b[31m", "\x1b[32m", "\x1b[0m")
     } else {
@@ -103,22 +103,80 @@ pub fn text(plan: &Plan, report: &ApplyReport, transactional: bool, color: bool)
         }
     } else {
         let total: usize = plan.organizations.iter().map(|o| o.changes.len()).sum();
-        // Only a transactional backend undoes a failed request's writes.
-        let after = if transactional {
-            "Organizations whose write failed were left as they were; fix the cause and run plan again."
-        } else {
-            "The changes marked applied are in the backend (it has no transactions); fix the cause and run apply again to finish."
-        };
         out.push_str(&format!(
-            "\n{red}Apply failed: {} of {total} changes applied, {failed} not applied.{reset} {after}\n",
-            report.applied()
+            "\n{red}Apply failed: {} of {total} changes applied, {failed} not applied.{reset} {}\n",
+            report.applied(),
+            after_failure(report)
         ));
     }
     out
+}
+
+/// What a failed apply left behind, from the outcomes themselves: the
+/// embedded directory rolls an organization back whole, while over HTTP each
+/// write stands on its own, so "left as they were" is only said when true.
+fn after_failure(report: &ApplyReport) -> &'static str {
+    let written = report.organizations.iter().any(|o| {
+        o.results.iter().any(|r| r.outcome == ChangeOutcome::Applied)
+            || o.assignments
+                .as_ref()
+                .is_some_and(|a| a.outcome == ChangeOutcome::Applied)
+    });
+    if written {
+        "The changes listed as applied were written and stay; fix the cause and run plan again to see what is left."
+    } else {
+        "Nothing was written; fix the cause and run plan again."
+    }
 }
 
 /// The plan and report as one JSON document.
 pub fn json(plan: &Plan, report: Option<&ApplyReport>) -> String {
     serde_json::json!({ "formatVersion": crate::plan::FORMAT_VERSION, "plan": plan, "report": report })
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{ChangeResult, OrgReport};
+    use crate::model::Kind;
+
+    fn report(outcomes: &[ChangeOutcome]) -> ApplyReport {
+        let results = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, outcome)| ChangeResult {
+                kind: Kind::User,
+                name: format!("u{i}").parse().expect("a name"),
+                action: Action::Create,
+                outcome: outcome.clone(),
+            })
+            .collect();
+        ApplyReport {
+            organizations: vec![OrgReport {
+                organization: "acme".parse().expect("a name"),
+                revision_before: 1,
+                revision_after: 1,
+                results,
+                assignments: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_failed_apply_says_what_it_left_behind() {
+        let failed = || ChangeOutcome::Failed("boom".into());
+        // The embedded directory: one transaction, rolled back whole.
+        let rolled_back = report(&[ChangeOutcome::RolledBack, failed()]);
+        assert_eq!(
+            after_failure(&rolled_back),
+            "Nothing was written; fix the cause and run plan again."
+        );
+        // Over HTTP: what landed before the failure stays.
+        let partial = report(&[ChangeOutcome::Applied, failed(), ChangeOutcome::NotAttempted]);
+        assert_eq!(
+            after_failure(&partial),
+            "The changes listed as applied were written and stay; fix the cause and run plan again to see what is left."
+        );
+    }
 }

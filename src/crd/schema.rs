@@ -3,14 +3,18 @@
 //!
 //! schemars writes the model's schema (OpenAPI 3 flavour, subschemas inlined);
 //! [`make_structural`] then rewrites what the apiextensions v1 rules forbid and
-//! adds what the API server can check. kube's `StructuralSchemaRewriter` is not
+//! adds the CEL rules the API server can check. Required fields and numeric
+//! ranges are already in the model's schema (from `model::rules`, which
+//! `validate` reads too), so they are not repeated here. kube's
+//! `StructuralSchemaRewriter` is not
 //! used on the spec: it merges `Collection<T>`'s two forms (a list, or
 //! `{mode, items}`) into one `type: object` node, which would reject the plain
 //! list form every example uses. kube still runs its rewriters over the result
 //! in `CustomResourceExt::crd`, where they find nothing left to change.
 //!
 //! Must not: change what a valid file means. Nothing gets a `default` (absent =
-//! unmanaged), every `Field<T>` stays `nullable` (null = clear), and a node the
+//! unmanaged), every `Field<T>` but a required one stays `nullable` (null =
+//! clear), and a node the
 //! API server cannot type is kept as written rather than pruned.
 
 use schemars::generate::{SchemaGenerator, SchemaSettings};
@@ -18,6 +22,7 @@ use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
 use super::status::ObjectStatus;
+use crate::model::rules::{MAX_SESSION_LIFETIME_SECS, MIN_IDLE_TIMEOUT_SECS, MIN_SESSION_LIFETIME_SECS};
 use crate::model::{
     AppAssignmentSpec, ApplicationSpec, GroupSpec, IdentityProviderSpec, Kind, Module, OrganizationSpec,
     RoleBindingSpec, RoleSpec, SecurityPolicySpec, UserSpec, API_VERSION, BUILTIN_ROLES,
@@ -527,12 +532,6 @@ struct Patch {
 /// The kinds of [`Patch`].
 #[derive(Debug, Clone, Copy)]
 enum PatchOp {
-    /// These properties are required (and so never null).
-    Required(&'static [&'static str]),
-    /// A lower bound for an integer.
-    Minimum(i64),
-    /// An upper bound for an integer.
-    Maximum(i64),
     /// A CEL rule: expression, message, optional field path.
     Rule(&'static str, &'static str, Option<&'static str>),
     /// A CEL rule whose expression is built at run time.
@@ -550,6 +549,8 @@ enum DurationRule {
     IdleTimeout,
     /// password.minAge below password.maxAge.
     MinBelowMaxAge,
+    /// session.idleTimeout not above session.lifetime (or its default).
+    IdleWithinLifetime,
 }
 
 impl DurationRule {
@@ -558,17 +559,28 @@ impl DurationRule {
             DurationRule::Lifetime => {
                 let s = cel_seconds("self.lifetime");
                 rule(
-                    &format!("!has(self.lifetime) || ({s} >= 86400 && {s} <= 2592000)"),
+                    &format!(
+                        "!has(self.lifetime) || ({s} >= {MIN_SESSION_LIFETIME_SECS} && {s} <= {MAX_SESSION_LIFETIME_SECS})"
+                    ),
                     "the session lifetime must be between 1d and 30d",
                     Some(".lifetime"),
                 )
             }
             DurationRule::IdleTimeout => rule(
                 &format!(
-                    "!has(self.idleTimeout) || {} >= 1800",
+                    "!has(self.idleTimeout) || {} >= {MIN_IDLE_TIMEOUT_SECS}",
                     cel_seconds("self.idleTimeout")
                 ),
                 "the idle timeout must be at least 30m",
+                Some(".idleTimeout"),
+            ),
+            DurationRule::IdleWithinLifetime => rule(
+                &format!(
+                    "!has(self.idleTimeout) || {} <= (has(self.lifetime) ? {} : {MAX_SESSION_LIFETIME_SECS})",
+                    cel_seconds("self.idleTimeout"),
+                    cel_seconds("self.lifetime")
+                ),
+                "the idle timeout must not be longer than the session lifetime (30d when unset)",
                 Some(".idleTimeout"),
             ),
             DurationRule::MinBelowMaxAge => rule(
@@ -593,31 +605,6 @@ impl Patch {
             return false;
         };
         match self.op {
-            PatchOp::Required(fields) => {
-                let Some(Value::Object(props)) = node.get_mut("properties") else {
-                    return false;
-                };
-                for f in fields {
-                    match props.get_mut(*f) {
-                        Some(Value::Object(p)) => {
-                            p.remove("nullable");
-                        }
-                        _ => return false,
-                    }
-                }
-                let mut required: Vec<Value> = match node.remove("required") {
-                    Some(Value::Array(r)) => r,
-                    _ => Vec::new(),
-                };
-                required.extend(fields.iter().map(|f| Value::from(*f)));
-                node.insert("required".into(), Value::Array(required));
-            }
-            PatchOp::Minimum(n) => {
-                node.insert("minimum".into(), n.into());
-            }
-            PatchOp::Maximum(n) => {
-                node.insert("maximum".into(), n.into());
-            }
             PatchOp::Rule(expr, message, field_path) => push_rule(node, rule(expr, message, field_path)),
             PatchOp::DurationRule(d) => push_rule(node, d.rule()),
             PatchOp::ModuleKeys => {
@@ -649,14 +636,11 @@ fn enum_values<T: JsonSchema>() -> Vec<String> {
 
 /// The domain rules of DESIGN.md the API server can check, per kind.
 fn patches(kind: Kind) -> Vec<Patch> {
-    use PatchOp::{DurationRule as D, Maximum, Minimum, ModuleKeys, Required, Rule};
+    use PatchOp::{DurationRule as D, ModuleKeys, Rule};
     let p = |path, op| Patch { path, op };
     match kind {
-        Kind::Organization => vec![p(&[], Required(&["superAdmin"]))],
-        Kind::User => vec![p(&[], Required(&["organization", "email"]))],
-        Kind::Group => vec![p(&[], Required(&["organization"]))],
+        Kind::Organization | Kind::User | Kind::Group | Kind::RoleBinding | Kind::AppAssignment => Vec::new(),
         Kind::Application => vec![
-            p(&[], Required(&["organization", "type"])),
             p(
                 &[],
                 Rule(
@@ -681,9 +665,24 @@ fn patches(kind: Kind) -> Vec<Patch> {
                     Some(".catalogId"),
                 ),
             ),
+            p(
+                &[],
+                Rule(
+                    "!has(self.type) || self.type != 'saml' || (has(self.saml) && has(self.saml.entityId) && has(self.saml.acsUrl))",
+                    "an application of type saml needs saml.entityId and saml.acsUrl",
+                    None,
+                ),
+            ),
+            p(
+                &[],
+                Rule(
+                    "!has(self.type) || self.type != 'oidc' || has(self.oidc)",
+                    "an application of type oidc needs `oidc` (its redirectUris)",
+                    None,
+                ),
+            ),
         ],
         Kind::IdentityProvider => vec![
-            p(&[], Required(&["organization", "type"])),
             p(
                 &[],
                 Rule(
@@ -693,10 +692,8 @@ fn patches(kind: Kind) -> Vec<Patch> {
                 ),
             ),
         ],
-        Kind::Role => vec![p(&[], Required(&["organization"])), p(&["permissions"], ModuleKeys)],
-        Kind::RoleBinding => vec![p(&[], Required(&["organization", "role"]))],
+        Kind::Role => vec![p(&["permissions"], ModuleKeys)],
         Kind::SecurityPolicy => vec![
-            p(&[], Required(&["organization"])),
             p(
                 &[],
                 Rule(
@@ -713,14 +710,11 @@ fn patches(kind: Kind) -> Vec<Patch> {
                     None,
                 ),
             ),
-            p(&["password", "minLength"], Minimum(8)),
             p(&["password"], D(DurationRule::MinBelowMaxAge)),
-            p(&["session", "concurrentSessions"], Minimum(1)),
-            p(&["session", "concurrentSessions"], Maximum(50)),
             p(&["session"], D(DurationRule::Lifetime)),
             p(&["session"], D(DurationRule::IdleTimeout)),
+            p(&["session"], D(DurationRule::IdleWithinLifetime)),
         ],
-        Kind::AppAssignment => vec![p(&[], Required(&["organization", "priority", "rule", "assign"]))],
     }
 }
 

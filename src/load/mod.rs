@@ -40,13 +40,52 @@ pub struct Document {
     pub object: Object,
 }
 
-/// What could be learnt of a document that did not load.
+/// What could be learnt of a document that did not load: enough for the
+/// checks across objects to count it (references to it, the organization's
+/// default policy), so its mistakes are reported once, where they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedDocument {
     /// Its kind, when readable.
     pub kind: Option<Kind>,
     /// Its name, when readable.
     pub name: Option<String>,
+    /// Its `spec.organization` (for an Organization, its name), when readable.
+    pub organization: Option<String>,
+    /// It has a `spec.default` that is not `false`: a security policy that
+    /// may be its organization's default.
+    pub may_be_default: bool,
+}
+
+impl FailedDocument {
+    /// Reads what it can of a document's tree.
+    fn of(root: &Node) -> Self {
+        let text = |n: Option<&Node>| n.and_then(Node::as_str).map(str::to_string);
+        let kind = root
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .and_then(|k| k.parse().ok());
+        let name = text(root.get("metadata").and_then(|m| m.get("name")));
+        let spec = root.get("spec");
+        let organization = if kind == Some(Kind::Organization) {
+            name.clone()
+        } else {
+            text(spec.and_then(|s| s.get("organization")))
+        };
+        let may_be_default = spec
+            .and_then(|s| s.get("default"))
+            .is_some_and(|d| d.as_str().and_then(tree::parse_bool) != Some(false));
+        FailedDocument {
+            kind,
+            name,
+            organization,
+            may_be_default,
+        }
+    }
+
+    /// True when this document may be an object of `kind` in `organization`.
+    pub fn may_be(&self, kind: Kind, organization: &str) -> bool {
+        self.kind.is_none_or(|k| k == kind) && self.organization.as_deref().is_none_or(|o| o == organization)
+    }
 }
 
 /// The result of loading: good documents, and what failed.
@@ -163,19 +202,7 @@ fn load_piece(text: &str, line_offset: usize) -> PieceResult {
                 col: doc.root.col,
             },
             Err(problems) => PieceDoc::Failed {
-                identity: FailedDocument {
-                    kind: doc
-                        .root
-                        .get("kind")
-                        .and_then(|k| k.as_str())
-                        .and_then(|k| k.parse().ok()),
-                    name: doc
-                        .root
-                        .get("metadata")
-                        .and_then(|m| m.get("name"))
-                        .and_then(|n| n.as_str())
-                        .map(str::to_string),
-                },
+                identity: FailedDocument::of(&doc.root),
                 problems,
             },
         })

@@ -63,8 +63,12 @@ thread_local! {
 }
 
 /// Records a problem at the value being read; false when no loader is active.
+/// A value gets one problem: a second one at the same field path comes from
+/// the stand-in fed after the first (an empty string read as a name, an
+/// e-mail…) and would only repeat it less clearly.
 pub fn report(message: String) -> bool {
     SINK.with(|s| match s.borrow_mut().as_mut() {
+        Some(sink) if sink.errors.iter().any(|e| e.path == sink.path) => true,
         Some(sink) => {
             let rec = Recorded {
                 line: sink.line,

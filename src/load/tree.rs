@@ -115,7 +115,7 @@ pub struct ParsedDoc {
 pub fn split_documents(text: &str) -> Vec<(&str, usize)> {
     let is_marker =
         |l: &str| l == "---" || l.starts_with("--- ") || l.starts_with("---\t") || l.starts_with("---\r");
-    if text.lines().any(|l| l.starts_with('%')) {
+    if text.lines().any(|l| l.trim_start_matches(BOM).starts_with('%')) {
         return vec![(text, 0)];
     }
     let mut pieces = Vec::new();
@@ -159,8 +159,14 @@ pub fn parse_stream(text: &str) -> (Vec<ParsedDoc>, Vec<ParseError>) {
     (docs, errors)
 }
 
+/// The byte-order mark YAML allows at the start of a stream (and of each
+/// document); editors on Windows write it. It is not content: columns on its
+/// line are counted without it, as editors show them.
+const BOM: char = '\u{feff}';
+
 /// Parses one piece of a stream whose first line is `line_offset + 1`.
 pub fn parse_piece(text: &str, line_offset: usize) -> (Vec<ParsedDoc>, Option<ParseError>) {
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     let mut b = Builder {
         parser: Parser::new_from_str(text),
         anchors: std::collections::HashMap::new(),
@@ -396,6 +402,26 @@ mod split_tests {
             Some("---not a marker\n")
         );
         assert_eq!(docs[1].root.get("b").map(|n| n.line), Some(3));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_crlf_line_ends_are_read_as_yaml_allows() {
+        let text = "\u{feff}apiVersion: v1\r\nkind: User\r\n---\r\nspec:\r\n  name: \"a b\"\r\n  list: [x,\r\n    y]\r\n";
+        let (docs, errors) = parse_stream(text);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(docs.len(), 2);
+        let first = &docs[0].root;
+        assert_eq!(first.get("apiVersion").and_then(Node::as_str), Some("v1"));
+        assert_eq!(first.get("kind").and_then(Node::as_str), Some("User"));
+        assert_eq!((first.line, first.col), (1, 1));
+        let spec = docs[1].root.get("spec").unwrap();
+        assert_eq!(spec.get("name").and_then(Node::as_str), Some("a b"));
+        let list = spec.get("list").unwrap();
+        let NodeValue::Seq(items) = &list.value else {
+            panic!("{list:?}")
+        };
+        assert_eq!(items[1].as_str(), Some("y"));
+        assert_eq!((items[1].line, items[1].col), (7, 5));
     }
 
     #[test]

@@ -83,6 +83,7 @@ pub struct AppGrant {
 /// A conditional assignment of apps to users.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(transform = super::rules::Required(super::Kind::AppAssignment))]
 pub struct AppAssignmentSpec {
     /// The organization this rule belongs to.
     pub organization: Option<Name>,

@@ -20,6 +20,7 @@ pub struct Members {
 /// A group of users and other groups.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(transform = super::rules::Required(super::Kind::Group))]
 pub struct GroupSpec {
     /// The organization this group belongs to.
     pub organization: Option<Name>,

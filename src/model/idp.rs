@@ -43,6 +43,7 @@ pub struct SamlIdp {
 /// A federated sign-in provider.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(transform = super::rules::Required(super::Kind::IdentityProvider))]
 pub struct IdentityProviderSpec {
     /// The organization this provider belongs to.
     pub organization: Option<Name>,

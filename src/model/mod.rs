@@ -12,6 +12,7 @@ mod idp;
 mod organization;
 mod policy;
 mod role;
+pub mod rules;
 mod scalar;
 pub mod secret;
 mod user;
@@ -35,7 +36,7 @@ pub use policy::{
     SecurityPolicySpec, SessionPolicy, SsoPolicy, TrustedBrowser,
 };
 pub use role::{describe_permissions, Action, Module, RoleBindingSpec, RoleSpec, BUILTIN_ROLES};
-pub use scalar::{Duration, Email, IpRule, Name};
+pub use scalar::{check_domain, Duration, Email, IpRule, Name};
 pub use secret::{SecretKeyRef, SecretRef, SecretValue};
 pub use user::{UserSpec, UserStatus};
 

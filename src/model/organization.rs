@@ -32,6 +32,7 @@ pub struct Contact {
 /// An organization: the unit every other object belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(transform = super::rules::Required(super::Kind::Organization))]
 pub struct OrganizationSpec {
     /// Name shown to people.
     #[serde(skip_serializing_if = "Field::is_unset")]

@@ -26,6 +26,7 @@ pub enum MfaMode {
 pub struct PasswordPolicy {
     /// Minimum length, at least 8 (default 8).
     #[serde(skip_serializing_if = "Field::is_unset")]
+    #[schemars(range(min = super::rules::MIN_PASSWORD_LENGTH))]
     pub min_length: Field<u32>,
     /// Previous passwords that may not be reused.
     #[serde(skip_serializing_if = "Field::is_unset")]
@@ -138,6 +139,10 @@ pub struct SessionPolicy {
     pub idle_timeout: Field<Duration>,
     /// Concurrent sessions per user, 1–50 (default 50).
     #[serde(skip_serializing_if = "Field::is_unset")]
+    #[schemars(range(
+        min = super::rules::MIN_CONCURRENT_SESSIONS,
+        max = super::rules::MAX_CONCURRENT_SESSIONS
+    ))]
     pub concurrent_sessions: Field<u32>,
 }
 
@@ -192,6 +197,7 @@ pub struct PolicyTargets {
 /// A named bundle of security settings.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(transform = super::rules::Required(super::Kind::SecurityPolicy))]
 pub struct SecurityPolicySpec {
     /// The organization this policy belongs to.
     pub organization: Option<Name>,

@@ -95,6 +95,7 @@ pub const BUILTIN_ROLES: [&str; 3] = ["super-admin", "admin", "member"];
 /// A custom admin role.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(transform = super::rules::Required(super::Kind::Role))]
 pub struct RoleSpec {
     /// The organization this role belongs to.
     pub organization: Option<Name>,
@@ -109,6 +110,7 @@ pub struct RoleSpec {
 /// Gives a role (built-in `admin`/`member`, or a custom Role) to users and groups.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(transform = super::rules::Required(super::Kind::RoleBinding))]
 pub struct RoleBindingSpec {
     /// The organization this binding belongs to.
     pub organization: Option<Name>,

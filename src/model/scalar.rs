@@ -126,12 +126,7 @@ impl FromStr for Email {
         let lower = s.trim().to_lowercase();
         let valid = match lower.split_once('@') {
             Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.contains('@')
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-                    && !lower.chars().any(char::is_whitespace)
+                !local.is_empty() && check_domain(domain).is_ok() && !lower.chars().any(char::is_whitespace)
             }
             None => false,
         };
@@ -141,6 +136,36 @@ impl FromStr for Email {
             Err(format!("invalid e-mail address {s:?}: expected local@domain.tld"))
         }
     }
+}
+
+/// Checks a DNS domain name as organizations verify them: at least two
+/// dot-separated labels of ASCII letters, digits and `-` (not at a label's
+/// edge), each at most 63 characters, 253 in all. The error says what is
+/// wrong without a prefix, for callers to put in context.
+pub fn check_domain(s: &str) -> Result<(), String> {
+    if s.contains("://") {
+        return Err("write the domain alone, without a scheme or a path (e.g. acme.example)".into());
+    }
+    if s.contains('*') {
+        return Err("wildcards are not domains; list each domain (e.g. acme.example)".into());
+    }
+    let labels: Vec<&str> = s.split('.').collect();
+    if labels.iter().any(|l| l.is_empty()) {
+        return Err("a domain has no empty labels (no leading, trailing or doubled dots)".into());
+    }
+    let label_ok = |l: &str| {
+        l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if labels.len() < 2 || s.len() > 253 || !labels.iter().all(|l| label_ok(l)) {
+        return Err(
+            "expected a domain name such as acme.example: two or more dot-separated labels of letters, digits and '-'"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 impl fmt::Display for Email {
@@ -232,12 +257,30 @@ pub enum IpRule {
 }
 
 impl IpRule {
-    /// True when the address falls inside this rule.
+    /// True when the address falls inside this rule. An IPv4-mapped IPv6
+    /// address (`::ffff:192.0.2.1`) is the IPv4 address it carries, as rules
+    /// are normalized when parsed: validation and sign-in checks agree.
     pub fn contains(&self, ip: &IpAddr) -> bool {
+        let ip = ip.to_canonical();
         match self {
-            IpRule::Cidr(net) => net.contains(ip),
-            IpRule::Range(lo, hi) => lo <= ip && ip <= hi && lo.is_ipv4() == ip.is_ipv4(),
+            IpRule::Cidr(net) => net.contains(&ip),
+            IpRule::Range(lo, hi) => *lo <= ip && ip <= *hi && lo.is_ipv4() == ip.is_ipv4(),
         }
+    }
+}
+
+/// A network written with an IPv4-mapped IPv6 address (`::ffff:203.0.113.0/120`)
+/// as the IPv4 network it covers (`203.0.113.0/24`); others unchanged. Only
+/// prefixes of 96 bits or more lie wholly inside the mapped block.
+fn canonical_net(net: ipnet::IpNet) -> ipnet::IpNet {
+    match net {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(ipnet::IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
     }
 }
 
@@ -249,6 +292,7 @@ impl FromStr for IpRule {
             let parse = |p: &str| {
                 p.trim()
                     .parse::<IpAddr>()
+                    .map(|ip| ip.to_canonical())
                     .map_err(|_| format!("invalid IP range {s:?}: {:?} is not an IP address", p.trim()))
             };
             let (lo, hi) = (parse(lo)?, parse(hi)?);
@@ -265,15 +309,22 @@ impl FromStr for IpRule {
             return Ok(IpRule::Range(lo, hi));
         }
         if t.contains('/') {
-            return t
-                .parse::<ipnet::IpNet>()
-                .map(|n| IpRule::Cidr(n.trunc()))
-                .map_err(|_| {
-                    format!("invalid CIDR {s:?}: expected an address and a prefix length, e.g. 10.0.0.0/8")
-                });
+            let net = t.parse::<ipnet::IpNet>().map_err(|_| {
+                format!("invalid CIDR {s:?}: expected an address and a prefix length, e.g. 10.0.0.0/8")
+            })?;
+            // Truncating silently would allow a different network than the
+            // one the author probably meant (a typo in the prefix or the address).
+            if net.addr() != net.network() {
+                return Err(format!(
+                    "invalid CIDR {s:?}: the address has bits set beyond the /{} prefix; did you mean \"{}\"?",
+                    net.prefix_len(),
+                    IpRule::Cidr(canonical_net(net.trunc()))
+                ));
+            }
+            return Ok(IpRule::Cidr(canonical_net(net)));
         }
         t.parse::<IpAddr>()
-            .map(|ip| IpRule::Cidr(ipnet::IpNet::from(ip)))
+            .map(|ip| IpRule::Cidr(ipnet::IpNet::from(ip.to_canonical())))
             .map_err(|_| {
                 format!("invalid IP rule {s:?}: expected a CIDR (10.0.0.0/8), an address, or a range (a-b)")
             })
@@ -319,15 +370,44 @@ mod tests {
             "alice@acme.example"
         );
         assert!("alice".parse::<Email>().is_err());
+        assert!("alice@acme..example".parse::<Email>().is_err());
+        assert!("alice@*.example".parse::<Email>().is_err());
     }
 
     #[test]
     fn ip_rules_parse_cidrs_addresses_and_ranges() {
-        assert_eq!("10.1.2.3/8".parse::<IpRule>().unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(
+            "10.1.2.3/8".parse::<IpRule>().unwrap_err(),
+            "invalid CIDR \"10.1.2.3/8\": the address has bits set beyond the /8 prefix; did you mean \"10.0.0.0/8\"?"
+        );
+        assert_eq!("10.0.0.0/8".parse::<IpRule>().unwrap().to_string(), "10.0.0.0/8");
         assert_eq!("192.0.2.1".parse::<IpRule>().unwrap().to_string(), "192.0.2.1");
         let r: IpRule = "192.0.2.10-192.0.2.20".parse().unwrap();
         assert!(r.contains(&"192.0.2.15".parse().unwrap()));
         assert!("192.0.2.20-192.0.2.10".parse::<IpRule>().is_err());
         assert!("10.0.0.0/33".parse::<IpRule>().is_err());
+    }
+
+    #[test]
+    fn ipv4_mapped_rules_are_the_ipv4_rules_they_carry() {
+        let net: IpRule = "::ffff:203.0.113.0/120".parse().unwrap();
+        assert_eq!(net.to_string(), "203.0.113.0/24");
+        assert!(net.contains(&"203.0.113.5".parse().unwrap()));
+        assert!(net.contains(&"::ffff:203.0.113.5".parse().unwrap()));
+        assert_eq!(
+            "::ffff:192.0.2.1".parse::<IpRule>().unwrap().to_string(),
+            "192.0.2.1"
+        );
+        let range: IpRule = "::ffff:192.0.2.10-192.0.2.20".parse().unwrap();
+        assert_eq!(range.to_string(), "192.0.2.10-192.0.2.20");
+        assert_eq!(
+            "::ffff:203.0.113.1/120".parse::<IpRule>().unwrap_err(),
+            "invalid CIDR \"::ffff:203.0.113.1/120\": the address has bits set beyond the /120 prefix; did you mean \"203.0.113.0/24\"?"
+        );
+        // Plain IPv6 networks stay IPv6.
+        assert_eq!(
+            "2001:db8::/32".parse::<IpRule>().unwrap().to_string(),
+            "2001:db8::/32"
+        );
     }
 }

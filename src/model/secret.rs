@@ -64,11 +64,36 @@ pub fn deserialize_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secr
                 Err(E::custom(INLINE_SECRET))
             }
         }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            self.visit_str(&v.to_string())
+        // Every other scalar is an inline value too, and serde's default
+        // message ("invalid type: floating point 31415.92653, …") would
+        // repeat it: each one gets the message that does not.
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            self.visit_str("")
         }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            self.visit_str(&v.to_string())
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            self.visit_str("")
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            self.visit_str("")
+        }
+        fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
+            self.visit_str("")
+        }
+        fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
+            self.visit_str("")
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            self.visit_str("")
+        }
+        fn visit_char<E: de::Error>(self, _: char) -> Result<Self::Value, E> {
+            self.visit_str("")
+        }
+        fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+            self.visit_str("")
+        }
+        // A list may hold the value as well; it is not read.
+        fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            self.visit_str("")
         }
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
             SecretRef::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
@@ -137,6 +162,32 @@ impl fmt::Display for SecretValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_secrets_of_any_type_are_refused_without_their_value() {
+        #[derive(Debug, Deserialize)]
+        struct S {
+            #[serde(deserialize_with = "deserialize_secret")]
+            #[allow(dead_code)]
+            s: Option<SecretRef>,
+        }
+        for value in [
+            "\"hunter2\"",
+            "31415.92653",
+            "31415",
+            "-31415",
+            "true",
+            "[\"hunter2\"]",
+        ] {
+            let e = serde_json::from_str::<S>(&format!("{{\"s\": {value}}}")).unwrap_err();
+            let text = e.to_string();
+            assert!(text.starts_with(INLINE_SECRET), "{value}: {text}");
+            assert!(
+                !text.contains("31415") && !text.contains("hunter2"),
+                "{value}: {text}"
+            );
+        }
+    }
 
     #[test]
     fn secret_values_never_print() {

@@ -21,6 +21,7 @@ pub enum UserStatus {
 /// A user of the organization.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(transform = super::rules::Required(super::Kind::User))]
 pub struct UserSpec {
     /// The organization this user belongs to.
     pub organization: Option<Name>,

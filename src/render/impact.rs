@@ -82,7 +82,8 @@ fn setting(c: &SettingChange) -> String {
         Direction::Looser => "looser",
         Direction::Changed => "changed",
     };
-    let words = match (c.field.as_str(), c.after.as_str()) {
+    let after = c.after.to_string();
+    let words = match (c.field.as_str(), after.as_str()) {
         ("mfa.required", "true") => "MFA becomes required".to_string(),
         ("mfa.required", _) => "MFA is no longer required".to_string(),
         ("sso.enforced", "true") => "single sign-on becomes enforced".to_string(),

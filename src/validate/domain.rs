@@ -8,11 +8,11 @@ use std::collections::BTreeSet;
 use super::refs::Known;
 use super::{DesiredObject, DesiredOrg, Reporter};
 use crate::diagnostic::did_you_mean;
+use crate::model::rules;
 use crate::model::{
-    AppType, Duration, Field, Kind, Name, ProviderType, SecretRef, SecurityPolicySpec, Spec, BUILTIN_ROLES,
+    AppType, ApplicationSpec, Duration, Field, Kind, Name, ProviderType, SecretRef, SecurityPolicySpec, Spec,
+    BUILTIN_ROLES,
 };
-
-const DAY: u64 = 86_400;
 
 fn required(r: &mut Reporter, obj: &DesiredObject, field: &str) {
     r.at(&obj.origin, "spec", format!("missing required field {field:?}"));
@@ -36,23 +36,26 @@ fn check_secret(r: &mut Reporter, obj: &DesiredObject, path: &str, s: &Option<Se
     }
 }
 
+/// Reports the fields of [`rules::required_fields`] the spec lacks (or
+/// clears). `organization` is the object's identity and is reported by
+/// `validate` when it keys the object.
+fn check_required(r: &mut Reporter, obj: &DesiredObject) {
+    for field in rules::missing_required(&obj.spec) {
+        if field != "organization" {
+            required(r, obj, field);
+        }
+    }
+}
+
 /// Checks the rules that concern one object alone.
 pub(crate) fn check_object(r: &mut Reporter, kind: Kind, name: &Name, obj: &DesiredObject) {
+    check_required(r, obj);
     match &obj.spec {
-        Spec::Organization(o) => {
-            if o.super_admin.is_none() {
-                required(r, obj, "superAdmin");
-            }
-        }
-        Spec::User(u) => {
-            if u.email.is_none() {
-                required(r, obj, "email");
-            }
-        }
-        Spec::Group(_) => {}
+        Spec::Organization(o) => super::values::check_organization(r, obj, o),
+        Spec::User(_) | Spec::Group(_) => {}
         Spec::Application(a) => {
             match a.app_type {
-                None => required(r, obj, "type"),
+                None => {}
                 Some(t) => {
                     let blocks = [
                         (
@@ -76,8 +79,10 @@ pub(crate) fn check_object(r: &mut Reporter, kind: Kind, name: &Name, obj: &Desi
                             );
                         }
                     }
+                    check_sso_block(r, obj, a, t);
                 }
             }
+            super::values::check_application(r, obj, a);
             if let Some(s) = a.saml.get() {
                 check_secret(r, obj, "spec.saml.signingKey", &s.signing_key);
             }
@@ -86,19 +91,15 @@ pub(crate) fn check_object(r: &mut Reporter, kind: Kind, name: &Name, obj: &Desi
             }
         }
         Spec::IdentityProvider(i) => {
-            match i.provider_type {
-                None => required(r, obj, "type"),
-                Some(t) => {
-                    if i.saml.get().is_some() && t != ProviderType::Saml {
-                        r.at(
-                            &obj.origin,
-                            "spec.saml",
-                            "`saml` applies to identity providers of type saml",
-                        );
-                    }
-                }
+            if i.saml.get().is_some() && i.provider_type.is_some_and(|t| t != ProviderType::Saml) {
+                r.at(
+                    &obj.origin,
+                    "spec.saml",
+                    "`saml` applies to identity providers of type saml",
+                );
             }
             check_secret(r, obj, "spec.clientSecret", &i.client_secret);
+            super::values::check_identity_provider(r, obj, i);
         }
         Spec::Role(_) => {
             if BUILTIN_ROLES.contains(&name.as_str()) {
@@ -112,27 +113,53 @@ pub(crate) fn check_object(r: &mut Reporter, kind: Kind, name: &Name, obj: &Desi
                 );
             }
         }
-        Spec::RoleBinding(b) => {
-            if b.role.is_none() {
-                required(r, obj, "role");
-            }
-        }
+        Spec::RoleBinding(_) => {}
         Spec::SecurityPolicy(p) => check_policy(r, obj, p),
         Spec::AppAssignment(a) => {
-            if a.priority.get().is_none() {
-                required(r, obj, "priority");
-            }
-            if a.rule.get().is_none() {
-                required(r, obj, "rule");
-            }
-            if a.assign.get().is_none_or(|g| g.items.is_empty()) {
+            if a.assign.get().is_some_and(|g| g.items.is_empty()) {
                 r.at(
                     &obj.origin,
-                    "spec",
-                    "missing required field \"assign\" (at least one app and role)",
+                    "spec.assign",
+                    "an assignment assigns at least one app and role",
                 );
             }
         }
+    }
+}
+
+/// An SSO application is its SSO settings: a SAML app without an entity id
+/// and an assertion consumer URL, or an OIDC app without `oidc`, cannot be
+/// signed in to.
+fn check_sso_block(r: &mut Reporter, obj: &DesiredObject, a: &ApplicationSpec, t: AppType) {
+    match t {
+        AppType::Saml => match a.saml.get() {
+            None => r.at(
+                &obj.origin,
+                "spec",
+                "missing required field \"saml\" (an application of type saml needs saml.entityId and saml.acsUrl)",
+            ),
+            Some(saml) => {
+                for (field, value) in [("entityId", &saml.entity_id), ("acsUrl", &saml.acs_url)] {
+                    if value.get().is_none_or(|v| v.trim().is_empty()) {
+                        r.at(
+                            &obj.origin,
+                            "spec.saml",
+                            format!("missing required field {field:?} (an application of type saml needs saml.entityId and saml.acsUrl)"),
+                        );
+                    }
+                }
+            }
+        },
+        AppType::Oidc => {
+            if a.oidc.get().is_none() {
+                r.at(
+                    &obj.origin,
+                    "spec",
+                    "missing required field \"oidc\" (an application of type oidc needs oidc.redirectUris)",
+                );
+            }
+        }
+        AppType::Catalog => {}
     }
 }
 
@@ -156,8 +183,18 @@ fn check_policy(r: &mut Reporter, obj: &DesiredObject, p: &SecurityPolicySpec) {
             );
         }
     } else {
-        if p.targets.get().is_none() {
-            r.at(o, "spec", "missing required field \"targets\" (a non-default policy applies to groups, users or a rule)");
+        match p.targets.get() {
+            None => r.at(o, "spec", "missing required field \"targets\" (a non-default policy applies to groups, users or a rule)"),
+            Some(t) => {
+                let some = |c: &Field<crate::model::Collection<Name>>| c.get().is_some_and(|c| !c.items.is_empty());
+                if !some(&t.users) && !some(&t.groups) && t.rule.get().is_none() {
+                    r.at(
+                        o,
+                        "spec.targets",
+                        "a non-default policy must target at least one user, group or rule; these targets select nobody",
+                    );
+                }
+            }
         }
         if p.priority.get().is_none() {
             r.at(
@@ -169,11 +206,11 @@ fn check_policy(r: &mut Reporter, obj: &DesiredObject, p: &SecurityPolicySpec) {
     }
     if let Some(pw) = p.password.get() {
         if let Some(&n) = pw.min_length.get() {
-            if n < 8 {
+            if n < rules::MIN_PASSWORD_LENGTH {
                 r.at(
                     o,
                     "spec.password.minLength",
-                    format!("must be at least 8, found {n}"),
+                    format!("must be at least {}, found {n}", rules::MIN_PASSWORD_LENGTH),
                 );
             }
         }
@@ -195,30 +232,52 @@ fn check_policy(r: &mut Reporter, obj: &DesiredObject, p: &SecurityPolicySpec) {
         }
     }
     if let Some(s) = p.session.get() {
+        let (min_life, max_life) = (
+            Duration::from_secs(rules::MIN_SESSION_LIFETIME_SECS),
+            Duration::from_secs(rules::MAX_SESSION_LIFETIME_SECS),
+        );
         if let Some(d) = s.lifetime.get() {
-            if !(DAY..=30 * DAY).contains(&d.as_secs()) {
+            if !(min_life..=max_life).contains(d) {
                 r.at(
                     o,
                     "spec.session.lifetime",
-                    format!("must be between 1d and 30d, found {d}"),
+                    format!("must be between {min_life} and {max_life}, found {d}"),
                 );
             }
         }
         if let Some(d) = s.idle_timeout.get() {
-            if d.as_secs() < Duration::from_secs(30 * 60).as_secs() {
+            let min_idle = Duration::from_secs(rules::MIN_IDLE_TIMEOUT_SECS);
+            if d < &min_idle {
                 r.at(
                     o,
                     "spec.session.idleTimeout",
-                    format!("must be at least 30m, found {d}"),
+                    format!("must be at least {min_idle}, found {d}"),
+                );
+            }
+        }
+        if let Some(idle) = s.idle_timeout.get() {
+            // An unset lifetime is the backend default, the longest allowed.
+            let (lifetime, default) = match s.lifetime.get() {
+                Some(l) => (*l, ""),
+                None => (max_life, ", the default"),
+            };
+            if idle > &lifetime {
+                r.at(
+                    o,
+                    "spec.session.idleTimeout",
+                    format!(
+                        "must not be longer than the session lifetime ({lifetime}{default}), found {idle}"
+                    ),
                 );
             }
         }
         if let Some(&n) = s.concurrent_sessions.get() {
-            if !(1..=50).contains(&n) {
+            let (min, max) = (rules::MIN_CONCURRENT_SESSIONS, rules::MAX_CONCURRENT_SESSIONS);
+            if !(min..=max).contains(&n) {
                 r.at(
                     o,
                     "spec.session.concurrentSessions",
-                    format!("must be between 1 and 50, found {n}"),
+                    format!("must be between {min} and {max}, found {n}"),
                 );
             }
         }
@@ -249,10 +308,14 @@ pub(crate) fn check_org(
         }
         return;
     };
+    super::identity::check_super_admin_status(r, org_obj, org);
     // The super admin must hold the built-in admin role, directly or through groups.
     if let Spec::Organization(o) = &org_obj.spec {
         if let Some(admin) = &o.super_admin {
-            if org.get(Kind::User, admin.as_str()).is_some() && !holds_admin(org, admin) {
+            // A binding or group that failed to load may be what grants it.
+            let may_be_hidden = known.may_hide_any(Kind::RoleBinding, org_name.as_str())
+                || known.may_hide_any(Kind::Group, org_name.as_str());
+            if org.get(Kind::User, admin.as_str()).is_some() && !may_be_hidden && !holds_admin(org, admin) {
                 r.at(
                     &org_obj.origin,
                     "spec.superAdmin",
@@ -273,7 +336,7 @@ pub(crate) fn check_org(
     defaults.sort_by_key(|o| (o.origin.source, o.origin.index));
     match defaults.as_slice() {
         [] => {
-            if !known.hides(Kind::SecurityPolicy, "") && !known.incomplete {
+            if !known.may_hide_default_policy(org_name.as_str()) {
                 r.at(
                     &org_obj.origin,
                     "metadata.name",

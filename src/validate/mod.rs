@@ -5,7 +5,9 @@
 
 mod condition;
 mod domain;
+mod identity;
 mod refs;
+mod values;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -173,6 +175,7 @@ impl<'a> Reporter<'a> {
 pub fn validate(loaded: Loaded, sources: &[Source]) -> Result<DesiredState, Vec<Diagnostic>> {
     let mut r = Reporter::new(sources);
     let mut state = DesiredState::default();
+    let mut explicit: BTreeMap<Name, identity::ExplicitUsernames> = BTreeMap::new();
     for doc in loaded.documents {
         let origin = Origin {
             source: doc.source,
@@ -204,16 +207,17 @@ pub fn validate(loaded: Loaded, sources: &[Source]) -> Result<DesiredState, Vec<
             continue;
         }
         let mut spec = doc.object.spec;
+        if matches!(&spec, Spec::User(u) if !u.username.is_unset()) {
+            explicit
+                .entry(key.organization.clone())
+                .or_default()
+                .insert(key.name.clone());
+        }
         normalize(&mut spec);
         objects.insert((key.kind, key.name), DesiredObject { spec, origin });
     }
-    let failed: Vec<(Option<Kind>, String)> = loaded
-        .failed
-        .iter()
-        .filter_map(|f| f.name.clone().map(|n| (f.kind, n)))
-        .collect();
     let refs = refs::Known {
-        failed: &failed,
+        failed: &loaded.failed,
         incomplete: loaded.incomplete,
     };
     let declared: Vec<&str> = state
@@ -229,6 +233,8 @@ pub fn validate(loaded: Loaded, sources: &[Source]) -> Result<DesiredState, Vec<
             refs::check_object(&mut r, org, obj, &refs);
         }
         refs::check_cycles(&mut r, org);
+        let none = identity::ExplicitUsernames::new();
+        identity::check_unique_users(&mut r, org, explicit.get(org_name).unwrap_or(&none));
     }
     // Policy ties need every user evaluated: only worth it (and only free of
     // cascades) once everything else holds.

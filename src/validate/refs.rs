@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{condition, DesiredObject, DesiredOrg, Origin, Reporter};
 use crate::diagnostic::did_you_mean;
+use crate::load::FailedDocument;
 use crate::model::{Collection, Field, Kind, Members, Name, ProviderType, Spec, BUILTIN_ROLES};
 
 /// What the validator knows beyond the loaded objects.
 pub(crate) struct Known<'a> {
-    /// `(kind, name)` of documents that failed to load.
-    pub failed: &'a [(Option<Kind>, String)],
+    /// Documents that failed to load, as far as they could be read.
+    pub failed: &'a [FailedDocument],
     /// A syntax error hid part of a file: unknown names may be declared there.
     pub incomplete: bool,
 }
@@ -23,7 +24,22 @@ impl Known<'_> {
             || self
                 .failed
                 .iter()
-                .any(|(k, n)| n == name && k.is_none_or(|k| k == kind))
+                .any(|f| f.name.as_deref() == Some(name) && f.kind.is_none_or(|k| k == kind))
+    }
+
+    /// True when an object of `kind` in `organization` may have failed to
+    /// load (checks over all objects of a kind cannot conclude then).
+    pub fn may_hide_any(&self, kind: Kind, organization: &str) -> bool {
+        self.incomplete || self.failed.iter().any(|f| f.may_be(kind, organization))
+    }
+
+    /// True when `organization`'s default security policy may have failed to load.
+    pub fn may_hide_default_policy(&self, organization: &str) -> bool {
+        self.incomplete
+            || self
+                .failed
+                .iter()
+                .any(|f| f.may_be_default && f.may_be(Kind::SecurityPolicy, organization))
     }
 }
 

@@ -2,12 +2,20 @@
 //! `orgctl crds` prints, every schema is structural by the apiextensions v1
 //! rules, each CRD has the shape Kubernetes and kubectl expect, and the
 //! example organization is valid against them (schema rules and CEL rules),
-//! while what orgctl itself rejects is rejected by them too.
+//! while what orgctl itself rejects is rejected by them too. Beside them,
+//! checked without a cluster: the Helm chart's files (`chart_files`) and the
+//! Kubernetes example (`examples`).
 //!
 //! Regenerate the committed files with `ORGCTL_BLESS=1 cargo test --test crds`.
 
+#[path = "crds/chart_files.rs"]
+mod chart_files;
 #[path = "support/crd_corpus.rs"]
 mod crd_corpus;
+#[path = "crds/examples.rs"]
+mod examples;
+#[path = "support/strict.rs"]
+mod strict;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -173,6 +173,24 @@ impl Env {
     fn reconciles(&self) -> u64 {
         self.handle.metrics.reconciles.get()
     }
+
+    /// The reconcile count once no reconcile has finished for 500 ms. A
+    /// reconcile is counted after it wrote its statuses and Events, so a
+    /// test that saw them may read the count just before it moves; 500 ms
+    /// is below the tests' longest backoff (1 s), so a retry loop still
+    /// shows in a longer window after it.
+    async fn settled_reconciles(&self) -> u64 {
+        let start = Instant::now();
+        let mut last = self.reconciles();
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = self.reconciles();
+            if now == last || start.elapsed() > WAIT {
+                return now;
+            }
+            last = now;
+        }
+    }
 }
 
 impl Drop for Env {
@@ -319,7 +337,7 @@ async fn an_invalid_resource_is_left_out_with_its_dependents_and_waits_for_a_cha
     );
 
     // No retry loop: a permanent validation error waits for a change.
-    let reconciles = env.reconciles();
+    let reconciles = env.settled_reconciles().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         env.reconciles(),
@@ -626,8 +644,7 @@ async fn a_secret_key_ref_resolves_from_a_kubernetes_secret() {
 async fn status_updates_do_not_retrigger_reconciles() {
     let env = seeded(Duration::from_secs(60)).await;
     // Let the last triggers settle, then watch for a while.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let reconciles = env.reconciles();
+    let reconciles = env.settled_reconciles().await;
     let writes = env.api.writes();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(env.reconciles(), reconciles, "no reconcile without a change");

@@ -39,6 +39,11 @@ const WAIT: Duration = Duration::from_secs(90);
 struct Kube {
     /// An admin kubeconfig (`system:masters`).
     kubeconfig: PathBuf,
+    /// A kubeconfig of an identity with no rights of its own: the tests
+    /// grant it the chart's RBAC and run the controller as it.
+    controller_kubeconfig: PathBuf,
+    /// That identity's user name.
+    controller_user: String,
     /// Where kubectl and helm are.
     bin: PathBuf,
     /// The Kubernetes version of kube-apiserver and kubectl.
@@ -72,6 +77,8 @@ fn kube() -> Option<&'static Kube> {
         };
         Some(Kube {
             kubeconfig: PathBuf::from(kubeconfig),
+            controller_kubeconfig: PathBuf::from(var("ORGCTL_TEST_KUBECONFIG_CONTROLLER")),
+            controller_user: var("ORGCTL_TEST_KUBE_USER_CONTROLLER"),
             bin: PathBuf::from(var("ORGCTL_TEST_KUBE_BIN")),
             version: var("ORGCTL_TEST_KUBE_VERSION"),
         })
@@ -191,6 +198,70 @@ impl Kube {
             run.stderr
         });
         self
+    }
+}
+
+impl Kube {
+    /// Grants the controller's identity exactly the chart's RBAC, as helm
+    /// renders it for a release in `ns` (its cluster-wide role, and the
+    /// Lease role in `ns`), bound to that identity instead of the chart's
+    /// ServiceAccount.
+    fn grant_chart_rbac(&self, ns: &str) {
+        let chart = repo("charts/orgctl");
+        let yaml = self.ok(
+            "helm",
+            &[
+                "template",
+                // Not `orgctl`: the chart tests dry-run that release's
+                // ClusterRole, which must not exist already.
+                "orgctl-e2e",
+                &chart,
+                "--namespace",
+                ns,
+                "--show-only",
+                "templates/rbac.yaml",
+            ],
+            None,
+        );
+        let objects = self.ok(
+            "kubectl",
+            &["create", "--dry-run=client", "-o", "json", "-f", "-"],
+            Some(&yaml),
+        );
+        let items: Vec<Value> = serde_json::Deserializer::from_str(&objects)
+            .into_iter::<Value>()
+            .map(|o| {
+                let mut o = o.expect("kubectl's JSON");
+                if o["subjects"].is_array() {
+                    o["subjects"] = json!([{
+                        "kind": "User",
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "name": self.controller_user,
+                    }]);
+                }
+                o
+            })
+            .collect();
+        assert_eq!(
+            items.len(),
+            4,
+            "a ClusterRole, a Role and their bindings:\n{yaml}"
+        );
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+        // Server-side apply creates or updates in one request, so tests
+        // running at once do not race on the shared ClusterRole.
+        self.ok(
+            "kubectl",
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager=orgctl-tests",
+                "-f",
+                "-",
+            ],
+            Some(&list.to_string()),
+        );
     }
 }
 
@@ -347,7 +418,8 @@ fn the_server_refuses_what_orgctl_refuses() {
 // ------------------------------------------------------------------ controller
 
 /// One test's organization: a namespace, a real `orgctl serve` backend and
-/// an `orgctl controller` process watching that namespace.
+/// an `orgctl controller` process watching that namespace, with no more
+/// rights than the chart's RBAC gives it.
 struct Org {
     k: &'static Kube,
     ns: String,
@@ -404,6 +476,7 @@ impl Org {
     fn start(k: &'static Kube, prefix: &str, resync: &str) -> Org {
         k.with_crds();
         let ns = k.namespace(prefix);
+        k.grant_chart_rbac(&ns);
         let dir = tempfile::tempdir().expect("tempdir");
         let server = common::Server::start(&dir.path().join("directory.db"), common::Opts::default());
         let token = dir.path().join("controller-token");
@@ -414,7 +487,7 @@ impl Org {
             .arg(&token)
             .args(["controller", "--namespace", &ns, "--listen", "127.0.0.1:0"])
             .args(["--resync", resync, "--log-format", "text", "--log-level", "debug"])
-            .env("KUBECONFIG", &k.kubeconfig)
+            .env("KUBECONFIG", &k.controller_kubeconfig)
             .env("NO_COLOR", "1")
             .env_remove("ORGCTL_LOG")
             .env_remove("ORGCTL_BACKEND")

@@ -424,9 +424,20 @@ struct Org {
     k: &'static Kube,
     ns: String,
     server: common::Server,
-    controller: Option<Child>,
+    /// How often the controllers re-plan.
+    resync: String,
+    /// The backend token the controllers read.
+    token: PathBuf,
+    /// The controller processes by identity, with their log files.
+    controllers: Vec<Controller>,
+    dir: tempfile::TempDir,
+}
+
+/// One `orgctl controller` process.
+struct Controller {
+    identity: String,
+    child: Option<Child>,
     log: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 /// The small organization of tests/controller.rs, as custom resources.
@@ -474,6 +485,13 @@ const SEEDED: [(Kind, &str); 6] = [
 impl Org {
     /// A namespace, a backend and a controller re-planning every `resync`.
     fn start(k: &'static Kube, prefix: &str, resync: &str) -> Org {
+        let mut org = Org::without_controller(k, prefix, resync);
+        org.spawn("orgctl-test-controller", &[]);
+        org
+    }
+
+    /// A namespace and a backend; controllers come with [`Org::spawn`].
+    fn without_controller(k: &'static Kube, prefix: &str, resync: &str) -> Org {
         k.with_crds();
         let ns = k.namespace(prefix);
         k.grant_chart_rbac(&ns);
@@ -481,13 +499,36 @@ impl Org {
         let server = common::Server::start(&dir.path().join("directory.db"), common::Opts::default());
         let token = dir.path().join("controller-token");
         std::fs::write(&token, common::TOKEN).expect("write token");
-        let log = dir.path().join("controller.log");
-        let controller = Command::new(env!("CARGO_BIN_EXE_orgctl"))
-            .args(["--backend", &server.address, "--token-file"])
-            .arg(&token)
-            .args(["controller", "--namespace", &ns, "--listen", "127.0.0.1:0"])
-            .args(["--resync", resync, "--log-format", "text", "--log-level", "debug"])
-            .env("KUBECONFIG", &k.controller_kubeconfig)
+        Org {
+            k,
+            ns,
+            server,
+            resync: resync.to_string(),
+            token,
+            controllers: Vec::new(),
+            dir,
+        }
+    }
+
+    /// Starts a controller process named `identity` (its Lease holder name)
+    /// watching the namespace, as the identity the chart's RBAC is bound to.
+    fn spawn(&mut self, identity: &str, extra: &[&str]) {
+        let log = self.dir.path().join(format!("{identity}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_orgctl"))
+            .args(["--backend", &self.server.address, "--token-file"])
+            .arg(&self.token)
+            .args(["controller", "--namespace", &self.ns, "--listen", "127.0.0.1:0"])
+            .args([
+                "--resync",
+                &self.resync,
+                "--log-format",
+                "text",
+                "--log-level",
+                "debug",
+            ])
+            .args(extra)
+            .env("KUBECONFIG", &self.k.controller_kubeconfig)
+            .env("POD_NAME", identity)
             .env("NO_COLOR", "1")
             .env_remove("ORGCTL_LOG")
             .env_remove("ORGCTL_BACKEND")
@@ -495,13 +536,29 @@ impl Org {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start orgctl controller");
-        Org {
-            k,
-            ns,
-            server,
-            controller: Some(controller),
+        self.controllers.push(Controller {
+            identity: identity.to_string(),
+            child: Some(child),
             log,
-            _dir: dir,
+        });
+    }
+
+    /// The log of the controller named `identity`.
+    fn log(&self, identity: &str) -> String {
+        self.controllers
+            .iter()
+            .find(|c| c.identity == identity)
+            .map(|c| std::fs::read_to_string(&c.log).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Kills the controller named `identity` with SIGKILL: it releases nothing.
+    fn kill(&mut self, identity: &str) {
+        for c in &mut self.controllers {
+            if let Some(mut child) = c.child.take_if(|_| c.identity == identity) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 
@@ -609,10 +666,17 @@ impl Org {
 
     /// The end of the controller's log, for failure messages.
     fn context(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        format!("--- controller log (namespace {}), last lines:\n{tail}", self.ns)
+        let mut out = String::new();
+        for c in &self.controllers {
+            let log = std::fs::read_to_string(&c.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+            out.push_str(&format!(
+                "--- log of controller {} (namespace {}), last lines:\n{tail}\n",
+                c.identity, self.ns
+            ));
+        }
+        out
     }
 
     /// Writes directly to the backend, behind the controller's back.
@@ -630,9 +694,9 @@ impl Org {
     }
 }
 
-impl Drop for Org {
+impl Drop for Controller {
     fn drop(&mut self) {
-        if let Some(mut c) = self.controller.take() {
+        if let Some(mut c) = self.child.take() {
             // SIGTERM: the controller stops its watches and exits.
             let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -946,6 +1010,180 @@ fn drift_in_the_backend_is_corrected_at_the_resync_with_an_event() {
             && org
                 .condition(Kind::User, "bob", "Synced")
                 .is_some_and(|c| c["reason"] == "DriftCorrected")
+    });
+}
+
+#[test]
+fn a_suspended_organization_reports_its_plan_and_writes_nothing() {
+    let Some(k) = kube() else { return };
+    let org = Org::start(k, "suspend", "60s");
+    org.seed();
+    let revision = org.live().revision;
+    org.kubectl(&[
+        "patch",
+        &resource(Kind::Organization, "acme"),
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ]);
+    org.kubectl(&[
+        "patch",
+        &resource(Kind::User, "bob"),
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"department":"Marketing"}}"#,
+    ]);
+    org.eventually("bob reports the change he waits for", || {
+        ready(&org, Kind::User, "bob").is_some_and(|(s, r)| s == "False" && r == "Suspended")
+    });
+    org.eventually("the organization reports its plan", || {
+        org.object(Kind::Organization, "acme")
+            .is_some_and(|o| o["status"]["plan"]["change"] == 1)
+    });
+    assert_eq!(org.live().revision, revision, "nothing written while suspended");
+    assert_eq!(
+        org.live_spec(Kind::User, "bob").expect("bob")["department"],
+        "Sales"
+    );
+
+    org.kubectl(&[
+        "patch",
+        &resource(Kind::Organization, "acme"),
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]);
+    org.eventually("resuming applies the change", || {
+        org.live_spec(Kind::User, "bob")
+            .is_some_and(|s| s["department"] == "Marketing")
+    });
+    org.wait_ready(&[(Kind::User, "bob")]);
+}
+
+#[test]
+fn a_rotated_secret_is_applied_again() {
+    let Some(k) = kube() else { return };
+    let org = Org::start(k, "secret", "60s");
+    org.seed();
+    let secret = |value: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "portal"},
+               "stringData": {"client-secret": value}})
+        .to_string()
+    };
+    org.apply(&secret("first-value"));
+    org.apply(
+        r#"
+apiVersion: orgctl.io/v1alpha1
+kind: Application
+metadata: {name: portal}
+spec:
+  organization: acme
+  type: oidc
+  oidc:
+    redirectUris: [https://portal.acme.example/cb]
+    clientSecret: {secretKeyRef: {name: portal, key: client-secret}}
+"#,
+    );
+    org.wait_ready(&[(Kind::Application, "portal")]);
+    let digest = |org: &Org| {
+        org.live_spec(Kind::Application, "portal")
+            .map(|a| a["oidc"]["clientSecret"]["digest"].clone())
+            .unwrap_or_default()
+    };
+    let first = digest(&org);
+    assert!(first.is_string(), "the backend holds the secret's digest");
+    // Rotation: the Secret watch triggers the organization at once (the
+    // resync is a minute away).
+    org.apply(&secret("second-value"));
+    org.eventually_or(
+        "the new value reaches the backend",
+        || {
+            let now = digest(&org);
+            now.is_string() && now != first
+        },
+        || {
+            format!(
+                "{:#}",
+                org.object(Kind::Application, "portal").unwrap_or_default()["status"]
+            )
+        },
+    );
+    let app = org.live_spec(Kind::Application, "portal").expect("portal");
+    assert!(!app.to_string().contains("second-value"), "{app}");
+}
+
+/// The holder of the namespace's controller Lease.
+fn lease_holder(org: &Org) -> Option<String> {
+    let run = org.k.run(
+        "kubectl",
+        &[
+            "-n",
+            &org.ns,
+            "get",
+            "leases.coordination.k8s.io",
+            "orgctl-controller",
+            "-o",
+            "json",
+            "--ignore-not-found",
+        ],
+        None,
+    );
+    let lease: Value = serde_json::from_str(&run.stdout).ok()?;
+    lease["spec"]["holderIdentity"].as_str().map(str::to_string)
+}
+
+#[test]
+fn two_controllers_elect_one_leader_and_the_other_takes_over_when_it_dies() {
+    let Some(k) = kube() else { return };
+    let mut org = Org::without_controller(k, "leader", "60s");
+    let ns = org.ns.clone();
+    let lease = [
+        "--leader-election",
+        "--lease-name",
+        "orgctl-controller",
+        "--lease-namespace",
+        &ns,
+    ];
+    org.spawn("replica-a", &lease);
+    org.eventually("replica-a holds the Lease", || {
+        lease_holder(&org).as_deref() == Some("replica-a")
+    });
+    org.spawn("replica-b", &lease);
+    org.seed();
+    let revision = org.live().revision;
+    assert!(org.log("replica-a").contains("reconciled"), "{}", org.context());
+    assert!(
+        !org.log("replica-b").contains("reconciled"),
+        "a standby never reconciles:\n{}",
+        org.context()
+    );
+
+    // SIGKILL: the Lease is not released, so replica-b waits for it to
+    // expire (15 s) before it takes over.
+    org.kill("replica-a");
+    let killed = Instant::now();
+    org.eventually("replica-b takes the Lease", || {
+        lease_holder(&org).as_deref() == Some("replica-b")
+    });
+    assert!(
+        killed.elapsed() < Duration::from_secs(30),
+        "took {:?}, beyond the Lease duration",
+        killed.elapsed()
+    );
+    org.eventually("replica-b reconciles", || {
+        org.log("replica-b").contains("reconciled")
+    });
+    assert_eq!(org.live().revision, revision, "the new leader rewrote nothing");
+    org.kubectl(&[
+        "patch",
+        &resource(Kind::User, "bob"),
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"department":"Support"}}"#,
+    ]);
+    org.eventually("the new leader applies an edit", || {
+        org.live_spec(Kind::User, "bob")
+            .is_some_and(|s| s["department"] == "Support")
     });
 }
 

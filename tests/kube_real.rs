@@ -529,7 +529,8 @@ impl Org {
             .args(extra)
             .env("KUBECONFIG", &self.k.controller_kubeconfig)
             .env("POD_NAME", identity)
-            .env("NO_COLOR", "1")
+            // Without NO_COLOR: a log that is not a terminal has no colours anyway.
+            .env_remove("NO_COLOR")
             .env_remove("ORGCTL_LOG")
             .env_remove("ORGCTL_BACKEND")
             .stdout(Stdio::null())
@@ -754,6 +755,11 @@ fn created_resources_reach_the_backend_and_kubectl_wait_sees_them_ready() {
     let synced = org.condition(Kind::User, "bob", "Synced").expect("Synced");
     assert_eq!(synced["status"], "True");
     assert!(!org.events("Applied").is_empty(), "an Applied event");
+    let log = org.log("orgctl-test-controller");
+    assert!(
+        log.contains("reconciled") && !log.contains('\x1b'),
+        "no ANSI codes in a log file:\n{log}"
+    );
     // Orphan (the default) puts no finalizer.
     let bob_cr = org.object(Kind::User, "bob").expect("bob");
     assert!(bob_cr["metadata"]["finalizers"].is_null(), "{bob_cr}");

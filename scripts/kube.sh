@@ -2,7 +2,7 @@
 # A real Kubernetes control plane for the test suite, without Docker or nodes:
 # `kube.sh install` builds etcd, kube-apiserver, kubectl and helm from the Go
 # module proxy once (cached outside the clone, keyed by the versions in
-# versions.env); `kube.sh start DIR` starts etcd and kube-apiserver on free
+# versions.env), and takes promtool from Debian's prometheus package; `kube.sh start DIR` starts etcd and kube-apiserver on free
 # loopback ports (static token auth, a CA and serving certificate made with
 # openssl, service-account keys), waits for /readyz and writes DIR/kube.env
 # (kubeconfigs, the binaries' directory, the pids); `kube.sh stop DIR` stops
@@ -14,6 +14,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/versions.env"
 cache="${ORGCTL_CACHE:-$HOME/.cache/orgctl}/kube/k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
 bin="$cache/bin"
+promtool_dir="${ORGCTL_CACHE:-$HOME/.cache/orgctl}/promtool/$PROMETHEUS_DEB_VERSION"
 
 # The binaries are built with the local Go toolchain (never one fetched by the
 # go command), statically and without debug information.
@@ -80,11 +81,27 @@ build_helm() {
 }
 
 # Runs one build step with its output in $cache/build.log, shown on failure.
+# promtool from the Debian package, unpacked with dpkg -x: installing the
+# package would also install (and may start) a Prometheus server.
+fetch_promtool() {
+  local tmp
+  tmp="$(mktemp -d)"
+  (
+    cd "$tmp"
+    apt-get download "prometheus=$PROMETHEUS_DEB_VERSION" ||
+      { apt-get update -qq && apt-get download "prometheus=$PROMETHEUS_DEB_VERSION"; }
+    dpkg -x prometheus_*.deb x
+  )
+  mkdir -p "$promtool_dir"
+  mv "$tmp/x/usr/bin/promtool" "$promtool_dir/promtool"
+  rm -rf "$tmp"
+}
+
 timed() {
   local what="$1" t0
   shift
   t0=$(date +%s)
-  echo "kube.sh: building $what (once; cached in $cache)" >&2
+  echo "kube.sh: building $what (once; cached under ${ORGCTL_CACHE:-$HOME/.cache/orgctl})" >&2
   # In the background so that `set -e` holds inside the step (it is ignored
   # in a command that is an `if` condition).
   "$@" >"$cache/build.log" 2>&1 &
@@ -106,6 +123,7 @@ install() {
   [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kubectl" ] ||
     timed "kube-apiserver and kubectl $KUBERNETES_VERSION" build_kubernetes
   [ -x "$bin/helm" ] || timed "helm $HELM_VERSION" build_helm
+  [ -x "$promtool_dir/promtool" ] || timed "promtool $PROMETHEUS_DEB_VERSION" fetch_promtool
   flock -u 9
 }
 
@@ -222,6 +240,7 @@ start() {
     echo "ORGCTL_TEST_KUBECONFIG_CONTROLLER=$d/controller.kubeconfig"
     echo "ORGCTL_TEST_KUBE_USER_CONTROLLER=orgctl-test-controller"
     echo "ORGCTL_TEST_KUBE_BIN=$bin"
+    echo "ORGCTL_TEST_PROMTOOL=$promtool_dir/promtool"
     echo "ORGCTL_TEST_KUBE_VERSION=$KUBERNETES_VERSION"
     echo "ORGCTL_TEST_KUBE_APISERVER_PID=$apid"
     echo "ORGCTL_TEST_KUBE_ETCD_PID=$epid"

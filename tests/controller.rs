@@ -578,7 +578,10 @@ async fn a_missing_secret_is_a_clear_condition_not_a_crash() {
     assert!(env.live().objects.is_empty());
     // The error is counted when the reconcile returns, just after its statuses.
     eventually("the error is counted", WAIT, || {
-        env.handle.metrics.encode().contains("reason=\"SecretMissing\"")
+        env.handle
+            .metrics
+            .encode()
+            .contains("orgctl_controller_reconcile_errors_total{reason=\"SecretMissing\"} 1")
     })
     .await;
 

@@ -48,6 +48,8 @@ struct Kube {
     bin: PathBuf,
     /// The Kubernetes version of kube-apiserver and kubectl.
     version: String,
+    /// Prometheus' promtool.
+    promtool: PathBuf,
 }
 
 /// The control plane, or `None` (after saying how to run these tests once)
@@ -81,6 +83,7 @@ fn kube() -> Option<&'static Kube> {
             controller_user: var("ORGCTL_TEST_KUBE_USER_CONTROLLER"),
             bin: PathBuf::from(var("ORGCTL_TEST_KUBE_BIN")),
             version: var("ORGCTL_TEST_KUBE_VERSION"),
+            promtool: PathBuf::from(var("ORGCTL_TEST_PROMTOOL")),
         })
     })
     .as_ref()
@@ -438,6 +441,8 @@ struct Controller {
     identity: String,
     child: Option<Child>,
     log: PathBuf,
+    /// Where it serves /metrics, /healthz and /readyz.
+    endpoints: String,
 }
 
 /// The small organization of tests/controller.rs, as custom resources.
@@ -514,10 +519,15 @@ impl Org {
     /// watching the namespace, as the identity the chart's RBAC is bound to.
     fn spawn(&mut self, identity: &str, extra: &[&str]) {
         let log = self.dir.path().join(format!("{identity}.log"));
+        // A port free now; the controller binds it right away.
+        let endpoints = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .to_string();
         let child = Command::new(env!("CARGO_BIN_EXE_orgctl"))
             .args(["--backend", &self.server.address, "--token-file"])
             .arg(&self.token)
-            .args(["controller", "--namespace", &self.ns, "--listen", "127.0.0.1:0"])
+            .args(["controller", "--namespace", &self.ns, "--listen", &endpoints])
             .args([
                 "--resync",
                 &self.resync,
@@ -541,6 +551,7 @@ impl Org {
             identity: identity.to_string(),
             child: Some(child),
             log,
+            endpoints,
         });
     }
 
@@ -827,6 +838,64 @@ fn created_resources_reach_the_backend_and_kubectl_wait_sees_them_ready() {
             "not Ready and Synced: {row}\n{table}"
         );
     }
+}
+
+#[test]
+fn metrics_are_prometheus_text_that_promtool_accepts() {
+    let Some(k) = kube() else { return };
+    let org = Org::start(k, "metrics", "60s");
+    org.seed();
+    let url = format!("http://{}/metrics", org.controllers[0].endpoints);
+    let client = reqwest::blocking::Client::new();
+    let scrape = |accept: Option<&str>| {
+        let mut request = client.get(&url);
+        if let Some(a) = accept {
+            request = request.header("Accept", a);
+        }
+        let response = request.send().expect("scrape /metrics");
+        assert!(response.status().is_success());
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .to_string();
+        (content_type, response.text().expect("body"))
+    };
+    // What Prometheus sends by default prefers OpenMetrics; plain scrapers
+    // (and Prometheus told so) get the 0.0.4 text format.
+    let (content_type, text) = scrape(None);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(text.contains("orgctl_build_info{version="), "{text}");
+    assert!(text.contains("orgctl_controller_reconciles_total "), "{text}");
+    let run = {
+        let mut child = Command::new(&k.promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run promtool");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write to promtool");
+        Run::from(child.wait_with_output().expect("promtool"))
+    };
+    assert!(
+        run.ok && run.stdout.trim().is_empty() && run.stderr.trim().is_empty(),
+        "promtool check metrics refused the scrape:\n{}{}\n{text}",
+        run.stdout,
+        run.stderr
+    );
+    let (content_type, text) = scrape(Some(
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    ));
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
 }
 
 #[test]

@@ -68,6 +68,20 @@ pub(super) mod reason {
     pub const DELETE_FAILED: &str = "DeleteFailed";
     pub const KUBERNETES: &str = "KubernetesApiError";
     pub const PANIC: &str = "InternalError";
+    /// The reasons a failure is counted under in
+    /// `orgctl_controller_reconcile_errors_total` (each exists at zero from
+    /// the start, so a rate over it is defined before the first failure).
+    pub const FAILURES: [&str; 9] = [
+        INVALID,
+        SECRET,
+        TOKEN,
+        BACKEND,
+        PLAN,
+        APPLY,
+        DELETE_FAILED,
+        KUBERNETES,
+        PANIC,
+    ];
 }
 
 /// Reconciles one organization; returns when to run it again (`None`: it

@@ -1264,19 +1264,32 @@ fn two_controllers_elect_one_leader_and_the_other_takes_over_when_it_dies() {
 
 // ------------------------------------------------------------------ Helm
 
-/// Values of the chart's two shapes: the controller alone, and with the
-/// bundled directory.
-fn chart_variants() -> [(&'static str, Vec<&'static str>); 2] {
+/// Values of the chart's shapes: the controller alone, with the bundled
+/// directory, and with every option that adds or changes objects.
+fn chart_variants() -> [(&'static str, Vec<&'static str>); 3] {
+    let directory = [
+        "--set",
+        "directory.enabled=true",
+        "--set",
+        "directory.token.value=s3cr3t-token",
+    ];
     [
         ("default values", vec![]),
+        ("directory.enabled=true", directory.to_vec()),
         (
-            "directory.enabled=true",
-            vec![
-                "--set",
-                "directory.enabled=true",
-                "--set",
-                "directory.token.value=s3cr3t-token",
-            ],
+            "the directory over TLS, NetworkPolicies, an image digest",
+            [
+                &directory[..],
+                &[
+                    "--set",
+                    "directory.tls.existingSecret=directory-tls",
+                    "--set",
+                    "networkPolicy.enabled=true",
+                    "--set",
+                    "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                ],
+            ]
+            .concat(),
         ),
     ]
 }

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Map, Value as J};
@@ -869,6 +870,148 @@ fn directory_settings_follow_the_values() {
     let a = args(container(pod_spec(&m.one::<Deployment>()), "controller"));
     assert_eq!(flag(&a, "--backend").as_deref(), Some("https://idp.example.com"));
     assert_eq!(m.kinds().get("StatefulSet"), Some(&1));
+}
+
+#[test]
+fn an_image_digest_pins_both_images() {
+    let Some(k) = kube() else { return };
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mut overrides = directory_on();
+    overrides.push(json!({"image": {"digest": digest, "tag": "ignored"}}));
+    let m = render(k, &overrides);
+    let pinned = format!("ghcr.io/orgctl/orgctl@{digest}");
+    let controller = container(pod_spec(&m.one::<Deployment>()), "controller").clone();
+    assert_eq!(controller.image.as_deref(), Some(pinned.as_str()));
+    let sts = m.one::<StatefulSet>();
+    assert_eq!(
+        container(sts_pod_spec(&sts), "directory").image.as_deref(),
+        Some(pinned.as_str())
+    );
+    // A directory image of its own does not inherit the controller's digest.
+    overrides.push(json!({"directory": {"image": {"tag": "9.9.9"}}}));
+    let sts = render(k, &overrides).one::<StatefulSet>();
+    assert_eq!(
+        container(sts_pod_spec(&sts), "directory").image.as_deref(),
+        Some("ghcr.io/orgctl/orgctl:9.9.9")
+    );
+    let e = render_error(k, &[json!({"image": {"digest": "latest"}})]);
+    assert!(e.contains("digest"), "{e}");
+}
+
+#[test]
+fn directory_tls_serves_https_and_the_controller_trusts_its_ca() {
+    let Some(k) = kube() else { return };
+    let mut overrides = directory_on();
+    overrides.push(json!({"directory": {"tls": {"existingSecret": "directory-tls"}}}));
+    let m = render(k, &overrides);
+    let sts = m.one::<StatefulSet>();
+    let pod = sts_pod_spec(&sts);
+    let c = container(pod, "directory");
+    let a = args(c);
+    assert_eq!(flag(&a, "--tls-cert").as_deref(), Some("/etc/orgctl/tls/tls.crt"));
+    assert_eq!(flag(&a, "--tls-key").as_deref(), Some("/etc/orgctl/tls/tls.key"));
+    let port = &c.ports.as_ref().expect("ports")[0];
+    assert_eq!(port.name.as_deref(), Some("https"));
+    for probe in [&c.liveness_probe, &c.readiness_probe] {
+        let get = probe.as_ref().and_then(|p| p.http_get.as_ref()).expect("httpGet");
+        assert_eq!(get.scheme.as_deref(), Some("HTTPS"));
+    }
+    let tls = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "tls")
+        .and_then(|v| v.secret.clone())
+        .expect("the tls volume");
+    assert_eq!(tls.secret_name.as_deref(), Some("directory-tls"));
+    let svc = m.named::<Service>("orgctl-directory");
+    let svc_port = &svc.spec.expect("spec").ports.expect("ports")[0];
+    assert_eq!(svc_port.target_port, Some(IntOrString::String("https".into())));
+
+    let deployment = m.one::<Deployment>();
+    let a = args(container(pod_spec(&deployment), "controller"));
+    assert_eq!(
+        flag(&a, "--backend").as_deref(),
+        Some("https://orgctl-directory.orgctl-system.svc:8443")
+    );
+    assert_eq!(
+        flag(&a, "--ca-file").as_deref(),
+        Some("/etc/orgctl/directory-ca/ca.crt")
+    );
+    let ca = pod_spec(&deployment)
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "directory-ca")
+        .and_then(|v| v.secret.clone())
+        .expect("the CA volume");
+    assert_eq!(ca.secret_name.as_deref(), Some("directory-tls"));
+    assert_eq!(ca.items.expect("items")[0].key, "ca.crt");
+
+    // Without TLS nothing of it is rendered.
+    let m = render(k, &directory_on());
+    let a = args(container(pod_spec(&m.one::<Deployment>()), "controller"));
+    assert!(flag(&a, "--ca-file").is_none(), "{a:?}");
+    assert!(flag(
+        &args(container(sts_pod_spec(&m.one::<StatefulSet>()), "directory")),
+        "--tls-cert"
+    )
+    .is_none());
+}
+
+#[test]
+fn network_policies_admit_only_what_the_pods_serve() {
+    let Some(k) = kube() else { return };
+    assert!(
+        render(k, &directory_on()).all::<NetworkPolicy>().is_empty(),
+        "off by default"
+    );
+    let mut overrides = directory_on();
+    overrides.push(json!({"networkPolicy": {"enabled": true,
+        "directoryFrom": [{"namespaceSelector": {"matchLabels": {"team": "ci"}}}]}}));
+    let m = render(k, &overrides);
+    let controller = m.named::<NetworkPolicy>("orgctl-controller");
+    let spec = controller.spec.expect("spec");
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string()]));
+    let rules = spec.ingress.expect("ingress");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        rules[0].ports.as_ref().expect("ports")[0].port,
+        Some(IntOrString::String("metrics".into()))
+    );
+    let pods = m
+        .one::<Deployment>()
+        .spec
+        .template
+        .metadata
+        .expect("meta")
+        .labels
+        .expect("labels");
+    assert!(labels_select(
+        &spec
+            .pod_selector
+            .as_ref()
+            .and_then(|s| s.match_labels.clone())
+            .unwrap_or_default(),
+        &pods
+    ));
+
+    let directory = m.named::<NetworkPolicy>("orgctl-directory");
+    let spec = directory.spec.expect("spec");
+    let rules = spec.ingress.expect("ingress");
+    let from = rules[0].from.clone().expect("from");
+    assert_eq!(from.len(), 2, "the controller and the CI namespace");
+    let controller_peer = from[0]
+        .pod_selector
+        .as_ref()
+        .and_then(|s| s.match_labels.clone())
+        .expect("the controller's pods");
+    assert!(labels_select(&controller_peer, &pods));
+    assert!(from[1].namespace_selector.is_some());
+    assert_eq!(
+        rules[0].ports.as_ref().expect("ports")[0].port,
+        Some(IntOrString::String("http".into()))
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, Namespace, PodSpec, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::Resource;
 use serde::de::DeserializeOwned;
@@ -53,6 +54,7 @@ pub fn check_type(doc: &Doc) {
         "RoleBinding" => drop(strict::<RoleBinding>(&doc.json, &what)),
         "Secret" => drop(strict::<Secret>(&doc.json, &what)),
         "Namespace" => drop(strict::<Namespace>(&doc.json, &what)),
+        "NetworkPolicy" => drop(strict::<NetworkPolicy>(&doc.json, &what)),
         other => panic!("{what}: unexpected kind {other:?}"),
     }
 }

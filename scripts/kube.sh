@@ -20,6 +20,11 @@ promtool_dir="${ORGCTL_CACHE:-$HOME/.cache/orgctl}/promtool/$PROMETHEUS_DEB_VERS
 # go command), statically and without debug information.
 go_env() {
   export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
+  # The image's Go lives in /usr/local/go; a non-login shell may lack it on PATH.
+  if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+    export PATH="/usr/local/go/bin:$PATH"
+  fi
+  command -v go >/dev/null || { echo "kube.sh: no Go toolchain (go) found" >&2; exit 1; }
 }
 
 # etcd's server module has `package main` at its root, but its go.mod replaces

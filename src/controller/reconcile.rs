@@ -284,6 +284,10 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
         .collect();
     ctx.secret_users.record(key, used);
     let kube_secrets = KubeSecrets::read(&ctx.client, &key.namespace, refs).await;
+    // A resource whose Secret is missing is held back, not left out: it
+    // keeps its live object and what references it still resolves (see
+    // engine_job), and it reports why.
+    let mut held = BTreeMap::new();
     for &i in &active {
         if d.verdicts[i].is_some() {
             continue;
@@ -294,12 +298,17 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
             .find_map(|r| kube_secrets.problem(r).map(|e| e.to_string()));
         if let Some(p) = problem {
             d.verdicts[i] = Some(Verdict::failed(reason::SECRET, &p));
+            if let Ok(name) = members[i].name().parse::<Name>() {
+                held.insert((members[i].kind, name), members[i].source_name());
+            }
         }
     }
-    active.retain(|i| d.verdicts[*i].is_none());
+    active.retain(|i| d.verdicts[*i].is_none() || held.values().any(|s| *s == members[*i].source_name()));
 
     // 3 and 4: validate, plan and apply on a blocking thread.
     let sources: Vec<Source> = active.iter().filter_map(|&i| sources[i].take()).collect();
+    // Held resources keep their SecretMissing verdict; the rest is judged.
+    active.retain(|i| d.verdicts[*i].is_none());
     let delete: BTreeSet<(Kind, Name)> = deleting
         .iter()
         .filter_map(|&i| members[i].name().parse().ok().map(|n| (members[i].kind, n)))
@@ -310,6 +319,7 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
             let job = EngineJob {
                 organization: key.organization.clone(),
                 sources,
+                held,
                 delete,
                 address,
                 token,

@@ -235,7 +235,7 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
     }
     // Finalizers go on before anything of the resource is written.
     if let Err(e) = patch_finalizers(ctx, members, &add_finalizers).await {
-        ctx.metrics.error(reason::KUBERNETES);
+        // Counted once, by `run`, from the returned reason.
         tracing::warn!(organization = %key, error = %e, "could not add finalizers");
         return Err(reason::KUBERNETES);
     }
@@ -254,12 +254,21 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
                 reason: reason::SECRET,
                 message: format!("backend token: {e}"),
             }),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map(|t| Some(SecretValue::new(t.trim_end_matches(['\n', '\r']))))
-            .map_err(|e| OrgFailure {
-                reason: reason::TOKEN,
-                message: format!("cannot read the token file {}: {e}", path.display()),
-            }),
+        (None, Some(path)) => {
+            // A file read blocks: off the async runtime's threads.
+            let file = path.clone();
+            match tokio::task::spawn_blocking(move || std::fs::read_to_string(file)).await {
+                Ok(Ok(t)) => Ok(Some(SecretValue::new(t.trim_end_matches(['\n', '\r'])))),
+                Ok(Err(e)) => Err(OrgFailure {
+                    reason: reason::TOKEN,
+                    message: format!("cannot read the token file {}: {e}", path.display()),
+                }),
+                Err(_) => Err(OrgFailure {
+                    reason: reason::PANIC,
+                    message: "reading the token file stopped unexpectedly".into(),
+                }),
+            }
+        }
         (None, None) => Ok(None),
     };
     let mut refs = Vec::new();

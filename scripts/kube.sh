@@ -190,7 +190,16 @@ wait_ready() {
 }
 
 start() {
-  local dir="$1"
+  local dir="$1" pid
+  # A second start into one DIR would lose the first one's pids.
+  if [ -f "$dir/kube/pids" ]; then
+    for pid in $(cat "$dir/kube/pids"); do
+      if kill -0 "$pid" 2>/dev/null; then
+        echo "kube.sh: a control plane started in $dir still runs (pid $pid): kube.sh stop $dir first" >&2
+        exit 1
+      fi
+    done
+  fi
   install
   mkdir -p "$dir/kube"
   dir="$(cd "$dir" && pwd)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README's quick start and CI run it: installs
 # (once, cached under $ORGCTL_CACHE, keyed by the versions in versions.env)
-# and starts the real servers the tests need on loopback, runs every test
+# and starts the real servers the tests need on loopback (Keycloak, and etcd
+# with kube-apiserver plus the kubectl and helm binaries), runs every test
 # with those servers required (a suite that finds its server absent fails
 # instead of skipping), and stops the servers.
 set -euo pipefail
@@ -11,20 +12,27 @@ export ORGCTL_CACHE="${ORGCTL_CACHE:-$HOME/.cache/orgctl}"
 run="$(mktemp -d "${TMPDIR:-/tmp}/orgctl-test.XXXXXX")"
 cleanup() {
   scripts/keycloak.sh stop "$run" || true
+  scripts/kube.sh stop "$run" || true
 }
 trap cleanup EXIT
 
 started=$(date +%s)
-# Build the tests while the servers install and start.
+# Build the tests while the servers install and start; the Go builds of the
+# Kubernetes binaries (cold: minutes, warm: none) overlap the cargo build.
 cargo test --locked --no-run &
 build=$!
+scripts/kube.sh start "$run" &
+kube=$!
 scripts/keycloak.sh start "$run"
+wait "$kube"
 wait "$build"
 echo "servers and build ready in $(( $(date +%s) - started )) s" >&2
 
 set -a
 # shellcheck disable=SC1091
 source "$run/keycloak.env"
+# shellcheck disable=SC1091
+source "$run/kube.env"
 set +a
 export ORGCTL_TEST_REQUIRE_SERVERS=1
 cargo test --locked "$@"

@@ -173,6 +173,24 @@ impl Env {
     fn reconciles(&self) -> u64 {
         self.handle.metrics.reconciles.get()
     }
+
+    /// The reconcile count once no reconcile has finished for 500 ms. A
+    /// reconcile is counted after it wrote its statuses and Events, so a
+    /// test that saw them may read the count just before it moves; 500 ms
+    /// is below the tests' longest backoff (1 s), so a retry loop still
+    /// shows in a longer window after it.
+    async fn settled_reconciles(&self) -> u64 {
+        let start = Instant::now();
+        let mut last = self.reconciles();
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = self.reconciles();
+            if now == last || start.elapsed() > WAIT {
+                return now;
+            }
+            last = now;
+        }
+    }
 }
 
 impl Drop for Env {
@@ -319,7 +337,7 @@ async fn an_invalid_resource_is_left_out_with_its_dependents_and_waits_for_a_cha
     );
 
     // No retry loop: a permanent validation error waits for a change.
-    let reconciles = env.reconciles();
+    let reconciles = env.settled_reconciles().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         env.reconciles(),
@@ -560,7 +578,10 @@ async fn a_missing_secret_is_a_clear_condition_not_a_crash() {
     assert!(env.live().objects.is_empty());
     // The error is counted when the reconcile returns, just after its statuses.
     eventually("the error is counted", WAIT, || {
-        env.handle.metrics.encode().contains("reason=\"SecretMissing\"")
+        env.handle
+            .metrics
+            .encode()
+            .contains("orgctl_controller_reconcile_errors_total{reason=\"SecretMissing\"} 1")
     })
     .await;
 
@@ -623,11 +644,110 @@ async fn a_secret_key_ref_resolves_from_a_kubernetes_secret() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_holds_back_its_resource_and_the_rest_reconciles() {
+    let env = seeded(Duration::from_secs(60)).await;
+    let secrets = Res::new("", "secrets");
+    env.api.create(
+        &secrets,
+        NS,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "google"},
+               "data": {"secret": "b25l"}}),
+    );
+    // A provider reading that Secret, named by the organization's default policy.
+    env.create(
+        Kind::IdentityProvider,
+        "google",
+        json!({"organization": "acme", "type": "google", "clientId": "acme.apps.example",
+               "clientSecret": {"secretKeyRef": {"name": "google", "key": "secret"}}}),
+    );
+    env.api
+        .edit_spec(&res(Kind::SecurityPolicy), NS, "default", |spec| {
+            spec["federatedSignIn"] = json!({"allowed": true, "providers": ["google"]});
+        });
+    eventually("the provider and the policy naming it are applied", WAIT, || {
+        is_ready(&env, Kind::IdentityProvider, "google")
+            && env
+                .live_spec(Kind::SecurityPolicy, "default")
+                .is_some_and(|p| p["federatedSignIn"]["providers"] == json!(["google"]))
+    })
+    .await;
+
+    // The Secret goes; the provider is edited meanwhile.
+    env.api.delete(&secrets, NS, "google");
+    env.api
+        .edit_spec(&res(Kind::IdentityProvider), NS, "google", |spec| {
+            spec["displayName"] = json!("Google");
+        });
+    eventually("the provider reports its missing Secret", WAIT, || {
+        env.ready(Kind::IdentityProvider, "google")
+            .is_some_and(|(s, r)| s == "False" && r == "SecretMissing")
+    })
+    .await;
+    // The rest of the organization reconciles: the policy naming the
+    // provider stays valid, and an edit elsewhere is applied.
+    env.move_bob_to("Marketing", "an edit elsewhere is applied").await;
+    assert!(
+        is_ready(&env, Kind::SecurityPolicy, "default"),
+        "the policy stays Ready"
+    );
+    // The provider keeps its live object: neither updated nor deleted.
+    let google = env
+        .live_spec(Kind::IdentityProvider, "google")
+        .expect("the provider is kept");
+    assert!(google.get("displayName").is_none(), "not updated: {google}");
+    assert!(google["clientSecret"]["digest"].is_string(), "{google}");
+
+    // The Secret comes back: the held edit is applied.
+    env.api.create(
+        &secrets,
+        NS,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "google"},
+               "data": {"secret": "dHdv"}}),
+    );
+    eventually("the provider is applied again", WAIT, || {
+        env.live_spec(Kind::IdentityProvider, "google")
+            .is_some_and(|g| g["displayName"] == "Google")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_resource_without_its_secret_is_left_out_with_its_dependents() {
+    let env = seeded(Duration::from_secs(60)).await;
+    env.create(
+        Kind::IdentityProvider,
+        "google",
+        json!({"organization": "acme", "type": "google", "clientId": "acme.apps.example",
+               "clientSecret": {"secretKeyRef": {"name": "google", "key": "secret"}}}),
+    );
+    env.create(
+        Kind::SecurityPolicy,
+        "federated",
+        json!({"organization": "acme", "priority": 10, "targets": {"groups": ["sales"]},
+               "federatedSignIn": {"allowed": true, "providers": ["google"]}}),
+    );
+    eventually(
+        "the provider waits for its Secret, the policy for the provider",
+        WAIT,
+        || {
+            env.ready(Kind::IdentityProvider, "google")
+                .is_some_and(|(s, r)| s == "False" && r == "SecretMissing")
+                && env
+                    .ready(Kind::SecurityPolicy, "federated")
+                    .is_some_and(|(s, r)| s == "False" && r == "ValidationFailed")
+        },
+    )
+    .await;
+    assert!(env.live_spec(Kind::IdentityProvider, "google").is_none());
+    assert!(env.live_spec(Kind::SecurityPolicy, "federated").is_none());
+    assert!(is_ready(&env, Kind::User, "bob"), "the rest stays Ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_updates_do_not_retrigger_reconciles() {
     let env = seeded(Duration::from_secs(60)).await;
     // Let the last triggers settle, then watch for a while.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let reconciles = env.reconciles();
+    let reconciles = env.settled_reconciles().await;
     let writes = env.api.writes();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(env.reconciles(), reconciles, "no reconcile without a change");

@@ -2,27 +2,33 @@
 //! `orgctl crds` prints, every schema is structural by the apiextensions v1
 //! rules, each CRD has the shape Kubernetes and kubectl expect, and the
 //! example organization is valid against them (schema rules and CEL rules),
-//! while what orgctl itself rejects is rejected by them too.
+//! while what orgctl itself rejects is rejected by them too. Beside them,
+//! checked without a cluster: the Helm chart's files (`chart_files`) and the
+//! Kubernetes example (`examples`).
 //!
 //! Regenerate the committed files with `ORGCTL_BLESS=1 cargo test --test crds`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+#[path = "crds/chart_files.rs"]
+mod chart_files;
+#[path = "support/crd_corpus.rs"]
+mod crd_corpus;
+#[path = "crds/examples.rs"]
+mod examples;
+#[path = "support/strict.rs"]
+mod strict;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use crd_corpus::{example_objects, repo, yaml_documents, yaml_files};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use orgctl::crd::schema::{COLLECTION_NOTE, MAX_CONDITION_DEPTH};
-use orgctl::load::tree::{parse_stream, Node, NodeValue};
+use orgctl::crd::schema::COLLECTION_NOTE;
 use orgctl::model::Kind;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const REGENERATE: &str = "ORGCTL_BLESS=1 cargo test --test crds";
 
 /// Where the generated CRDs are committed.
 const COMMITTED_DIRS: [&str; 2] = ["crds", "charts/orgctl/crds"];
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
 
 fn orgctl(args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgctl"))
@@ -44,54 +50,6 @@ fn generated_files() -> BTreeMap<String, String> {
     let path = dir.path().to_string_lossy().to_string();
     orgctl(&["crds", "--dir", &path]);
     yaml_files(dir.path())
-}
-
-fn yaml_files(dir: &Path) -> BTreeMap<String, String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return BTreeMap::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            (name, std::fs::read_to_string(&p).expect("read file"))
-        })
-        .collect()
-}
-
-/// YAML text → JSON documents, typed as YAML 1.2's core schema types them.
-fn yaml_documents(text: &str) -> Vec<Value> {
-    let (docs, errors) = parse_stream(text);
-    assert!(errors.is_empty(), "YAML errors: {errors:?}");
-    docs.iter().map(|d| to_json(&d.root)).collect()
-}
-
-fn to_json(node: &Node) -> Value {
-    match &node.value {
-        NodeValue::Scalar { text, plain: false } => Value::String(text.clone()),
-        NodeValue::Scalar { text, plain: true } => {
-            if node.is_null() {
-                Value::Null
-            } else if let Some(b) = orgctl::load::tree::parse_bool(text) {
-                Value::Bool(b)
-            } else if let Ok(i) = text.parse::<i64>() {
-                Value::from(i)
-            } else if let Ok(f) = text.parse::<f64>() {
-                json!(f)
-            } else {
-                Value::String(text.clone())
-            }
-        }
-        NodeValue::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
-        NodeValue::Map(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), to_json(v)))
-                .collect(),
-        ),
-    }
 }
 
 /// The generated CRDs, parsed back from their YAML: kind → CRD as JSON.
@@ -697,17 +655,6 @@ fn problems(crds: &BTreeMap<String, Value>, object: &Value) -> Vec<String> {
     out
 }
 
-fn example_objects() -> Vec<(String, Value)> {
-    let dir = repo("examples/acme");
-    let mut out = Vec::new();
-    for (file, text) in yaml_files(&dir) {
-        for doc in yaml_documents(&text) {
-            out.push((file.clone(), doc));
-        }
-    }
-    out
-}
-
 #[test]
 fn example_objects_are_valid_custom_resources() {
     let crds = crds();
@@ -726,247 +673,20 @@ fn example_objects_are_valid_custom_resources() {
     }
 }
 
-/// One example object of `kind`, changed by `edit`.
-fn example(kind: &str, name: &str, edit: impl FnOnce(&mut Value)) -> Value {
-    let mut object = example_objects()
-        .into_iter()
-        .map(|(_, o)| o)
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no example {kind} {name}"));
-    edit(&mut object);
-    object
-}
-
-/// A condition nested `levels` deep (`rule` is level 1).
-fn nested_condition(levels: usize) -> Value {
-    let mut c = json!({ "field": "department", "op": "equals", "value": "IT" });
-    for _ in 1..levels {
-        c = json!({ "all": [c] });
-    }
-    c
-}
-
 #[test]
 fn crds_refuse_what_orgctl_refuses() {
     let crds = crds();
-    let cases: Vec<(&str, Value)> = vec![
-        (
-            "a password shorter than 8",
-            example("SecurityPolicy", "standard", |o| {
-                o["spec"]["password"]["minLength"] = json!(7)
-            }),
-        ),
-        (
-            "more than 50 concurrent sessions",
-            example("SecurityPolicy", "standard", |o| {
-                o["spec"]["session"]["concurrentSessions"] = json!(51)
-            }),
-        ),
-        (
-            "a session lifetime over 30 days",
-            example("SecurityPolicy", "standard", |o| {
-                o["spec"]["session"]["lifetime"] = json!("31d")
-            }),
-        ),
-        (
-            "a session lifetime under a day",
-            example("SecurityPolicy", "standard", |o| {
-                o["spec"]["session"]["lifetime"] = json!("23h")
-            }),
-        ),
-        (
-            "an idle timeout under 30 minutes",
-            example("SecurityPolicy", "standard", |o| {
-                o["spec"]["session"]["idleTimeout"] = json!("29m")
-            }),
-        ),
-        (
-            "a duration without a unit",
-            example("SecurityPolicy", "standard", |o| {
-                o["spec"]["password"]["maxAge"] = json!("180")
-            }),
-        ),
-        (
-            "minAge not below maxAge",
-            example("SecurityPolicy", "high-risk", |o| {
-                o["spec"]["password"]["minAge"] = json!("2160h")
-            }),
-        ),
-        (
-            "a default policy with targets",
-            example("SecurityPolicy", "standard", |o| {
-                o["spec"]["targets"] = json!({ "groups": ["admins"] })
-            }),
-        ),
-        (
-            "a non-default policy without priority",
-            example("SecurityPolicy", "high-risk", |o| {
-                o["spec"].as_object_mut().unwrap().remove("priority");
-            }),
-        ),
-        (
-            "an unknown field",
-            example("User", "jonas.weber", |o| {
-                o["spec"]["emial"] = json!("x@acme.example")
-            }),
-        ),
-        (
-            "a user without email",
-            example("User", "jonas.weber", |o| {
-                o["spec"].as_object_mut().unwrap().remove("email");
-            }),
-        ),
-        (
-            "an unknown user status",
-            example("User", "jonas.weber", |o| {
-                o["spec"]["status"] = json!("suspended")
-            }),
-        ),
-        (
-            "an invalid name",
-            example("User", "jonas.weber", |o| {
-                o["metadata"]["name"] = json!("Jonas_Weber")
-            }),
-        ),
-        (
-            "saml settings on an OIDC app",
-            example("Application", "wiki", |o| {
-                o["spec"]["saml"] = json!({ "entityId": "x" })
-            }),
-        ),
-        (
-            "a catalog id on a SAML app",
-            example("Application", "expense", |o| {
-                o["spec"]["catalogId"] = json!("expense")
-            }),
-        ),
-        (
-            "saml settings on a Google provider",
-            example("IdentityProvider", "google", |o| {
-                o["spec"]["saml"] = json!({ "ssoUrl": "x" })
-            }),
-        ),
-        (
-            "a secret with two sources",
-            example("IdentityProvider", "google", |o| {
-                o["spec"]["clientSecret"] = json!({ "fromEnv": "A", "fromFile": "b" })
-            }),
-        ),
-        (
-            "an inline secret",
-            example("IdentityProvider", "google", |o| {
-                o["spec"]["clientSecret"] = json!("hunter2")
-            }),
-        ),
-        (
-            "a custom role named like a built-in one",
-            example("Role", "helpdesk", |o| o["metadata"]["name"] = json!("admin")),
-        ),
-        (
-            "an unknown permission module",
-            example("Role", "helpdesk", |o| {
-                o["spec"]["permissions"]["payroll"] = json!(["view"])
-            }),
-        ),
-        (
-            "a repeated permission action",
-            example("Role", "helpdesk", |o| {
-                o["spec"]["permissions"]["user"] = json!(["view", "view"])
-            }),
-        ),
-        (
-            "a condition with both `all` and `field`",
-            example("AppAssignment", "all-staff", |o| {
-                o["spec"]["rule"]["all"] = json!([nested_condition(1)])
-            }),
-        ),
-        (
-            "an `in` condition with `value`",
-            example("AppAssignment", "all-staff", |o| {
-                let rule = o["spec"]["rule"].as_object_mut().unwrap();
-                rule.remove("values");
-                rule.insert("value".into(), json!("acme.example"));
-            }),
-        ),
-        (
-            "an unknown condition field",
-            example("AppAssignment", "all-staff", |o| {
-                o["spec"]["rule"]["field"] = json!("departement")
-            }),
-        ),
-        (
-            "an empty `any`",
-            example("AppAssignment", "all-staff", |o| {
-                o["spec"]["rule"] = json!({ "any": [] })
-            }),
-        ),
-        (
-            "conditions nested deeper than a custom resource allows",
-            example("AppAssignment", "all-staff", |o| {
-                o["spec"]["rule"] = nested_condition(MAX_CONDITION_DEPTH + 1)
-            }),
-        ),
-        (
-            "a SAML app without saml settings",
-            example("Application", "expense", |o| {
-                o["spec"].as_object_mut().unwrap().remove("saml");
-            }),
-        ),
-        (
-            "a SAML app without an assertion consumer URL",
-            example("Application", "expense", |o| {
-                o["spec"]["saml"].as_object_mut().unwrap().remove("acsUrl");
-            }),
-        ),
-        (
-            "an OIDC app without oidc settings",
-            example("Application", "wiki", |o| {
-                o["spec"].as_object_mut().unwrap().remove("oidc");
-            }),
-        ),
-        (
-            "an idle timeout longer than the session lifetime",
-            example("SecurityPolicy", "standard", |o| {
-                o["spec"]["session"] = json!({ "lifetime": "1d", "idleTimeout": "25h" })
-            }),
-        ),
-        (
-            "an idle timeout longer than the default session lifetime",
-            example("SecurityPolicy", "standard", |o| {
-                o["spec"]["session"] = json!({ "idleTimeout": "31d" })
-            }),
-        ),
-        (
-            "an assignment without priority",
-            example("AppAssignment", "all-staff", |o| {
-                o["spec"].as_object_mut().unwrap().remove("priority");
-            }),
-        ),
-    ];
-    for (what, object) in &cases {
-        let found = problems(&crds, object);
-        assert!(!found.is_empty(), "{what}: accepted, but orgctl refuses it");
+    let cases = crd_corpus::refused();
+    for case in &cases {
+        let found = problems(&crds, &case.object);
+        assert!(
+            !found.is_empty(),
+            "{}: accepted, but orgctl refuses it",
+            case.what
+        );
     }
     // The limits themselves are accepted.
-    let accepted = [
-        example("SecurityPolicy", "standard", |o| {
-            o["spec"]["password"]["minLength"] = json!(8);
-            o["spec"]["session"] =
-                json!({ "lifetime": "720h", "idleTimeout": "30m", "concurrentSessions": 50 });
-        }),
-        example("SecurityPolicy", "standard", |o| {
-            o["spec"]["session"] = json!({ "lifetime": "1d", "idleTimeout": "24h" })
-        }),
-        example("AppAssignment", "all-staff", |o| {
-            o["spec"]["rule"] = nested_condition(MAX_CONDITION_DEPTH)
-        }),
-        example("IdentityProvider", "google", |o| {
-            o["spec"]["clientSecret"] = json!({ "secretKeyRef": { "name": "google", "key": "secret" } })
-        }),
-        example("Group", "platform-team", |o| {
-            o["spec"]["members"] = json!({ "users": null })
-        }),
-    ];
+    let accepted = crd_corpus::accepted();
     for object in &accepted {
         let found = problems(&crds, object);
         assert!(found.is_empty(), "refused {object}:\n{}", found.join("\n"));
@@ -1002,8 +722,9 @@ fn verdicts(crds: &BTreeMap<String, Value>, object: &Value) -> (bool, bool, bool
 }
 
 /// The ranges and required fields come from one place (`model::rules`), so
-/// the editor schema, the CRDs and `validate` agree on every limit and on
-/// every required field of every kind.
+/// the editor schema, the CRDs and `validate` agree on every limit, on every
+/// required field of every kind, and on the rules between fields that
+/// JSON Schema can state.
 #[test]
 fn editor_schema_crds_and_validate_agree_on_ranges_and_required_fields() {
     use orgctl::model::rules::{self, MAX_CONCURRENT_SESSIONS, MIN_CONCURRENT_SESSIONS, MIN_PASSWORD_LENGTH};
@@ -1041,6 +762,49 @@ fn editor_schema_crds_and_validate_agree_on_ranges_and_required_fields() {
             false,
         ),
     ];
+    // The rules between fields JSON Schema can state.
+    cases.extend([
+        (
+            "a default policy with targets".into(),
+            policy(&|o| o["spec"]["targets"] = json!({ "groups": ["admins"] })),
+            false,
+        ),
+        (
+            "a non-default policy without priority".into(),
+            example("SecurityPolicy", "high-risk", |o| {
+                o["spec"].as_object_mut().unwrap().remove("priority");
+            }),
+            false,
+        ),
+        (
+            "a non-default policy without targets".into(),
+            example("SecurityPolicy", "high-risk", |o| {
+                o["spec"].as_object_mut().unwrap().remove("targets");
+            }),
+            false,
+        ),
+        (
+            "a SAML app without saml settings".into(),
+            example("Application", "expense", |o| {
+                o["spec"].as_object_mut().unwrap().remove("saml");
+            }),
+            false,
+        ),
+        (
+            "a SAML app without an entity id".into(),
+            example("Application", "expense", |o| {
+                o["spec"]["saml"].as_object_mut().unwrap().remove("entityId");
+            }),
+            false,
+        ),
+        (
+            "an OIDC app without oidc settings".into(),
+            example("Application", "wiki", |o| {
+                o["spec"].as_object_mut().unwrap().remove("oidc");
+            }),
+            false,
+        ),
+    ]);
     // One example object per kind, and each of its required fields removed
     // or cleared.
     let mut seen = BTreeSet::new();
@@ -1064,6 +828,13 @@ fn editor_schema_crds_and_validate_agree_on_ranges_and_required_fields() {
         }
     }
     assert_eq!(seen.len(), Kind::ALL.len(), "the examples cover every kind");
+    for (file, object) in example_objects() {
+        cases.push((
+            format!("{file}: {} {}", object["kind"], object["metadata"]["name"]),
+            object,
+            true,
+        ));
+    }
     let mut disagreements = Vec::new();
     for (what, object, expected) in &cases {
         let (editor, crd, validate) = verdicts(&crds, object);

@@ -10,7 +10,7 @@ use crate::diagnostic::error_chain;
 
 /// `orgctl controller`.
 pub fn run(cli: &Cli, a: &ControllerArgs) -> ExitCode {
-    init_logging(a);
+    init_logging(a, cli.no_color);
     let identity = std::env::var("POD_NAME")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -60,7 +60,9 @@ pub fn run(cli: &Cli, a: &ControllerArgs) -> ExitCode {
     }
 }
 
-fn init_logging(a: &ControllerArgs) {
+/// Logs on stderr, coloured only on a terminal and without `--no-color` /
+/// `NO_COLOR`: a log collector or file must not get ANSI escape codes.
+fn init_logging(a: &ControllerArgs, no_color: bool) {
     let directive = match a.log_level.as_str() {
         l @ ("error" | "warn" | "info" | "debug" | "trace") => format!("orgctl={l},kube=warn"),
         other => other.to_string(),
@@ -69,7 +71,8 @@ fn init_logging(a: &ControllerArgs) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directive));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(!no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match a.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

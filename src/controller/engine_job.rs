@@ -4,6 +4,13 @@
 //! apply` plans and writes. Runs on a blocking thread (the `Backend` trait
 //! is synchronous).
 //!
+//! A resource held back for a transient reason (a Secret it reads is
+//! missing) keeps its live object: it is validated with the rest, so
+//! references to it resolve and the organization's rules still hold, then
+//! left out of the plan, which therefore neither updates nor deletes it.
+//! Only one that does not exist in the backend yet is left out of
+//! validation too, and what depends on it with it.
+//!
 //! Must not: decide statuses (the caller does from [`EngineResult`]), or
 //! plan by any other path than the engine (the one exception, a whole
 //! organization's teardown, hands a delete-only plan to apply).
@@ -26,6 +33,9 @@ use crate::validate;
 pub(super) struct EngineJob {
     pub(super) organization: String,
     pub(super) sources: Vec<Source>,
+    /// Resources held back (their sources are among `sources`), with their
+    /// source names: each keeps its live object.
+    pub(super) held: BTreeMap<(Kind, Name), String>,
     pub(super) delete: BTreeSet<(Kind, Name)>,
     pub(super) address: String,
     pub(super) login: super::Login,
@@ -186,6 +196,7 @@ fn run_job(job: EngineJob) -> EngineResult {
     let EngineJob {
         organization,
         mut sources,
+        mut held,
         delete,
         address,
         login,
@@ -198,8 +209,36 @@ fn run_job(job: EngineJob) -> EngineResult {
         whole: None,
         outcome: None,
     };
+    let failure = |reason, message| Some(Err(OrgFailure { reason, message }));
+    // Held resources keep their live objects; one without any is left out.
+    let mut opened = None;
+    if !held.is_empty() {
+        let backend = match connect.open(&address, &login) {
+            Ok(b) => b,
+            Err(e) => {
+                result.outcome = failure(reason::BACKEND, error_chain(&e));
+                return result;
+            }
+        };
+        let live = match organization.parse::<Name>().map(|o| backend.snapshot(&o)) {
+            Ok(Ok(live)) => live.objects.into_keys().collect::<BTreeSet<_>>(),
+            Ok(Err(e)) => {
+                result.outcome = failure(reason::BACKEND, error_chain(&e));
+                return result;
+            }
+            Err(_) => BTreeSet::new(),
+        };
+        let absent: BTreeSet<String> = held
+            .iter()
+            .filter(|(key, _)| !live.contains(key))
+            .map(|(_, source)| source.clone())
+            .collect();
+        held.retain(|key, _| live.contains(key));
+        sources.retain(|s| !absent.contains(&s.name));
+        opened = Some(backend);
+    }
     let mut round = 0;
-    let desired = loop {
+    let mut desired = loop {
         if sources.is_empty() {
             break None;
         }
@@ -241,20 +280,23 @@ fn run_job(job: EngineJob) -> EngineResult {
         sources.retain(|s| !result.invalid.contains_key(&s.name));
         round += 1;
     };
-    let failure = |reason, message| Some(Err(OrgFailure { reason, message }));
     let sources_left = !sources.is_empty();
     // The validated model holds what planning needs; the texts are done.
     drop(sources);
     if desired.is_none() && (delete.is_empty() || sources_left || result.whole.is_some()) {
         return result;
     }
-    let mut backend = match connect.open(&address, &login) {
+    let mut backend = match opened.map_or_else(|| connect.open(&address, &login), Ok) {
         Ok(b) => b,
         Err(e) => {
             result.outcome = failure(reason::BACKEND, error_chain(&e));
             return result;
         }
     };
+    // Validated with the rest; not planned, so their live objects stay.
+    for org in desired.iter_mut().flat_map(|d| d.organizations.values_mut()) {
+        org.objects.retain(|key, _| !held.contains_key(key));
+    }
     let Some(desired) = desired else {
         // Every resource of the organization is being deleted: nothing is
         // left to plan with, so the deletions are the whole plan.

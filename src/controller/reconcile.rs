@@ -68,6 +68,20 @@ pub(super) mod reason {
     pub const DELETE_FAILED: &str = "DeleteFailed";
     pub const KUBERNETES: &str = "KubernetesApiError";
     pub const PANIC: &str = "InternalError";
+    /// The reasons a failure is counted under in
+    /// `orgctl_controller_reconcile_errors_total` (each exists at zero from
+    /// the start, so a rate over it is defined before the first failure).
+    pub const FAILURES: [&str; 9] = [
+        INVALID,
+        SECRET,
+        TOKEN,
+        BACKEND,
+        PLAN,
+        APPLY,
+        DELETE_FAILED,
+        KUBERNETES,
+        PANIC,
+    ];
 }
 
 /// Reconciles one organization; returns when to run it again (`None`: it
@@ -221,7 +235,7 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
     }
     // Finalizers go on before anything of the resource is written.
     if let Err(e) = patch_finalizers(ctx, members, &add_finalizers).await {
-        ctx.metrics.error(reason::KUBERNETES);
+        // Counted once, by `run`, from the returned reason.
         tracing::warn!(organization = %key, error = %e, "could not add finalizers");
         return Err(reason::KUBERNETES);
     }
@@ -240,12 +254,21 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
                 reason: reason::SECRET,
                 message: format!("backend token: {e}"),
             }),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map(|t| Some(SecretValue::new(t.trim_end_matches(['\n', '\r']))))
-            .map_err(|e| OrgFailure {
-                reason: reason::TOKEN,
-                message: format!("cannot read the token file {}: {e}", path.display()),
-            }),
+        (None, Some(path)) => {
+            // A file read blocks: off the async runtime's threads.
+            let file = path.clone();
+            match tokio::task::spawn_blocking(move || std::fs::read_to_string(file)).await {
+                Ok(Ok(t)) => Ok(Some(SecretValue::new(t.trim_end_matches(['\n', '\r'])))),
+                Ok(Err(e)) => Err(OrgFailure {
+                    reason: reason::TOKEN,
+                    message: format!("cannot read the token file {}: {e}", path.display()),
+                }),
+                Err(_) => Err(OrgFailure {
+                    reason: reason::PANIC,
+                    message: "reading the token file stopped unexpectedly".into(),
+                }),
+            }
+        }
         (None, None) => Ok(None),
     };
     let mut refs = Vec::new();
@@ -270,6 +293,10 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
         .collect();
     ctx.secret_users.record(key, used);
     let kube_secrets = KubeSecrets::read(&ctx.client, &key.namespace, refs).await;
+    // A resource whose Secret is missing is held back, not left out: it
+    // keeps its live object and what references it still resolves (see
+    // engine_job), and it reports why.
+    let mut held = BTreeMap::new();
     for &i in &active {
         if d.verdicts[i].is_some() {
             continue;
@@ -280,12 +307,17 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
             .find_map(|r| kube_secrets.problem(r).map(|e| e.to_string()));
         if let Some(p) = problem {
             d.verdicts[i] = Some(Verdict::failed(reason::SECRET, &p));
+            if let Ok(name) = members[i].name().parse::<Name>() {
+                held.insert((members[i].kind, name), members[i].source_name());
+            }
         }
     }
-    active.retain(|i| d.verdicts[*i].is_none());
+    active.retain(|i| d.verdicts[*i].is_none() || held.values().any(|s| *s == members[*i].source_name()));
 
     // 3 and 4: validate, plan and apply on a blocking thread.
     let sources: Vec<Source> = active.iter().filter_map(|&i| sources[i].take()).collect();
+    // Held resources keep their SecretMissing verdict; the rest is judged.
+    active.retain(|i| d.verdicts[*i].is_none());
     let delete: BTreeSet<(Kind, Name)> = deleting
         .iter()
         .filter_map(|&i| members[i].name().parse().ok().map(|n| (members[i].kind, n)))
@@ -296,6 +328,7 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
             let job = EngineJob {
                 organization: key.organization.clone(),
                 sources,
+                held,
                 delete,
                 address,
                 login: super::Login {

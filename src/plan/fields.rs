@@ -250,11 +250,14 @@ pub fn created_fields(kind: Kind, spec: &Value) -> Vec<FieldChange> {
 
 /// The spec to store: `live` with every managed field of `desired` applied.
 /// Unmanaged live fields are kept; clears remove; additive sets are unioned.
+/// A secret field is replaced whole: merged key by key, a new reference
+/// (`fromEnv`, `secretKeyRef`) would sit beside the live `digest` and be
+/// stored, or refused by `orgctl serve`, as a secret nobody wrote.
 pub fn merge(kind: Kind, path: &str, live: Option<&Value>, desired: &Value) -> Option<Value> {
     match desired {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
-        Value::Object(d) if !is_whole_map(kind, path) => {
+        Value::Object(d) if !is_whole_map(kind, path) && !secret_paths(kind).contains(&path) => {
             if let Some(items) = additive_items(d) {
                 let mut all: Vec<Value> = live.and_then(Value::as_array).cloned().unwrap_or_default();
                 for i in items {
@@ -279,5 +282,29 @@ pub fn merge(kind: Kind, path: &str, live: Option<&Value>, desired: &Value) -> O
             Some(Value::Object(out))
         }
         other => Some(other.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::merge;
+    use crate::model::Kind;
+
+    #[test]
+    fn merge_replaces_a_secret_reference_whole() {
+        let live = json!({"type": "oidc", "oidc": {"redirectUris": ["https://a/cb"], "clientSecret": {"digest": "d1"}}});
+        let desired =
+            json!({"type": "oidc", "oidc": {"clientSecret": {"secretKeyRef": {"name": "s", "key": "k"}}}});
+        let merged = merge(Kind::Application, "", Some(&live), &desired).expect("a spec");
+        assert_eq!(
+            merged["oidc"],
+            json!({"redirectUris": ["https://a/cb"], "clientSecret": {"secretKeyRef": {"name": "s", "key": "k"}}})
+        );
+        let live = json!({"type": "google", "clientSecret": {"digest": "d1"}});
+        let desired = json!({"clientSecret": {"fromEnv": "GOOGLE_SECRET"}});
+        let merged = merge(Kind::IdentityProvider, "", Some(&live), &desired).expect("a spec");
+        assert_eq!(merged["clientSecret"], json!({"fromEnv": "GOOGLE_SECRET"}));
     }
 }

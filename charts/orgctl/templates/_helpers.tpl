@@ -67,16 +67,39 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The controller's image: repository:tag, the tag defaulting to the chart's appVersion. */}}
+{{/*
+The controller's image: repository@digest when a digest is set (the tag is
+then ignored), else repository:tag, the tag defaulting to the chart's appVersion.
+*/}}
 {{- define "orgctl.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
+{{- end }}
 
-{{/* The directory's image: directory.image overrides, else the controller's image. */}}
+{{/*
+The directory's image: directory.image overrides, else the controller's image
+(its digest too, unless the directory names another repository or tag).
+*/}}
 {{- define "orgctl.directoryImage" -}}
 {{- $repository := default .Values.image.repository .Values.directory.image.repository }}
 {{- $tag := default (default .Chart.AppVersion .Values.image.tag) .Values.directory.image.tag }}
+{{- $digest := .Values.directory.image.digest }}
+{{- if not (or $digest .Values.directory.image.repository .Values.directory.image.tag) }}
+{{- $digest = .Values.image.digest }}
+{{- end }}
+{{- if $digest }}
+{{- printf "%s@%s" $repository $digest }}
+{{- else }}
 {{- printf "%s:%s" $repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The directory's scheme: https with directory.tls.existingSecret, else http. */}}
+{{- define "orgctl.directoryScheme" -}}
+{{- if .Values.directory.tls.existingSecret }}https{{ else }}http{{ end }}
 {{- end }}
 
 {{/* The Secret holding the directory's bearer token. */}}
@@ -127,6 +150,6 @@ its own connection).
 {{- if .Values.defaultBackend.url }}
 {{- .Values.defaultBackend.url }}
 {{- else if .Values.directory.enabled }}
-{{- printf "http://%s.%s.svc:%d" (include "orgctl.directoryName" .) .Release.Namespace (int .Values.directory.service.port) }}
+{{- printf "%s://%s.%s.svc:%d" (include "orgctl.directoryScheme" .) (include "orgctl.directoryName" .) .Release.Namespace (int .Values.directory.service.port) }}
 {{- end }}
 {{- end }}

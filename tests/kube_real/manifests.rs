@@ -1,19 +1,22 @@
-//! Rendered documents parsed into Kubernetes API types, strictly: a field
-//! the type does not know (misspelt, or at the wrong indentation) fails the
-//! round trip instead of vanishing.
+//! Rendered documents read by kubectl (`kubectl create --dry-run=client -o
+//! json`: YAML as Kubernetes reads it, nothing sent to the server) and parsed
+//! into Kubernetes API types, strictly: a field the type does not know
+//! (misspelt, or at the wrong indentation) fails the round trip instead of
+//! vanishing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, Namespace, PodSpec, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::Resource;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value as J;
 
-use crate::render::Rendered;
-use crate::yaml;
+use crate::chart::Rendered;
+use crate::strict::strict;
+use crate::Kube;
 
 /// One rendered document: where it came from, its JSON, its kind and name.
 #[derive(Debug, Clone)]
@@ -37,58 +40,6 @@ pub struct Manifests {
     pub notes: String,
 }
 
-/// Removes nulls (absent in Kubernetes' eyes) before comparing round trips.
-pub fn without_nulls(v: &J) -> J {
-    match v {
-        J::Object(m) => J::Object(
-            m.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), without_nulls(v)))
-                .collect(),
-        ),
-        J::Array(a) => J::Array(a.iter().map(without_nulls).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Paths where `a` and `b` differ.
-pub fn differences(a: &J, b: &J, path: &str, out: &mut Vec<String>) {
-    match (a, b) {
-        (J::Object(x), J::Object(y)) => {
-            for k in x.keys().chain(y.keys()).collect::<BTreeSet<_>>() {
-                match (x.get(k), y.get(k)) {
-                    (Some(v), Some(w)) => differences(v, w, &format!("{path}.{k}"), out),
-                    (Some(_), None) => out.push(format!("{path}.{k}: dropped (unknown field?)")),
-                    (None, Some(_)) => out.push(format!("{path}.{k}: added")),
-                    (None, None) => {}
-                }
-            }
-        }
-        (J::Array(x), J::Array(y)) if x.len() == y.len() => {
-            for (i, (v, w)) in x.iter().zip(y).enumerate() {
-                differences(v, w, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ if a != b => out.push(format!("{path}: {a} became {b}")),
-        _ => {}
-    }
-}
-
-/// Parses `json` into `T` and back, refusing anything serde dropped or
-/// changed (a misspelt field would otherwise vanish silently).
-pub fn strict<T: DeserializeOwned + Serialize>(json: &J, what: &str) -> T {
-    let typed: T = serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{what}: {e}\n{json:#}"));
-    let back = serde_json::to_value(&typed).expect("serialize");
-    let mut diffs = Vec::new();
-    differences(&without_nulls(json), &without_nulls(&back), "", &mut diffs);
-    assert!(
-        diffs.is_empty(),
-        "{what} does not round-trip:\n{}",
-        diffs.join("\n")
-    );
-    typed
-}
-
 /// Parses a document into the type its `kind` names.
 pub fn check_type(doc: &Doc) {
     let what = format!("{} {} ({})", doc.kind(), doc.name(), doc.source);
@@ -103,32 +54,44 @@ pub fn check_type(doc: &Doc) {
         "RoleBinding" => drop(strict::<RoleBinding>(&doc.json, &what)),
         "Secret" => drop(strict::<Secret>(&doc.json, &what)),
         "Namespace" => drop(strict::<Namespace>(&doc.json, &what)),
+        "NetworkPolicy" => drop(strict::<NetworkPolicy>(&doc.json, &what)),
         other => panic!("{what}: unexpected kind {other:?}"),
     }
 }
 
 impl Manifests {
-    pub fn parse(rendered: &Rendered) -> Manifests {
+    pub fn parse(k: &Kube, rendered: &Rendered) -> Manifests {
+        // helm writes `# Source: <template>` at the top of each document.
+        let sources: Vec<String> = rendered
+            .manifest
+            .lines()
+            .filter_map(|l| l.strip_prefix("# Source: "))
+            .map(str::to_string)
+            .collect();
+        let json = k.ok(
+            "kubectl",
+            &["create", "--dry-run=client", "-o", "json", "-f", "-"],
+            Some(&rendered.manifest),
+        );
+        let objects: Vec<J> = serde_json::Deserializer::from_str(&json)
+            .into_iter::<J>()
+            .map(|o| o.expect("kubectl's JSON"))
+            .collect();
+        assert_eq!(
+            objects.len(),
+            sources.len(),
+            "one object per rendered document:\n{}",
+            rendered.manifest
+        );
         let mut docs = Vec::new();
-        for (source, text) in rendered.manifests() {
-            let parsed = yaml::yaml_documents(&text).unwrap_or_else(|e| panic!("{source}: {e}\n{text}"));
-            assert_eq!(
-                parsed.len(),
-                1,
-                "{source}: one document per `---` section:\n{text}"
-            );
-            let json = parsed.into_iter().next().unwrap_or_default();
-            assert!(
-                json.is_object(),
-                "{source}: a document that is not an object:\n{text}"
-            );
+        for (source, json) in sources.into_iter().zip(objects) {
             let doc = Doc { source, json };
             check_type(&doc);
             docs.push(doc);
         }
         Manifests {
             docs,
-            notes: rendered.notes.clone().unwrap_or_default(),
+            notes: rendered.notes.clone(),
         }
     }
 

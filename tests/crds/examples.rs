@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use serde_json::Value as J;
 
-use crate::manifests::strict;
-use crate::{repo, yaml};
+use crate::crd_corpus::{repo, yaml_documents};
+use crate::strict::strict;
 
 fn yaml_files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -39,7 +39,7 @@ fn documents_under(dir: &Path) -> Vec<(String, J)> {
             .expect("in repo")
             .to_string_lossy()
             .to_string();
-        for doc in yaml::yaml_documents(&text).unwrap_or_else(|e| panic!("{rel}: {e}")) {
+        for doc in yaml_documents(&text) {
             out.push((rel.clone(), doc));
         }
     }
@@ -156,8 +156,7 @@ fn kubernetes_example_is_the_acme_example_with_secret_references() {
 
     let template = std::fs::read_to_string(repo("examples/kubernetes/secret-template.yaml"))
         .expect("secret-template.yaml");
-    let provided: BTreeSet<(String, String, String)> = yaml::yaml_documents(&template)
-        .expect("parse")
+    let provided: BTreeSet<(String, String, String)> = yaml_documents(&template)
         .iter()
         .flat_map(|s| {
             let ns = s["metadata"]["namespace"]

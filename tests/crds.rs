@@ -1002,8 +1002,9 @@ fn verdicts(crds: &BTreeMap<String, Value>, object: &Value) -> (bool, bool, bool
 }
 
 /// The ranges and required fields come from one place (`model::rules`), so
-/// the editor schema, the CRDs and `validate` agree on every limit and on
-/// every required field of every kind.
+/// the editor schema, the CRDs and `validate` agree on every limit, on every
+/// required field of every kind, and on the rules between fields that
+/// JSON Schema can state.
 #[test]
 fn editor_schema_crds_and_validate_agree_on_ranges_and_required_fields() {
     use orgctl::model::rules::{self, MAX_CONCURRENT_SESSIONS, MIN_CONCURRENT_SESSIONS, MIN_PASSWORD_LENGTH};
@@ -1041,6 +1042,49 @@ fn editor_schema_crds_and_validate_agree_on_ranges_and_required_fields() {
             false,
         ),
     ];
+    // The rules between fields JSON Schema can state.
+    cases.extend([
+        (
+            "a default policy with targets".into(),
+            policy(&|o| o["spec"]["targets"] = json!({ "groups": ["admins"] })),
+            false,
+        ),
+        (
+            "a non-default policy without priority".into(),
+            example("SecurityPolicy", "high-risk", |o| {
+                o["spec"].as_object_mut().unwrap().remove("priority");
+            }),
+            false,
+        ),
+        (
+            "a non-default policy without targets".into(),
+            example("SecurityPolicy", "high-risk", |o| {
+                o["spec"].as_object_mut().unwrap().remove("targets");
+            }),
+            false,
+        ),
+        (
+            "a SAML app without saml settings".into(),
+            example("Application", "expense", |o| {
+                o["spec"].as_object_mut().unwrap().remove("saml");
+            }),
+            false,
+        ),
+        (
+            "a SAML app without an entity id".into(),
+            example("Application", "expense", |o| {
+                o["spec"]["saml"].as_object_mut().unwrap().remove("entityId");
+            }),
+            false,
+        ),
+        (
+            "an OIDC app without oidc settings".into(),
+            example("Application", "wiki", |o| {
+                o["spec"].as_object_mut().unwrap().remove("oidc");
+            }),
+            false,
+        ),
+    ]);
     // One example object per kind, and each of its required fields removed
     // or cleared.
     let mut seen = BTreeSet::new();
@@ -1064,6 +1108,13 @@ fn editor_schema_crds_and_validate_agree_on_ranges_and_required_fields() {
         }
     }
     assert_eq!(seen.len(), Kind::ALL.len(), "the examples cover every kind");
+    for (file, object) in example_objects() {
+        cases.push((
+            format!("{file}: {} {}", object["kind"], object["metadata"]["name"]),
+            object,
+            true,
+        ));
+    }
     let mut disagreements = Vec::new();
     for (what, object, expected) in &cases {
         let (editor, crd, validate) = verdicts(&crds, object);

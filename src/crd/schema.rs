@@ -220,6 +220,11 @@ impl Walk {
         for key in ["default", "title", "$schema", "examples", "example"] {
             obj.remove(key);
         }
+        // The editor schema's if/then rules are not structural; the same
+        // rules are CEL rules here (see `patches`).
+        if obj.get("allOf").is_some_and(crate::model::rules::is_conditional) {
+            obj.remove("allOf");
+        }
         if obj.get("additionalProperties") == Some(&Value::Bool(false)) {
             obj.remove("additionalProperties");
         }

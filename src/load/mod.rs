@@ -54,6 +54,12 @@ pub struct FailedDocument {
     /// It has a `spec.default` that is not `false`: a security policy that
     /// may be its organization's default.
     pub may_be_default: bool,
+    /// Index of its source.
+    pub source: usize,
+    /// Index of the document in its source.
+    pub index: usize,
+    /// Where the document starts.
+    pub location: Location,
 }
 
 impl FailedDocument {
@@ -79,6 +85,14 @@ impl FailedDocument {
             name,
             organization,
             may_be_default,
+            // Where it is comes from `load`, which knows the source.
+            source: 0,
+            index: 0,
+            location: Location {
+                file: String::new(),
+                line: root.line,
+                col: root.col,
+            },
         }
     }
 
@@ -143,7 +157,13 @@ pub fn load(sources: &[Source]) -> (Loaded, Vec<Diagnostic>) {
                     },
                     object: *object,
                 }),
-                PieceDoc::Failed { identity, problems } => {
+                PieceDoc::Failed {
+                    mut identity,
+                    problems,
+                } => {
+                    identity.source = *si;
+                    identity.index = index;
+                    identity.location.file = name.clone();
                     loaded.failed.push(identity);
                     diags.extend(problems.into_iter().map(|r| Diagnostic {
                         location: Some(Location {

@@ -60,6 +60,7 @@ pub struct OidcApp {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 #[schemars(transform = super::rules::Required(super::Kind::Application))]
+#[schemars(transform = super::rules::Conditional(super::Kind::Application))]
 pub struct ApplicationSpec {
     /// The organization this app belongs to.
     pub organization: Option<Name>,

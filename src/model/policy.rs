@@ -198,6 +198,7 @@ pub struct PolicyTargets {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 #[schemars(transform = super::rules::Required(super::Kind::SecurityPolicy))]
+#[schemars(transform = super::rules::Conditional(super::Kind::SecurityPolicy))]
 pub struct SecurityPolicySpec {
     /// The organization this policy belongs to.
     pub organization: Option<Name>,

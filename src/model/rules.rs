@@ -88,6 +88,53 @@ impl Transform for Required {
     }
 }
 
+/// A schemars transform adding the rules between fields that JSON Schema
+/// can state (`if`/`then`/`else`), so an editor flags them as `validate`
+/// does: a default policy has no targets and any other policy has a
+/// priority and targets; a SAML app has `saml.entityId` and `saml.acsUrl`,
+/// an OIDC app has `oidc`. (The CRDs state the same as CEL rules;
+/// `crd::schema` drops these, which structural schemas do not allow.)
+pub struct Conditional(pub Kind);
+
+impl Transform for Conditional {
+    fn transform(&mut self, schema: &mut Schema) {
+        let when = |field: &str, value: Value| serde_json::json!({ "properties": { field: { "const": value } }, "required": [field] });
+        let rules = match self.0 {
+            Kind::SecurityPolicy => vec![serde_json::json!({
+                "if": when("default", Value::Bool(true)),
+                "then": { "properties": { "targets": { "type": "null" } } },
+                "else": {
+                    "required": ["priority", "targets"],
+                    "properties": { "priority": { "type": "integer" }, "targets": { "type": "object" } }
+                }
+            })],
+            Kind::Application => vec![
+                serde_json::json!({
+                    "if": when("type", Value::from("saml")),
+                    "then": {
+                        "required": ["saml"],
+                        "properties": { "saml": { "type": "object", "required": ["entityId", "acsUrl"] } }
+                    }
+                }),
+                serde_json::json!({
+                    "if": when("type", Value::from("oidc")),
+                    "then": { "required": ["oidc"], "properties": { "oidc": { "type": "object" } } }
+                }),
+            ],
+            _ => Vec::new(),
+        };
+        if !rules.is_empty() {
+            schema.insert("allOf".into(), Value::Array(rules));
+        }
+    }
+}
+
+/// True for a node [`Conditional`] added (an `allOf` of `if` rules).
+pub fn is_conditional(v: &Value) -> bool {
+    v.as_array()
+        .is_some_and(|rules| !rules.is_empty() && rules.iter().all(|r| r.get("if").is_some()))
+}
+
 /// Drops `null` from a property schema: `type: [T, "null"]` → `T`,
 /// `anyOf: [S, {type: null}]` → `S`, `nullable: true` and a `default`
 /// (a required field has none) removed.

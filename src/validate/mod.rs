@@ -216,6 +216,7 @@ pub fn validate(loaded: Loaded, sources: &[Source]) -> Result<DesiredState, Vec<
         normalize(&mut spec);
         objects.insert((key.kind, key.name), DesiredObject { spec, origin });
     }
+    duplicates_of_failed(&mut r, &state, &loaded.failed);
     let refs = refs::Known {
         failed: &loaded.failed,
         incomplete: loaded.incomplete,
@@ -250,6 +251,42 @@ pub fn validate(loaded: Loaded, sources: &[Source]) -> Result<DesiredState, Vec<
         d.sort();
         d.dedup();
         Err(d)
+    }
+}
+
+/// A document that failed to load still has its identity: one that repeats
+/// a loaded object's kind, organization and name is a duplicate, reported
+/// at whichever of the two comes later in the files.
+fn duplicates_of_failed(r: &mut Reporter, state: &DesiredState, failed: &[load::FailedDocument]) {
+    for f in failed {
+        let name = f.name.as_deref().and_then(|n| n.parse::<Name>().ok());
+        let org = f.organization.as_deref().and_then(|o| o.parse::<Name>().ok());
+        let (Some(kind), Some(name), Some(org)) = (f.kind, name, org) else {
+            continue;
+        };
+        let Some(loaded) = state
+            .organizations
+            .get(&org)
+            .and_then(|o| o.objects.get(&(kind, name.clone())))
+        else {
+            continue;
+        };
+        let failed_origin = Origin {
+            source: f.source,
+            index: f.index,
+            location: f.location.clone(),
+        };
+        let (later, first) = if (f.source, f.index) > (loaded.origin.source, loaded.origin.index) {
+            (failed_origin, &loaded.origin.location)
+        } else {
+            (loaded.origin.clone(), &f.location)
+        };
+        let message = format!(
+            "duplicate {kind} {:?} in organization {:?} (first defined at {first})",
+            name.as_str(),
+            org.as_str(),
+        );
+        r.at(&later, "metadata.name", message);
     }
 }
 

@@ -19,11 +19,11 @@ mod strict;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crd_corpus::{example_objects, repo, yaml_documents, yaml_files};
+use crd_corpus::{example, example_objects, repo, yaml_documents, yaml_files};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use orgctl::crd::schema::COLLECTION_NOTE;
 use orgctl::model::Kind;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const REGENERATE: &str = "ORGCTL_BLESS=1 cargo test --test crds";
 

@@ -652,6 +652,7 @@ fn users_made_in_the_backend_get_their_apps_and_hand_made_grants_are_never_touch
                 secrets: Default::default(),
                 managed: false,
                 expected: None,
+                changed: None,
             },
             Write::ManualGrant {
                 user: "bob".parse().expect("name"),

@@ -370,6 +370,7 @@ async fn drift_in_the_backend_is_corrected_at_the_next_resync() {
         secrets: Default::default(),
         managed: true,
         expected: Some(bob.fingerprint.clone()),
+        changed: None,
     });
     assert_eq!(
         env.live_spec(Kind::User, "bob").expect("bob")["department"],

@@ -319,6 +319,7 @@ fn auth_and_rule_failures_are_clear_and_name_the_object_never_the_token() {
                         secrets: Default::default(),
                         managed: true,
                         expected: fingerprint,
+                        changed: None,
                     },
                 ],
                 audit: Vec::new(),
@@ -355,6 +356,7 @@ fn auth_and_rule_failures_are_clear_and_name_the_object_never_the_token() {
         expected: live
             .get(Kind::SecurityPolicy, &name("default"))
             .map(|o| o.fingerprint.clone()),
+        changed: None,
     };
     let now = b.snapshot(&org).expect("snapshot").revision;
     let err = b
@@ -473,6 +475,7 @@ fn two_appliers_racing_on_one_org_one_wins_and_no_update_is_lost() {
         secrets: Default::default(),
         managed: true,
         expected: Some(expected.to_string()),
+        changed: None,
     };
     let first = one
         .write(

@@ -152,18 +152,21 @@ fn writes_of(org: &OrgPlan, change: &Change, secrets: &ResolvedSecrets) -> Resul
         values.insert(path.to_string(), value.clone());
     }
     let spec = Spec::from_json(change.kind, after).map_err(|e| format!("planned spec is invalid: {e}"))?;
-    let put = |expected| Write::Put {
+    let put = |expected, changed| Write::Put {
         kind: change.kind,
         name: change.name.clone(),
         spec: spec.clone(),
         secrets: values.clone(),
         managed: true,
         expected,
+        changed,
     };
+    // An adoption writes the ownership marker even when no field changes.
+    let changed = Some(change.fields.iter().map(|f| f.path.clone()).collect());
     Ok(match change.action {
-        Action::Create => vec![put(None)],
-        Action::Update => vec![put(fingerprint)],
-        Action::Replace => vec![delete, put(None)],
+        Action::Create => vec![put(None, None)],
+        Action::Update => vec![put(fingerprint, changed)],
+        Action::Replace => vec![delete, put(None, None)],
         Action::Delete => Vec::new(),
     })
 }

@@ -202,6 +202,10 @@ pub enum Write {
         managed: bool,
         /// Fingerprint the object must still have; `None`: it must not exist.
         expected: Option<String>,
+        /// The spec paths the plan changes (dotted, as in the plan), so a
+        /// backend with separate endpoints per part writes only those;
+        /// `None`: the whole object (a create, a replace, a write by hand).
+        changed: Option<Vec<String>>,
     },
     /// Delete an object; an object already gone is success.
     Delete {

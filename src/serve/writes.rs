@@ -305,6 +305,7 @@ pub async fn put_object(
                 secrets: values,
                 managed,
                 expected,
+                changed: None,
             };
             db.write_one(&org, write, vec![audit], org_rev)
                 .map_err(ApiError::backend)

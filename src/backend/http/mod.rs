@@ -263,6 +263,7 @@ impl HttpBackend {
                 secrets,
                 managed,
                 expected,
+                ..
             } => {
                 let body = PutBody {
                     spec: spec.to_json(),

@@ -52,6 +52,8 @@ pub struct Writer<'a> {
     index: Index,
     flows: Option<Flows<'a>>,
     later: Vec<Later>,
+    /// The spec paths the current write changes (`None`: all of them).
+    changed: Option<Vec<String>>,
 }
 
 fn what(kind: Kind, name: &Name) -> String {
@@ -134,7 +136,19 @@ impl<'a> Writer<'a> {
             index,
             flows: None,
             later: Vec::new(),
+            changed: None,
         }
+    }
+
+    /// True when the current write changes `path` or anything under it
+    /// (parts Keycloak keeps behind their own endpoints are only read and
+    /// written when they change).
+    fn touches(&self, path: &str) -> bool {
+        self.changed.as_ref().is_none_or(|paths| {
+            paths.iter().any(|p| {
+                p == path || p.starts_with(&format!("{path}.")) || path.starts_with(&format!("{p}."))
+            })
+        })
     }
 
     fn r(&self, rest: &str) -> String {
@@ -226,8 +240,10 @@ impl<'a> Writer<'a> {
                 secrets,
                 managed,
                 expected,
+                changed,
             } => {
                 let creating = expected.is_none();
+                self.changed = changed.clone();
                 match spec {
                     Spec::Organization(s) => self.put_org(i, s, *managed),
                     Spec::User(s) => self.put_user(name, s, *managed, creating),
@@ -536,7 +552,9 @@ impl<'a> Writer<'a> {
                 self.index.group_members.insert(name.clone(), BTreeSet::new());
             }
         }
-        self.later.push(Later::Members(i, name.clone(), s.clone()));
+        if self.touches("members") {
+            self.later.push(Later::Members(i, name.clone(), s.clone()));
+        }
         Ok(())
     }
 
@@ -971,7 +989,7 @@ impl<'a> Writer<'a> {
         let object = what(Kind::Role, name);
         let role = format!("{ROLE_PREFIX}{name}");
         self.realm_role(&role, "Role", &s.description, managed, &object)?;
-        if let Some(perms) = s.permissions.get() {
+        if let Some(perms) = s.permissions.get().filter(|_| self.touches("permissions")) {
             let names = admin_roles_for(perms)
                 .map_err(|reason| BackendError::Remote(format!("{object}: {reason}")))?;
             let wanted: Vec<(String, String)> = names
@@ -1015,8 +1033,10 @@ impl<'a> Writer<'a> {
                     .unwrap_or_default()
             }
         };
-        self.composites(&role, &wanted, &object)?;
-        let Some(subjects) = s.subjects.get() else {
+        if self.touches("role") {
+            self.composites(&role, &wanted, &object)?;
+        }
+        let Some(subjects) = s.subjects.get().filter(|_| self.touches("subjects")) else {
             return Ok(());
         };
         let role_id = self.index.realm_roles.get(&role).cloned().unwrap_or_default();
@@ -1108,7 +1128,12 @@ impl<'a> Writer<'a> {
                 Field::Set(d) => body["ssoSessionIdleTimeout"] = json!(d.as_secs()),
             }
         }
-        if let Some(required) = s.mfa.get().map(|m| m.required.get() == Some(&true)) {
+        if let Some(required) = s
+            .mfa
+            .get()
+            .filter(|_| self.touches("mfa"))
+            .map(|m| m.required.get() == Some(&true))
+        {
             self.flows()?.set_mfa(required)?;
             self.index.mfa_required = required;
             body["browserFlow"] = json!(REALM_BROWSER);

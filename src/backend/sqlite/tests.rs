@@ -53,6 +53,7 @@ fn put(kind: Kind, n: &str, spec: Spec, managed: bool, expected: Option<&str>) -
         secrets: BTreeMap::new(),
         managed,
         expected: expected.map(str::to_string),
+        changed: None,
     }
 }
 
@@ -69,6 +70,7 @@ fn put_app_with_secret(org: &str, n: &str, secret: &str, expected: Option<&str>)
         secrets: BTreeMap::from([("oidc.clientSecret".to_string(), value)]),
         managed: true,
         expected: expected.map(str::to_string),
+        changed: None,
     }
 }
 

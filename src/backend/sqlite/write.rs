@@ -159,6 +159,7 @@ pub(super) fn write_checked(
                     secrets,
                     managed,
                     expected,
+                    ..
                 } => {
                     if spec.kind() != *kind {
                         return Err(BackendError::Storage(

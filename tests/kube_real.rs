@@ -1075,6 +1075,7 @@ fn drift_in_the_backend_is_corrected_at_the_resync_with_an_event() {
         secrets: Default::default(),
         managed: true,
         expected: Some(bob.fingerprint.clone()),
+        changed: None,
     });
     org.eventually("the drift is corrected", || {
         org.live_spec(Kind::User, "bob")

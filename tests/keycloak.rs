@@ -634,7 +634,8 @@ fn keycloak_gone_mid_apply_is_reported_per_change_and_the_next_apply_converges()
         r.transcript()
     );
     assert!(
-        r.stdout.contains("The changes listed as applied were written and stay"),
+        r.stdout
+            .contains("The changes listed as applied were written and stay"),
         "{}",
         r.transcript()
     );

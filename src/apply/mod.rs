@@ -161,8 +161,9 @@ fn writes_of(org: &OrgPlan, change: &Change, secrets: &ResolvedSecrets) -> Resul
         expected,
         changed,
     };
-    // An adoption writes the ownership marker even when no field changes.
-    let changed = Some(change.fields.iter().map(|f| f.path.clone()).collect());
+    // An adoption writes the whole spec: the live object may be held in
+    // another form than orgctl writes (and its ownership marker changes).
+    let changed = (!change.adopt).then(|| change.fields.iter().map(|f| f.path.clone()).collect());
     Ok(match change.action {
         Action::Create => vec![put(None, None)],
         Action::Update => vec![put(fingerprint, changed)],

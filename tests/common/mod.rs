@@ -240,7 +240,16 @@ pub fn keycloak(suite: &str) -> Option<Keycloak> {
                 var("ORGCTL_TEST_REQUIRE_SERVERS").is_none(),
                 "{suite}: ORGCTL_TEST_REQUIRE_SERVERS is set but no Keycloak is (ORGCTL_TEST_KEYCLOAK_URL)"
             );
-            eprintln!("skipped {suite}: no Keycloak server; run scripts/test-all.sh to start one");
+            // Once per test binary, straight to stderr: the harness captures
+            // eprintln! of passing tests, and this line must be seen.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{suite}: skipped, no Keycloak server (ORGCTL_TEST_KEYCLOAK_URL unset); run scripts/test-all.sh to start one and run these tests"
+                );
+            });
             None
         }
     }

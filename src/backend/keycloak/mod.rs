@@ -321,6 +321,13 @@ mod tests {
         assert_eq!(b.client.base(), "http://127.0.0.1:8080");
         let b = KeycloakBackend::open_with("keycloak+https://id.example/auth", creds()).expect("open");
         assert_eq!(b.client.base(), "https://id.example/auth");
+        let e = KeycloakBackend::open_with("keycloak+ftp://x", creds())
+            .err()
+            .expect("refused");
+        assert_eq!(
+            e.to_string(),
+            "invalid backend \"keycloak+ftp://x\": expected sqlite:PATH, http(s)://HOST:PORT or keycloak+http(s)://HOST[:PORT][/PATH]"
+        );
         for bad in [
             "keycloak+ftp://x",
             "keycloak+http://",

@@ -314,7 +314,7 @@ impl<'a> Writer<'a> {
             self.read_ids()?;
             self.relax_profile()?;
         }
-        let mut realm = self.client.get(&self.r(""), &object)?;
+        let realm = self.client.get(&self.r(""), &object)?;
         let mut body = json!({ "attributes": realm.get("attributes").cloned().unwrap_or(json!({})) });
         match &s.display_name {
             Field::Unset => {}
@@ -328,7 +328,6 @@ impl<'a> Writer<'a> {
             set_flat_attr(&mut body, SUPER_ADMIN_ATTR, Some(sa.as_str()));
             self.later.push(Later::SuperAdmin(i, sa.clone()));
         }
-        realm.take();
         self.client.send(Method::PUT, &self.r(""), Some(&body), &object)?;
         self.ensure_profile()
     }

@@ -314,20 +314,8 @@ impl<'a> Flows<'a> {
             self.configure_role(alias, &format!("{client_id}.{access_role}"))?;
             self.set_mfa_in(alias, mfa)?;
         }
-        Ok((self.flow_id(&browser)?, self.flow_id(&direct)?))
-    }
-
-    fn flow_id(&self, alias: &str) -> Result<String, BackendError> {
         let list = self.client.get(&self.path("/flows"), "authentication flows")?;
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .find(|f| f.get("alias").and_then(Value::as_str) == Some(alias))
-            .and_then(|f| f.get("id").and_then(Value::as_str))
-            .map(str::to_string)
-            .ok_or_else(|| {
-                BackendError::Remote(format!("keycloak: flow {alias:?} is missing after it was made"))
-            })
+        Ok((flow_id(&list, &browser)?, flow_id(&list, &direct)?))
     }
 
     /// Deletes the per-app flows of application `app` (after its client is gone).
@@ -396,4 +384,15 @@ impl<'a> Flows<'a> {
         }
         Ok(())
     }
+}
+
+/// The id of flow `alias` in a flow list (one list read serves both flows of an app).
+fn flow_id(list: &Value, alias: &str) -> Result<String, BackendError> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f.get("alias").and_then(Value::as_str) == Some(alias))
+        .and_then(|f| f.get("id").and_then(Value::as_str))
+        .map(str::to_string)
+        .ok_or_else(|| BackendError::Remote(format!("keycloak: flow {alias:?} is missing after it was made")))
 }

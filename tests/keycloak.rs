@@ -366,8 +366,8 @@ fn drift_made_in_keycloak_is_planned_and_corrected_and_unmanaged_objects_are_lef
     let Some(env) = Env::new("kc-drift") else { return };
     let files = env.files(&policy(false).replace("ORG", &env.realm));
     env.apply(&files);
-    // Behind orgctl's back: a changed attribute, a removed rule membership,
-    // and a new client nobody declared.
+    // Behind orgctl's back: a changed attribute, a removed grant-group
+    // membership (sam's rule-made grants), and a new client nobody declared.
     let sam = env.user_id("sam");
     let (_, mut user) = env.admin("GET", &format!("/users/{sam}"), None);
     user["attributes"]["department"] = json!(["Marketing"]);
@@ -376,11 +376,14 @@ fn drift_made_in_keycloak_is_planned_and_corrected_and_unmanaged_objects_are_lef
     let grant_group = groups
         .as_array()
         .and_then(|g| {
-            g.iter()
-                .find(|g| g["path"] == "/orgctl-assignments/sales-crm/crm")
+            g.iter().find(|g| {
+                g["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/orgctl-grants/"))
+            })
         })
         .cloned()
-        .expect("sam is in the rule's crm group");
+        .expect("sam is in the grant group of its rule-made list");
     let gid = grant_group["id"].as_str().expect("id");
     assert_eq!(
         env.admin("DELETE", &format!("/users/{sam}/groups/{gid}"), None).0,
@@ -415,6 +418,50 @@ fn drift_made_in_keycloak_is_planned_and_corrected_and_unmanaged_objects_are_lef
     // The hand-made client is still there.
     let (status, v) = env.admin("GET", "/clients?clientId=wiki", None);
     assert_eq!((status, v.as_array().map(Vec::len)), (200, Some(1)));
+
+    // A role mapping removed behind orgctl's back: the app role taken out of
+    // the realm role that sam's grant group carries.
+    assert_eq!(env.set_password("sam", PASSWORD).0, 204);
+    assert_eq!(env.sign_in("sam").0, 200);
+    let (_, groups) = env.admin("GET", &format!("/users/{sam}/groups"), None);
+    let key = groups
+        .as_array()
+        .and_then(|g| {
+            g.iter().find_map(|g| {
+                g["path"]
+                    .as_str()?
+                    .strip_prefix("/orgctl-grants/")
+                    .map(str::to_string)
+            })
+        })
+        .expect("sam is in a grant group again");
+    let role = format!("/roles/grants:{key}/composites");
+    let (_, composites) = env.admin("GET", &role, None);
+    let crm: Vec<serde_json::Value> = composites
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["name"] == "sales-rep")
+        .cloned()
+        .collect();
+    assert_eq!(crm.len(), 1, "{composites}");
+    assert_eq!(env.admin("DELETE", &role, Some(json!(crm))).0, 204);
+    assert_eq!(
+        env.sign_in("sam"),
+        (401, "Access denied".to_string()),
+        "sam lost the crm role"
+    );
+    let r = env.plan(&files);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("+ 1 user gets app \"crm\" as sales-rep: sam"),
+        "{}",
+        r.stdout
+    );
+    env.apply(&files);
+    assert_eq!(env.plan(&files).code, 0);
+    let back = env.sign_in("sam");
+    assert_eq!(back.0, 200, "the role is back: {}", back.1);
 }
 
 #[test]

@@ -48,6 +48,12 @@ const TYPE_ATTR: &str = "orgctl.io/type";
 const SECRET_DIGEST: &str = "orgctl.io/secret-digest";
 /// The top-level group holding one group per AppAssignment rule.
 const CONTAINER: &str = "orgctl-assignments";
+/// The top-level group holding one group per distinct rule-made grant list.
+const GRANTS: &str = "orgctl-grants";
+/// A grant group's list (rule, app, role) as JSON pieces.
+const GRANTS_ATTR: &str = "orgctl.io/grants";
+/// Realm role name prefix of a grant list: a composite of the list's app roles.
+const GRANTS_PREFIX: &str = "grants:";
 /// Realm role name prefix of custom admin roles.
 const ROLE_PREFIX: &str = "role:";
 /// Realm role name prefix of role bindings.
@@ -147,12 +153,27 @@ struct ClientRef {
     access_role: Option<String>,
 }
 
-/// An AppAssignment rule's group and its per-app groups.
+/// A grant group: one per distinct rule-made list, its members the users
+/// holding exactly that list.
 #[derive(Debug, Clone, Default)]
-struct RuleRef {
+struct GrantGroup {
     id: String,
-    /// App → (group id, the role it carries).
-    apps: BTreeMap<Name, (String, Option<Name>)>,
+    /// Users in it.
+    members: usize,
+    /// True when its realm role or the role's composites differ from its
+    /// list (changed behind orgctl's back): the next write to it repairs them.
+    damaged: bool,
+}
+
+/// The key of a rule-made grant list: its grant group's name and the suffix
+/// of its realm role (a content hash, so equal lists share one group).
+fn grant_key(list: &[crate::backend::RuleGrant]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted = list.to_vec();
+    sorted.sort();
+    let text = serde_json::to_string(&sorted).unwrap_or_default();
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The Keycloak ids a write needs, from the last snapshot, kept up to date
@@ -163,10 +184,14 @@ struct Index {
     groups: BTreeMap<Name, GroupRef>,
     group_members: BTreeMap<Name, BTreeSet<Name>>,
     clients: BTreeMap<Name, ClientRef>,
-    rules: BTreeMap<Name, RuleRef>,
+    /// AppAssignment rule → its group id.
+    rules: BTreeMap<Name, String>,
     container: Option<String>,
-    /// User → the (rule, app) groups it is in.
-    grant_members: BTreeMap<Name, BTreeSet<(Name, Name)>>,
+    grant_container: Option<String>,
+    /// Grant list key → its group.
+    grant_groups: BTreeMap<String, GrantGroup>,
+    /// User → the key of the grant group it is in.
+    grant_of: BTreeMap<Name, String>,
     realm_roles: BTreeMap<String, String>,
     realm_management: Option<String>,
     realm_management_roles: BTreeMap<String, String>,

@@ -4,47 +4,75 @@
 //! per group or per role (members, role holders, client secrets). Never a
 //! request per user. Also builds the [`Index`] of Keycloak ids that writes use.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
 use super::client::{seg, Client};
 use super::mapping::{password_from_policy, permissions_of};
 use super::{
-    attr, attrs_of, is_managed, Index, ACCESS_ROLE, BINDING_PREFIX, BUILTIN_CLIENTS, CONTAINER, KIND_ATTR,
-    NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX, SECRET_DIGEST, SPEC_ATTR, SUPER_ADMIN_ATTR, TYPE_ATTR,
+    attr, attrs_of, is_managed, Index, ACCESS_ROLE, BINDING_PREFIX, BUILTIN_CLIENTS, CONTAINER, GRANTS,
+    GRANTS_ATTR, GRANTS_PREFIX, KIND_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX, SECRET_DIGEST,
+    SPEC_ATTR, SUPER_ADMIN_ATTR, TYPE_ATTR,
 };
 use crate::backend::{BackendError, LiveGrants, LiveObject, LiveOrg, RuleGrant};
 use crate::model::{Duration, Field, Kind, Name, SecretValue, Spec};
 
 /// Page size of user and member lists.
-const PAGE: usize = 500;
+const PAGE: usize = 1000;
 /// Concurrent per-group and per-role reads.
-const READERS: usize = 4;
+const READERS: usize = 8;
 
 /// Attribute names of a user that hold model fields (not custom attributes).
 pub const USER_FIELDS: [&str; 3] = ["department", "designation", "location"];
 
-/// Runs `f` over `items` on a few threads, keeping the order of results.
+/// Runs `f` over `items` on a few threads, each taking the next item when
+/// done (member lists differ a lot in size), keeping the order of results.
 fn parallel<T: Sync, R: Send>(
     items: &[T],
     f: &(dyn Fn(&T) -> Result<R, BackendError> + Sync),
 ) -> Result<Vec<R>, BackendError> {
-    let chunk = items.len().div_ceil(READERS).max(1);
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let failed: std::sync::Mutex<Option<BackendError>> = std::sync::Mutex::new(None);
     std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(f).collect::<Result<Vec<R>, BackendError>>()))
-            .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for h in handles {
-            out.extend(
-                h.join()
-                    .map_err(|_| BackendError::Remote("a reader thread panicked".into()))??,
-            );
+        for _ in 0..READERS.min(items.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    break;
+                }
+                match f(item) {
+                    Ok(r) => {
+                        if let Ok(mut slot) = results[i].lock() {
+                            *slot = Some(r);
+                        }
+                    }
+                    Err(e) => {
+                        if let Ok(mut first) = failed.lock() {
+                            first.get_or_insert(e);
+                        }
+                        break;
+                    }
+                }
+            });
         }
-        Ok(out)
-    })
+    });
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .ok_or_else(|| BackendError::Remote("a reader thread panicked".into()))
+        })
+        .collect()
 }
 
 /// A content fingerprint of what Keycloak returned for one object.
@@ -289,15 +317,21 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
         );
         app_specs.insert(name, (spec, is_managed_flat(&attrs)));
     }
-    let secrets = parallel(&secrets_to_read, &|(name, uuid): &(Name, String)| {
-        let v = client.get(
-            &format!("{r}/clients/{}/client-secret", seg(uuid)),
-            &format!("the client secret of application {:?}", name.as_str()),
-        )?;
-        Ok(v.get("value")
-            .and_then(Value::as_str)
-            .map(|s| SecretValue::new(s).digest()))
-    })?;
+    // The client list carries each confidential client's secret (the
+    // partial export masks them): one paged read instead of one per client.
+    let secret_of: BTreeMap<String, String> = if secrets_to_read.is_empty() {
+        BTreeMap::new()
+    } else {
+        client
+            .get_all(&format!("{r}/clients"), PAGE, "client secrets")?
+            .iter()
+            .filter_map(|c| Some((id_of(c), c.get("secret")?.as_str()?.to_string())))
+            .collect()
+    };
+    let secrets: Vec<Option<String>> = secrets_to_read
+        .iter()
+        .map(|(_, uuid)| secret_of.get(uuid).map(|s| SecretValue::new(s).digest()))
+        .collect();
     for ((name, _), digest) in secrets_to_read.iter().zip(secrets) {
         if let (Some(d), Some((spec, _))) = (digest, app_specs.get_mut(name)) {
             if let Some(o) = spec.get_mut("oidc").and_then(Value::as_object_mut) {
@@ -317,19 +351,24 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
         &[],
         &mut flat,
     );
-    let container_id = flat
-        .iter()
-        .find(|f| f.parent.is_none() && f.path[0] == CONTAINER)
-        .map(|f| id_of(f.g));
-    index.container = container_id.clone();
+    let top = |name: &str| {
+        flat.iter()
+            .find(|f| f.parent.is_none() && f.path[0] == name)
+            .map(|f| id_of(f.g))
+    };
+    index.container = top(CONTAINER);
+    index.grant_container = top(GRANTS);
     let mut group_by_id: BTreeMap<String, Name> = BTreeMap::new();
     let mut member_reads: Vec<String> = Vec::new();
     for f in &flat {
         let id = id_of(f.g);
-        if f.path[0] == CONTAINER {
-            if f.path.len() >= 2 {
+        if f.path[0] == GRANTS {
+            if f.path.len() == 2 {
                 member_reads.push(id);
             }
+            continue;
+        }
+        if f.path[0] == CONTAINER {
             continue;
         }
         let Ok(name) = f
@@ -372,7 +411,7 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
     // members and the members of its subgroups.
     let mut manual: BTreeMap<Name, BTreeMap<Name, Name>> = BTreeMap::new();
     for f in &flat {
-        if f.path[0] == CONTAINER {
+        if f.path[0] == CONTAINER || f.path[0] == GRANTS {
             continue;
         }
         let id = id_of(f.g);
@@ -434,9 +473,7 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
         }
     }
 
-    // App assignments: /orgctl-assignments/<rule>/<app>, each app group
-    // carrying the rule's role for that app; its members hold the grant.
-    let mut grant_lists: BTreeMap<Name, Vec<RuleGrant>> = BTreeMap::new();
+    // App assignment rules: /orgctl-assignments/<rule>, the spec in an attribute.
     for f in flat
         .iter()
         .filter(|f| f.path[0] == CONTAINER && f.path.len() == 2)
@@ -450,51 +487,88 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
             .and_then(|v| serde_json::from_str(&super::joined(v)).ok())
             .unwrap_or_default();
         spec.insert("organization".into(), json!(org));
-        let rule_id = id_of(f.g);
-        let mut assign = Vec::new();
-        let mut apps = BTreeMap::new();
-        for c in flat
-            .iter()
-            .filter(|c| c.parent.as_deref() == Some(rule_id.as_str()))
-        {
-            let Ok(app) = c.path[2].parse::<Name>() else {
-                continue;
-            };
-            let cid = index
-                .clients
-                .get(&app)
-                .map(|c| c.client_id.clone())
-                .unwrap_or_default();
-            let role =
-                c.g.pointer(&format!(
-                    "/clientRoles/{}",
-                    cid.replace('~', "~0").replace('/', "~1")
-                ))
+        spec.entry("assign").or_insert_with(|| json!([]));
+        index.rules.insert(rule.clone(), id_of(f.g));
+        put(Kind::AppAssignment, rule, Value::Object(spec), is_managed(&attrs))?;
+    }
+
+    // Rule-made grants: /orgctl-grants/<key>, one group per distinct list,
+    // mapped to the realm role grants:<key> whose composites are the list's
+    // app roles. What the role really holds is what its members really get.
+    let realm_roles: BTreeMap<&str, &Value> = export
+        .pointer("/roles/realm")
+        .and_then(Value::as_array)
+        .unwrap_or(&no_list)
+        .iter()
+        .filter_map(|r| Some((r.get("name")?.as_str()?, r)))
+        .collect();
+    let app_of_client: BTreeMap<&str, &Name> = index
+        .clients
+        .iter()
+        .map(|(n, c)| (c.client_id.as_str(), n))
+        .collect();
+    let mut grant_lists: BTreeMap<Name, Vec<RuleGrant>> = BTreeMap::new();
+    for f in flat.iter().filter(|f| f.path[0] == GRANTS && f.path.len() == 2) {
+        let key = f.path[1].clone();
+        let gid = id_of(f.g);
+        let attrs = attrs_of(f.g);
+        let list: Vec<RuleGrant> = attrs
+            .get(GRANTS_ATTR)
+            .and_then(|v| serde_json::from_str(&super::joined(v)).ok())
+            .unwrap_or_default();
+        let role_name = format!("{GRANTS_PREFIX}{key}");
+        let mapped =
+            f.g.get("realmRoles")
                 .and_then(Value::as_array)
-                .and_then(|rs| {
+                .is_some_and(|rs| rs.iter().any(|r| r.as_str() == Some(role_name.as_str())));
+        // (app, role) pairs the role really carries, the access role aside.
+        let held: BTreeSet<(Name, Name)> = if mapped {
+            realm_roles
+                .get(role_name.as_str())
+                .and_then(|r| r.pointer("/composites/client"))
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(cid, rs)| Some((app_of_client.get(cid.as_str())?, rs.as_array()?)))
+                .flat_map(|(app, rs)| {
                     rs.iter()
                         .filter_map(Value::as_str)
-                        .find(|r| r.parse::<Name>().is_ok())
+                        .filter(|r| *r != ACCESS_ROLE)
+                        .filter_map(|r| r.parse::<Name>().ok())
+                        .map(|r| ((*app).clone(), r))
                 })
-                .and_then(|r| r.parse::<Name>().ok());
-            let gid = id_of(c.g);
-            if let Some(role) = &role {
-                assign.push(json!({ "app": app, "role": role }));
-                for u in member_names(&gid) {
-                    grant_lists.entry(u).or_default().push(RuleGrant {
-                        app: app.clone(),
-                        role: role.clone(),
-                        rule: rule.clone(),
-                    });
-                }
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let listed: BTreeSet<(Name, Name)> = list.iter().map(|g| (g.app.clone(), g.role.clone())).collect();
+        let real: Vec<RuleGrant> = list
+            .iter()
+            .filter(|g| held.contains(&(g.app.clone(), g.role.clone())))
+            .cloned()
+            .collect();
+        let members = member_names(&gid);
+        for u in &members {
+            grant_lists.insert(u.clone(), real.clone());
+            index.grant_of.insert(u.clone(), key.clone());
+            // A role added to the list's role by hand is a hand-made grant.
+            for (app, role) in held.difference(&listed) {
+                manual
+                    .entry(u.clone())
+                    .or_default()
+                    .entry(app.clone())
+                    .or_insert(role.clone());
             }
-            apps.insert(app, (gid, role));
         }
-        spec.insert("assign".into(), Value::Array(assign));
-        index
-            .rules
-            .insert(rule.clone(), super::RuleRef { id: rule_id, apps });
-        put(Kind::AppAssignment, rule, Value::Object(spec), is_managed(&attrs))?;
+        let damaged = held != listed || super::grant_key(&list) != key;
+        index.grant_groups.insert(
+            key,
+            super::GrantGroup {
+                id: gid,
+                members: members.len(),
+                damaged,
+            },
+        );
     }
 
     // Realm roles: custom admin roles and role bindings.
@@ -758,11 +832,10 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
     let mut grants = LiveGrants::default();
     let mut set_index: BTreeMap<Vec<RuleGrant>, u32> = BTreeMap::new();
     for (user, mut list) in grant_lists {
+        if list.is_empty() {
+            continue;
+        }
         list.sort_by(|a, b| a.app.cmp(&b.app).then_with(|| a.rule.cmp(&b.rule)));
-        index.grant_members.insert(
-            user.clone(),
-            list.iter().map(|g| (g.rule.clone(), g.app.clone())).collect(),
-        );
         let next = u32::try_from(set_index.len()).unwrap_or(u32::MAX);
         let i = *set_index.entry(list.clone()).or_insert_with(|| {
             grants.sets.push(list);

@@ -5,7 +5,7 @@
 //! Memberships and parents of groups wait until every group of the request
 //! exists; the super admin's realm-admin role waits until its user exists.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use reqwest::Method;
 use serde_json::{json, Map, Value};
@@ -15,8 +15,9 @@ use super::flows::{Flows, REALM_BROWSER, REALM_DIRECT};
 use super::mapping::{admin_roles_for, policy_with_password};
 use super::read::{flat_attrs, USER_FIELDS};
 use super::{
-    Index, RuleRef, ACCESS_ROLE, BINDING_PREFIX, CONTAINER, KIND_ATTR, MANAGED, MFA_ATTR, NAME_ATTR,
-    ORG_ATTR, POLICY_ATTR, ROLE_PREFIX, SECRET_DIGEST, SPEC_ATTR, SUPER_ADMIN_ATTR, TYPE_ATTR,
+    grant_key, Index, ACCESS_ROLE, BINDING_PREFIX, CONTAINER, GRANTS, GRANTS_ATTR, GRANTS_PREFIX, KIND_ATTR,
+    MANAGED, MFA_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX, SECRET_DIGEST, SPEC_ATTR,
+    SUPER_ADMIN_ATTR, TYPE_ATTR,
 };
 use crate::backend::{BackendError, RuleGrant, Write};
 use crate::model::{
@@ -36,6 +37,21 @@ const COMPUTED: &[&str] = &[
     "subGroups",
     "notBefore",
 ];
+
+/// A grant list as stored in its group's attribute (sorted, so equal lists read back equal).
+fn grants_text(list: &[RuleGrant]) -> String {
+    let mut sorted = list.to_vec();
+    sorted.sort();
+    serde_json::to_string(&sorted).unwrap_or_default()
+}
+
+/// The `id` of a representation.
+fn id_of_value(v: &Value) -> String {
+    v.get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
 
 /// Deferred work of a request, with the write it belongs to.
 enum Later {
@@ -194,6 +210,21 @@ impl<'a> Writer<'a> {
         }
         self.flush_members(&mut results);
         self.flush_super_admin(&mut results);
+        // Unused grant groups go once every user has moved; failing to drop
+        // one leaves an empty group behind, not a wrong grant.
+        if writes.iter().any(|w| matches!(w, Write::Grants { .. })) {
+            if let Err(e) = self.drop_empty_grant_groups() {
+                if let Some(slot) = writes
+                    .iter()
+                    .rposition(|w| matches!(w, Write::Grants { .. }))
+                    .and_then(|i| results.get_mut(i))
+                {
+                    if slot.is_ok() {
+                        *slot = Err(crate::diagnostic::error_chain(&e));
+                    }
+                }
+            }
+        }
         results
     }
 
@@ -1172,10 +1203,9 @@ impl<'a> Writer<'a> {
         let mut stored = serde_json::to_value(s).unwrap_or(json!({}));
         if let Some(o) = stored.as_object_mut() {
             o.remove("organization");
-            o.remove("assign");
         }
         let text = serde_json::to_string(&stored).unwrap_or_default();
-        let rule_id = match self.index.rules.get(name).map(|r| r.id.clone()) {
+        match self.index.rules.get(name).cloned() {
             Some(id) => {
                 let path = self.r(&format!("/groups/{}", seg(&id)));
                 let mut g = self.client.get(&path, &object)?;
@@ -1183,7 +1213,6 @@ impl<'a> Writer<'a> {
                 g["attributes"][SPEC_ATTR] = json!(super::pieces(&text));
                 set_list_attr(&mut g, MANAGED, managed.then_some("true"));
                 self.client.send(Method::PUT, &path, Some(&g), &object)?;
-                id
             }
             None => {
                 let parent = self.container()?;
@@ -1196,135 +1225,195 @@ impl<'a> Writer<'a> {
                     &body,
                     &object,
                 )?;
-                self.index.rules.insert(
-                    name.clone(),
-                    RuleRef {
-                        id: id.clone(),
-                        apps: BTreeMap::new(),
-                    },
-                );
-                id
-            }
-        };
-        let Some(assign) = s.assign.get() else {
-            return Ok(());
-        };
-        let wanted: BTreeMap<Name, Name> = assign.iter().map(|g| (g.app.clone(), g.role.clone())).collect();
-        let current = self
-            .index
-            .rules
-            .get(name)
-            .map(|r| r.apps.clone())
-            .unwrap_or_default();
-        for (app, (gid, _)) in current.iter().filter(|(a, _)| !wanted.contains_key(*a)) {
-            if assign.mode == CollectionMode::Authoritative {
-                self.delete_path(&self.r(&format!("/groups/{}", seg(gid))), &object)?;
-                if let Some(r) = self.index.rules.get_mut(name) {
-                    r.apps.remove(app);
-                }
-            }
-        }
-        for (app, role) in &wanted {
-            let client = self.index.clients.get(app).cloned().ok_or_else(|| {
-                BackendError::Remote(format!(
-                    "keycloak: {object}: application {:?} does not exist",
-                    app.as_str()
-                ))
-            })?;
-            let role_id = client.roles.get(role.as_str()).cloned().ok_or_else(|| {
-                BackendError::Remote(format!(
-                    "keycloak: {object}: application {:?} has no role {:?}",
-                    app.as_str(),
-                    role.as_str()
-                ))
-            })?;
-            let mapping_path = |gid: &str| {
-                self.r(&format!(
-                    "/groups/{}/role-mappings/clients/{}",
-                    seg(gid),
-                    seg(&client.uuid)
-                ))
-            };
-            match current.get(app) {
-                Some((_, Some(have))) if have == role => {}
-                Some((gid, have)) => {
-                    if let Some(old) = have {
-                        if let Some(old_id) = client.roles.get(old.as_str()) {
-                            self.client.send(
-                                Method::DELETE,
-                                &mapping_path(gid),
-                                Some(&json!([{ "id": old_id, "name": old.as_str() }])),
-                                &object,
-                            )?;
-                        }
-                    }
-                    self.client.send(
-                        Method::POST,
-                        &mapping_path(gid),
-                        Some(&json!([{ "id": role_id, "name": role.as_str() }])),
-                        &object,
-                    )?;
-                    if let Some(r) = self.index.rules.get_mut(name) {
-                        r.apps.insert(app.clone(), (gid.clone(), Some(role.clone())));
-                    }
-                }
-                None => {
-                    let gid = self.post_id(
-                        &self.r(&format!("/groups/{}/children", seg(&rule_id))),
-                        &json!({ "name": app.as_str(), "attributes": { MANAGED: ["true"] } }),
-                        &object,
-                    )?;
-                    self.client.send(
-                        Method::POST,
-                        &mapping_path(&gid),
-                        Some(&json!([{ "id": role_id, "name": role.as_str() }])),
-                        &object,
-                    )?;
-                    if let Some(r) = self.index.rules.get_mut(name) {
-                        r.apps.insert(app.clone(), (gid, Some(role.clone())));
-                    }
-                }
+                self.index.rules.insert(name.clone(), id);
             }
         }
         Ok(())
     }
 
-    /// A user's rule-made grants: membership of the (rule, app) groups.
-    fn grants(&mut self, user: &Name, grants: &[RuleGrant]) -> Result<(), BackendError> {
-        let uid = self.user_id(user)?;
-        let wanted: BTreeSet<(Name, Name)> = grants.iter().map(|g| (g.rule.clone(), g.app.clone())).collect();
-        let current = self.index.grant_members.get(user).cloned().unwrap_or_default();
-        let object = format!("app assignments of user {:?}", user.as_str());
-        for (rule, app) in wanted.difference(&current) {
-            let gid = self
-                .index
-                .rules
-                .get(rule)
-                .and_then(|r| r.apps.get(app))
-                .map(|(g, _)| g.clone())
-                .ok_or_else(|| {
-                    BackendError::Remote(format!(
-                        "keycloak: {object}: rule {:?} has no group for application {:?}",
-                        rule.as_str(),
-                        app.as_str()
-                    ))
-                })?;
-            self.client.send(
-                Method::PUT,
-                &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&gid))),
-                None,
-                &object,
-            )?;
+    fn grant_container(&mut self) -> Result<String, BackendError> {
+        if let Some(id) = &self.index.grant_container {
+            return Ok(id.clone());
         }
-        for (rule, app) in current.difference(&wanted) {
-            if let Some((gid, _)) = self.index.rules.get(rule).and_then(|r| r.apps.get(app)) {
-                self.delete_path(
-                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(gid))),
-                    &object,
+        let body = json!({
+            "name": GRANTS,
+            "description": "managed by orgctl: one group per distinct list of rule-made app grants",
+            "attributes": { KIND_ATTR: ["container"], MANAGED: ["true"] },
+        });
+        let id = self.post_id(&self.r("/groups"), &body, "the app grant groups")?;
+        self.index.grant_container = Some(id.clone());
+        Ok(id)
+    }
+
+    /// The grant group of `list` (made, or repaired, when needed): a group
+    /// mapped to the realm role `grants:<key>`, a composite of the list's app roles.
+    fn grant_group(&mut self, key: &str, list: &[RuleGrant], object: &str) -> Result<String, BackendError> {
+        if let Some(g) = self.index.grant_groups.get(key).filter(|g| !g.damaged) {
+            return Ok(g.id.clone());
+        }
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        for g in list {
+            let client = self.index.clients.get(&g.app).ok_or_else(|| {
+                BackendError::Remote(format!(
+                    "keycloak: {object}: application {:?} does not exist",
+                    g.app.as_str()
+                ))
+            })?;
+            let id = client.roles.get(g.role.as_str()).ok_or_else(|| {
+                BackendError::Remote(format!(
+                    "keycloak: {object}: application {:?} has no role {:?}",
+                    g.app.as_str(),
+                    g.role.as_str()
+                ))
+            })?;
+            wanted.push((id.clone(), g.role.to_string()));
+        }
+        wanted.sort();
+        wanted.dedup();
+        let role = format!("{GRANTS_PREFIX}{key}");
+        let role_path = self.r(&format!("/roles/{}", seg(&role)));
+        let role_id = match self.index.realm_roles.get(&role) {
+            Some(id) => id.clone(),
+            None => {
+                let body = json!({
+                    "name": role,
+                    "description": "managed by orgctl: the app roles of one list of rule-made grants",
+                    "attributes": { KIND_ATTR: ["grants"], MANAGED: ["true"] },
+                });
+                let a = self
+                    .client
+                    .call(Method::POST, &self.r("/roles"), Some(&body), object)?;
+                if !a.status.is_success() && a.status.as_u16() != 409 {
+                    return Err(self.client.refused(&Method::POST, object, &a));
+                }
+                let r = self.client.get(&role_path, object)?;
+                let id = id_of_value(&r);
+                self.index.realm_roles.insert(role.clone(), id.clone());
+                id
+            }
+        };
+        match self.index.grant_groups.get(key).cloned() {
+            Some(g) => {
+                // Damaged: make the role and the group's mapping whole again.
+                self.composites(&role, &wanted, object)?;
+                let path = self.r(&format!("/groups/{}/role-mappings/realm", seg(&g.id)));
+                self.client.send(
+                    Method::POST,
+                    &path,
+                    Some(&json!([{ "id": role_id, "name": role }])),
+                    object,
                 )?;
+                let group_path = self.r(&format!("/groups/{}", seg(&g.id)));
+                let mut body = self.client.get(&group_path, object)?;
+                strip_computed(&mut body);
+                body["attributes"][GRANTS_ATTR] = json!(super::pieces(&grants_text(list)));
+                self.client.send(Method::PUT, &group_path, Some(&body), object)?;
+                if let Some(g) = self.index.grant_groups.get_mut(key) {
+                    g.damaged = false;
+                }
+                Ok(g.id)
+            }
+            None => {
+                let add: Vec<Value> = wanted
+                    .iter()
+                    .map(|(i, n)| json!({ "id": i, "name": n }))
+                    .collect();
+                if !add.is_empty() {
+                    self.client.send(
+                        Method::POST,
+                        &format!("{role_path}/composites"),
+                        Some(&Value::Array(add)),
+                        object,
+                    )?;
+                }
+                let parent = self.grant_container()?;
+                let body = json!({
+                    "name": key,
+                    "attributes": {
+                        KIND_ATTR: ["grants"],
+                        MANAGED: ["true"],
+                        GRANTS_ATTR: super::pieces(&grants_text(list)),
+                    },
+                });
+                let id = self.post_id(
+                    &self.r(&format!("/groups/{}/children", seg(&parent))),
+                    &body,
+                    object,
+                )?;
+                self.client.send(
+                    Method::POST,
+                    &self.r(&format!("/groups/{}/role-mappings/realm", seg(&id))),
+                    Some(&json!([{ "id": role_id, "name": role }])),
+                    object,
+                )?;
+                self.index.grant_groups.insert(
+                    key.to_string(),
+                    super::GrantGroup {
+                        id: id.clone(),
+                        members: 0,
+                        damaged: false,
+                    },
+                );
+                Ok(id)
             }
         }
-        self.index.grant_members.insert(user.clone(), wanted);
+    }
+
+    /// A user's rule-made grants: membership of the one grant group of its list.
+    fn grants(&mut self, user: &Name, grants: &[RuleGrant]) -> Result<(), BackendError> {
+        let uid = self.user_id(user)?;
+        let object = format!("app assignments of user {:?}", user.as_str());
+        let wanted = (!grants.is_empty()).then(|| grant_key(grants));
+        let current = self.index.grant_of.get(user).cloned();
+        if let Some(key) = &wanted {
+            let gid = self.grant_group(key, grants, &object)?;
+            if current.as_ref() != Some(key) {
+                self.client.send(
+                    Method::PUT,
+                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&gid))),
+                    None,
+                    &object,
+                )?;
+                if let Some(g) = self.index.grant_groups.get_mut(key) {
+                    g.members += 1;
+                }
+                self.index.grant_of.insert(user.clone(), key.clone());
+            }
+        }
+        if let Some(old) = current.filter(|c| Some(c) != wanted.as_ref()) {
+            if let Some(g) = self.index.grant_groups.get(&old).cloned() {
+                self.delete_path(
+                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&g.id))),
+                    &object,
+                )?;
+                if let Some(g) = self.index.grant_groups.get_mut(&old) {
+                    g.members = g.members.saturating_sub(1);
+                }
+            }
+            if wanted.is_none() {
+                self.index.grant_of.remove(user);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes grant groups no user is in any more, with their realm roles.
+    fn drop_empty_grant_groups(&mut self) -> Result<(), BackendError> {
+        let empty: Vec<(String, String)> = self
+            .index
+            .grant_groups
+            .iter()
+            .filter(|(_, g)| g.members == 0)
+            .map(|(k, g)| (k.clone(), g.id.clone()))
+            .collect();
+        for (key, id) in empty {
+            let object = format!("the unused grant group {key:?}");
+            self.delete_path(&self.r(&format!("/groups/{}", seg(&id))), &object)?;
+            let role = format!("{GRANTS_PREFIX}{key}");
+            self.delete_path(&self.r(&format!("/roles/{}", seg(&role))), &object)?;
+            self.index.grant_groups.remove(&key);
+            self.index.realm_roles.remove(&role);
+        }
         Ok(())
     }
 
@@ -1435,7 +1524,7 @@ impl<'a> Writer<'a> {
                 Ok(())
             }
             Kind::AppAssignment => match self.index.rules.remove(name) {
-                Some(r) => self.delete_path(&self.r(&format!("/groups/{}", seg(&r.id))), &object),
+                Some(id) => self.delete_path(&self.r(&format!("/groups/{}", seg(&id))), &object),
                 None => Ok(()),
             },
         }

@@ -255,7 +255,11 @@ async fn created_resources_reach_the_backend_and_report_ready() {
     assert!(status["impact"].is_object(), "{status}");
     let synced = env.condition(Kind::User, "bob", "Synced").expect("Synced");
     assert_eq!(synced["status"], "True");
-    assert!(!env.events("Applied").is_empty(), "an Applied event");
+    // Events are published after the statuses are written.
+    eventually("an Applied event", Duration::from_secs(20), || {
+        !env.events("Applied").is_empty()
+    })
+    .await;
     // Orphan (the default) needs no finalizer.
     let bob_cr = env.object(Kind::User, "bob").expect("bob");
     assert!(bob_cr["metadata"]["finalizers"].is_null(), "{bob_cr}");

@@ -1337,3 +1337,90 @@ fn kubectl_and_the_server_are_the_pinned_version() {
     let helm = k.ok("helm", &["version", "--short"], None);
     assert!(helm.starts_with("v4."), "{helm}");
 }
+
+#[test]
+fn an_organization_connected_to_keycloak_is_reconciled_into_its_realm_and_kubectl_wait_sees_it() {
+    let Some(k) = kube() else { return };
+    let Some(kc) = common::keycloak("kube_real with a Keycloak connection") else {
+        return;
+    };
+    let realm = "kube-kc";
+    kc.drop_realm(realm);
+    let org = Org::start(k, "keycloak", "60s");
+    // The client secret goes in a Secret; the Organization names it.
+    org.apply(
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "keycloak-admin"},
+                "stringData": {"client-secret": kc.client_secret}})
+        .to_string(),
+    );
+    org.apply(&format!(
+        r#"
+apiVersion: orgctl.io/v1alpha1
+kind: Organization
+metadata: {{name: {realm}}}
+spec:
+  displayName: Reconciled on a real API server
+  superAdmin: alice
+  connection:
+    backend: {address}
+    clientId: {client_id}
+    tokenSecretRef: {{name: keycloak-admin, key: client-secret}}
+---
+apiVersion: orgctl.io/v1alpha1
+kind: RoleBinding
+metadata: {{name: org-admins}}
+spec: {{organization: {realm}, role: admin, subjects: {{users: [alice]}}}}
+---
+apiVersion: orgctl.io/v1alpha1
+kind: SecurityPolicy
+metadata: {{name: default}}
+spec: {{organization: {realm}, default: true, password: {{minLength: 11}}}}
+---
+apiVersion: orgctl.io/v1alpha1
+kind: User
+metadata: {{name: alice}}
+spec: {{organization: {realm}, email: alice@kc.example, lastName: Admin, department: IT}}
+---
+apiVersion: orgctl.io/v1alpha1
+kind: Group
+metadata: {{name: it}}
+spec: {{organization: {realm}, members: {{users: [alice]}}}}
+"#,
+        address = kc.address(),
+        client_id = kc.client_id,
+    ));
+    org.wait_ready(&[
+        (Kind::Organization, realm),
+        (Kind::RoleBinding, "org-admins"),
+        (Kind::SecurityPolicy, "default"),
+        (Kind::User, "alice"),
+        (Kind::Group, "it"),
+    ]);
+    let (status, user) = kc.admin(
+        "GET",
+        &format!("/{realm}/users?username=alice&exact=true&briefRepresentation=false"),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(user[0]["attributes"]["department"], json!(["IT"]), "{user}");
+    let (_, settings) = kc.admin("GET", &format!("/{realm}"), None);
+    assert_eq!(settings["passwordPolicy"], "length(11)", "{settings}");
+    let (_, groups) = kc.admin("GET", &format!("/{realm}/groups?search=it&exact=true"), None);
+    assert_eq!(groups[0]["name"], "it", "{groups}");
+    // An edit with kubectl reaches Keycloak.
+    org.apply(&format!(
+        "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {{name: alice}}\nspec: {{organization: {realm}, email: alice@kc.example, lastName: Admin, department: Security}}\n"
+    ));
+    org.eventually("the edit reaches Keycloak", || {
+        let (_, u) = kc.admin(
+            "GET",
+            &format!("/{realm}/users?username=alice&exact=true&briefRepresentation=false"),
+            None,
+        );
+        u[0]["attributes"]["department"] == json!(["Security"])
+    });
+    // The client secret never reaches a custom resource's status or an Event.
+    let all = org.kubectl(&["get", "orgctl,events", "-o", "json"]);
+    assert!(!all.contains(&kc.client_secret), "the client secret leaked");
+    kc.drop_realm(realm);
+}

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use super::reconcile::{reason, OrgFailure};
+use super::error::ReconcileError;
 use super::secrets::KubeSecrets;
 use super::Connect;
 use crate::apply::{self, ApplyReport};
@@ -101,7 +101,7 @@ pub(super) struct EngineResult {
     /// A problem no single resource carries.
     pub(super) whole: Option<String>,
     /// `None` when nothing valid was left to plan.
-    pub(super) outcome: Option<Result<Done, OrgFailure>>,
+    pub(super) outcome: Option<Result<Done, ReconcileError>>,
 }
 
 /// The plan when every resource of an organization is deleted at once:
@@ -114,14 +114,13 @@ fn teardown(
     delete: &BTreeSet<(Kind, Name)>,
     backend: &mut dyn crate::backend::Backend,
     suspend: bool,
-) -> Result<Done, OrgFailure> {
+) -> Result<Done, ReconcileError> {
     let Ok(org) = organization.parse::<Name>() else {
         return Ok(Done::of(&empty_plan(backend, Vec::new())));
     };
-    let live = backend.snapshot(&org).map_err(|e| OrgFailure {
-        reason: reason::BACKEND,
-        message: error_chain(&e),
-    })?;
+    let live = backend
+        .snapshot(&org)
+        .map_err(|e| ReconcileError::BackendUnavailable(error_chain(&e)))?;
     let mut changes = Vec::new();
     for kind in Kind::ALL.iter().rev() {
         for ((k, n), object) in &live.objects {
@@ -209,21 +208,21 @@ fn run_job(job: EngineJob) -> EngineResult {
         whole: None,
         outcome: None,
     };
-    let failure = |reason, message| Some(Err(OrgFailure { reason, message }));
+    let failure = |e: ReconcileError| Some(Err(e));
     // Held resources keep their live objects; one without any is left out.
     let mut opened = None;
     if !held.is_empty() {
         let backend = match connect.open(&address, &login) {
             Ok(b) => b,
             Err(e) => {
-                result.outcome = failure(reason::BACKEND, error_chain(&e));
+                result.outcome = failure(ReconcileError::BackendUnavailable(error_chain(&e)));
                 return result;
             }
         };
         let live = match organization.parse::<Name>().map(|o| backend.snapshot(&o)) {
             Ok(Ok(live)) => live.objects.into_keys().collect::<BTreeSet<_>>(),
             Ok(Err(e)) => {
-                result.outcome = failure(reason::BACKEND, error_chain(&e));
+                result.outcome = failure(ReconcileError::BackendUnavailable(error_chain(&e)));
                 return result;
             }
             Err(_) => BTreeSet::new(),
@@ -289,7 +288,7 @@ fn run_job(job: EngineJob) -> EngineResult {
     let mut backend = match opened.map_or_else(|| connect.open(&address, &login), Ok) {
         Ok(b) => b,
         Err(e) => {
-            result.outcome = failure(reason::BACKEND, error_chain(&e));
+            result.outcome = failure(ReconcileError::BackendUnavailable(error_chain(&e)));
             return result;
         }
     };
@@ -318,23 +317,21 @@ fn run_job(job: EngineJob) -> EngineResult {
                     result.whole = Some(d.iter().map(message_of).collect::<Vec<_>>().join("; "));
                     None
                 }
-                EngineError::Secrets(errors) => failure(
-                    reason::SECRET,
+                EngineError::Secrets(errors) => failure(ReconcileError::SecretMissing(
                     errors
                         .iter()
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
                         .join("; "),
-                ),
-                EngineError::Backend(b) => failure(reason::BACKEND, error_chain(b)),
-                EngineError::Plan(errors) => failure(
-                    reason::PLAN,
+                )),
+                EngineError::Backend(b) => failure(ReconcileError::BackendUnavailable(error_chain(b))),
+                EngineError::Plan(errors) => failure(ReconcileError::PlanRefused(
                     errors
                         .iter()
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
                         .join("; "),
-                ),
+                )),
             };
             return result;
         }

@@ -21,6 +21,7 @@
 
 pub mod cache;
 mod engine_job;
+pub mod error;
 pub mod leader;
 pub mod objects;
 pub mod reconcile;

@@ -1,22 +1,25 @@
 //! One organization's reconcile, in named steps:
 //!
-//! 1. **gather**: the organization's resources from the watch caches; split
+//! 1. **gather** (`gather`, `lifecycle`): the organization's resources from the watch caches; split
 //!    each spec into the engine's spec and the Kubernetes-only fields;
 //!    finalizers follow `deletionPolicy` (present exactly on `Delete`).
-//! 2. **connect**: the backend address and token (Organization
+//! 2. **connect** (`backend_token`, `resolve_secrets`): the backend address and token (Organization
 //!    `spec.connection`, else the controller's defaults); the Secrets that
 //!    `secretKeyRef`s name.
 //! 3. **validate**: the resources as the engine's sources; an invalid one is
 //!    left out together with what depends on it (validation runs again
 //!    without it until nothing more fails).
-//! 4. **plan and apply** (`engine_job`, on a blocking thread): exactly
+//! 4. **plan and apply** (`plan_and_apply` → `engine_job`, on a blocking thread): exactly
 //!    `engine::plan_desired` + `apply::execute`, as `orgctl apply` does;
 //!    resources being deleted with `deletionPolicy: Delete` are the only
 //!    deletions the plan keeps. `spec.suspend` stops after the plan.
-//! 5. **status**: per resource `Ready`/`Synced`, `observedGeneration`, the
+//! 5. **status** (`decide`, `judge`, `write_statuses`): per resource `Ready`/`Synced`, `observedGeneration`, the
 //!    backend revision; on the Organization the plan summary and impact
 //!    counts. Only changed statuses are written. Events for applied
 //!    changes, failures and drift; finalizers released last.
+//!
+//! A failed step is a [`ReconcileError`]: its variant is the condition
+//! reason, the metric label and the requeue delay.
 //!
 //! Must not: retry an invalid resource before it changes (it waits for a
 //! new generation; the resync re-plans it with everything else), or put a
@@ -51,38 +54,8 @@ const MAX_OBJECT_EVENTS: usize = 20;
 /// Status writes and finalizer patches in flight at once.
 const API_CONCURRENCY: usize = 16;
 
-/// Condition reasons.
-pub(super) mod reason {
-    pub const APPLIED: &str = "Applied";
-    pub const SUCCESS: &str = "ReconcileSuccess";
-    pub const DRIFT: &str = "DriftCorrected";
-    pub const INVALID: &str = "ValidationFailed";
-    pub const SECRET: &str = "SecretMissing";
-    pub const TOKEN: &str = "TokenUnreadable";
-    pub const BACKEND: &str = "BackendUnavailable";
-    pub const PLAN: &str = "PlanRefused";
-    pub const APPLY: &str = "ApplyFailed";
-    pub const NOT_APPLIED: &str = "NotApplied";
-    pub const SUSPENDED: &str = "Suspended";
-    pub const DELETING: &str = "Deleting";
-    pub const DELETE_FAILED: &str = "DeleteFailed";
-    pub const KUBERNETES: &str = "KubernetesApiError";
-    pub const PANIC: &str = "InternalError";
-    /// The reasons a failure is counted under in
-    /// `orgctl_controller_reconcile_errors_total` (each exists at zero from
-    /// the start, so a rate over it is defined before the first failure).
-    pub const FAILURES: [&str; 9] = [
-        INVALID,
-        SECRET,
-        TOKEN,
-        BACKEND,
-        PLAN,
-        APPLY,
-        DELETE_FAILED,
-        KUBERNETES,
-        PANIC,
-    ];
-}
+pub(super) use super::error::reason;
+use super::error::ReconcileError;
 
 /// Reconciles one organization; returns when to run it again (`None`: it
 /// has no resources left).
@@ -105,10 +78,10 @@ pub async fn run(ctx: &Context, key: &OrgKey) -> Option<Duration> {
             ctx.succeeded(key);
             Some(ctx.settings.resync)
         }
-        Err(reason) => {
-            ctx.metrics.error(reason);
-            let delay = ctx.backoff(key);
-            tracing::warn!(organization = %key, reason, retry_in = ?delay, "reconcile failed");
+        Err(e) => {
+            ctx.metrics.error(e.reason());
+            let delay = e.requeue(ctx.backoff(key), ctx.settings.resync);
+            tracing::warn!(organization = %key, reason = e.reason(), error = %e, retry_in = ?delay, "reconcile failed");
             Some(delay)
         }
     }
@@ -136,15 +109,6 @@ impl Verdict {
     }
 }
 
-/// A failure of the whole organization's reconcile.
-#[derive(Debug, Clone)]
-pub(super) struct OrgFailure {
-    /// The condition reason.
-    pub(super) reason: &'static str,
-    /// For people.
-    pub(super) message: String,
-}
-
 /// Everything one reconcile decides, before it is written.
 struct Decisions {
     verdicts: Vec<Option<Verdict>>,
@@ -159,7 +123,28 @@ struct Decisions {
     assignment_drift: Option<usize>,
 }
 
-async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Result<(), &'static str> {
+/// The organization's resources as the engine's sources (step 1).
+struct Gathered {
+    /// Per resource: its source, `None` when its spec could not be split.
+    sources: Vec<Option<Source>>,
+    /// Per resource: the Secrets its spec references.
+    references: Vec<Vec<SecretRef>>,
+    /// Per resource: its deletion policy.
+    policies: Vec<DeletionPolicy>,
+    /// The Organization resource, if any.
+    org_index: Option<usize>,
+    /// The Organization's Kubernetes-only fields (connection, suspend).
+    org_fields: ControllerFields,
+}
+
+/// Which resources are planned, deleted, or gain a finalizer (step 1).
+struct Lifecycle {
+    active: Vec<usize>,
+    deleting: Vec<usize>,
+    add_finalizers: Vec<(usize, bool)>,
+}
+
+async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Result<(), ReconcileError> {
     let now = status::now();
     let mut d = Decisions {
         verdicts: vec![None; members.len()],
@@ -169,110 +154,211 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
         events: Vec::new(),
         assignment_drift: None,
     };
+    // 1. gather
+    let mut gathered = gather(members, &mut d);
+    let Lifecycle {
+        mut active,
+        deleting,
+        add_finalizers,
+    } = lifecycle(members, &gathered.policies, &mut d);
+    // Finalizers go on before anything of the resource is written.
+    patch_finalizers(ctx, members, &add_finalizers)
+        .await
+        .map_err(|e| ReconcileError::Kubernetes(format!("could not add finalizers: {e}")))?;
 
-    // 1. gather: each spec is parsed once, into its source and the Secrets
-    // it references (the parsed trees are not kept: one reconcile of a
-    // large organization would hold them all).
-    let mut sources: Vec<Option<Source>> = Vec::with_capacity(members.len());
-    let mut references: Vec<Vec<SecretRef>> = Vec::with_capacity(members.len());
-    // Of the Kubernetes-only fields, only the Organization's are kept whole.
-    let org_index = members.iter().position(|m| m.kind == Kind::Organization);
-    let mut policies: Vec<DeletionPolicy> = Vec::with_capacity(members.len());
-    let mut org_fields = ControllerFields::default();
+    // 2. connect
+    let connection = gathered.org_fields.connection.clone().unwrap_or_default();
+    let token = backend_token(ctx, key, &connection).await;
+    let (kube_secrets, held) = resolve_secrets(
+        ctx,
+        key,
+        members,
+        &gathered.references,
+        &connection,
+        &mut active,
+        &mut d,
+    )
+    .await;
+
+    // 3 and 4: validate, plan and apply on a blocking thread.
+    let sources: Vec<Source> = active
+        .iter()
+        .filter_map(|&i| gathered.sources[i].take())
+        .collect();
+    // Held resources keep their SecretMissing verdict; the rest is judged.
+    active.retain(|i| d.verdicts[*i].is_none());
+    let delete: BTreeSet<(Kind, Name)> = deleting
+        .iter()
+        .filter_map(|&i| members[i].name().parse().ok().map(|n| (members[i].kind, n)))
+        .collect();
+    let outcome = match token {
+        Err(failure) => Some(Err(failure)),
+        Ok(token) => {
+            let job = EngineJob {
+                organization: key.organization.clone(),
+                sources,
+                held,
+                delete,
+                address: connection
+                    .backend
+                    .clone()
+                    .unwrap_or_else(|| ctx.settings.backend.clone()),
+                login: super::Login {
+                    token,
+                    client_id: connection.client_id.clone(),
+                },
+                suspend: gathered.org_fields.suspend,
+                secrets: kube_secrets,
+                connect: ctx.connect.clone(),
+            };
+            plan_and_apply(job, members, &active, &mut d).await
+        }
+    };
+    active.retain(|i| d.verdicts[*i].is_none());
+
+    // 5. status
+    let failure = decide(ctx, members, &active, &deleting, outcome, &gathered, &now, &mut d);
+    let invalid_count = d
+        .verdicts
+        .iter()
+        .filter(|v| v.as_ref().is_some_and(|v| v.ready.reason == reason::INVALID))
+        .count();
+    if invalid_count > 0 {
+        // Invalid resources do not fail the reconcile (the rest was
+        // reconciled), so `run` does not count them: counted here, once.
+        ctx.metrics.error(reason::INVALID);
+    }
+    write_statuses(ctx, members, &d, &now).await?;
+    patch_finalizers(ctx, members, &d.finalizers)
+        .await
+        .map_err(|e| ReconcileError::Kubernetes(format!("could not remove finalizers: {e}")))?;
+    publish_events(ctx, members, &d.events).await;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Step 1: each spec parsed once, into its source and the Secrets it
+/// references (the parsed trees are not kept: one reconcile of a large
+/// organization would hold them all). A spec that cannot be split is
+/// invalid at once.
+fn gather(members: &[Arc<Member>], d: &mut Decisions) -> Gathered {
+    let mut g = Gathered {
+        sources: Vec::with_capacity(members.len()),
+        references: Vec::with_capacity(members.len()),
+        policies: Vec::with_capacity(members.len()),
+        // Of the Kubernetes-only fields, only the Organization's are kept whole.
+        org_index: members.iter().position(|m| m.kind == Kind::Organization),
+        org_fields: ControllerFields::default(),
+    };
     for (i, m) in members.iter().enumerate() {
         let (spec, split) = m.split();
         match split {
             Ok(f) => {
-                references.push(secrets::references(m.kind, &spec));
-                sources.push(Some(objects::source(m, spec)));
-                policies.push(f.deletion_policy);
-                if Some(i) == org_index {
-                    org_fields = f;
+                g.references.push(secrets::references(m.kind, &spec));
+                g.sources.push(Some(objects::source(m, spec)));
+                g.policies.push(f.deletion_policy);
+                if Some(i) == g.org_index {
+                    g.org_fields = f;
                 }
             }
             Err(message) => {
                 d.verdicts[i] = Some(Verdict::failed(reason::INVALID, &message));
-                references.push(Vec::new());
-                sources.push(None);
-                policies.push(DeletionPolicy::Orphan);
+                g.references.push(Vec::new());
+                g.sources.push(None);
+                g.policies.push(DeletionPolicy::Orphan);
             }
         }
     }
-    let policy = |i: usize| policies[i];
+    g
+}
+
+/// Step 1: finalizers follow `deletionPolicy`; resources being deleted with
+/// `Delete` are planned as deletions, the rest as desired objects.
+fn lifecycle(members: &[Arc<Member>], policies: &[DeletionPolicy], d: &mut Decisions) -> Lifecycle {
     // The Organization is deleted last: while other resources of it stay,
     // it stays in the plan they need.
     let others_remain = members
         .iter()
         .any(|m| m.kind != Kind::Organization && !m.deleting());
-    let mut active: Vec<usize> = Vec::new();
-    let mut deleting: Vec<usize> = Vec::new();
-    let mut add_finalizers = Vec::new();
+    let mut l = Lifecycle {
+        active: Vec::new(),
+        deleting: Vec::new(),
+        add_finalizers: Vec::new(),
+    };
     for (i, m) in members.iter().enumerate() {
         if m.deleting() {
             if !m.has_finalizer() {
                 continue;
             }
-            if policy(i) == DeletionPolicy::Orphan {
+            if policies[i] == DeletionPolicy::Orphan {
                 d.finalizers.push((i, false));
                 continue;
             }
             if m.kind == Kind::Organization && others_remain {
-                active.push(i);
+                l.active.push(i);
                 continue;
             }
-            deleting.push(i);
+            l.deleting.push(i);
         } else {
-            let want = policy(i) == DeletionPolicy::Delete;
+            let want = policies[i] == DeletionPolicy::Delete;
             if want && !m.has_finalizer() {
-                add_finalizers.push((i, true));
+                l.add_finalizers.push((i, true));
             } else if !want && m.has_finalizer() {
                 d.finalizers.push((i, false));
             }
             if d.verdicts[i].is_none() {
-                active.push(i);
+                l.active.push(i);
             }
         }
     }
-    // Finalizers go on before anything of the resource is written.
-    if let Err(e) = patch_finalizers(ctx, members, &add_finalizers).await {
-        // Counted once, by `run`, from the returned reason.
-        tracing::warn!(organization = %key, error = %e, "could not add finalizers");
-        return Err(reason::KUBERNETES);
-    }
+    l
+}
 
-    // 2. connect
-    let connection = org_fields.connection.clone().unwrap_or_default();
-    let address = connection
-        .backend
-        .clone()
-        .unwrap_or_else(|| ctx.settings.backend.clone());
-    let token = match (&connection.token_secret_ref, &ctx.settings.token_file) {
+/// Step 2: the backend token, from the Organization's Secret or the
+/// controller's token file (read off the async runtime's threads).
+async fn backend_token(
+    ctx: &Context,
+    key: &OrgKey,
+    connection: &crate::crd::fields::Connection,
+) -> Result<Option<SecretValue>, ReconcileError> {
+    match (&connection.token_secret_ref, &ctx.settings.token_file) {
         (Some(r), _) => secrets::read_key(&ctx.client, &key.namespace, r)
             .await
             .map(Some)
-            .map_err(|e| OrgFailure {
-                reason: reason::SECRET,
-                message: format!("backend token: {e}"),
-            }),
+            .map_err(|e| ReconcileError::SecretMissing(format!("backend token: {e}"))),
         (None, Some(path)) => {
-            // A file read blocks: off the async runtime's threads.
             let file = path.clone();
             match tokio::task::spawn_blocking(move || std::fs::read_to_string(file)).await {
                 Ok(Ok(t)) => Ok(Some(SecretValue::new(t.trim_end_matches(['\n', '\r'])))),
-                Ok(Err(e)) => Err(OrgFailure {
-                    reason: reason::TOKEN,
-                    message: format!("cannot read the token file {}: {e}", path.display()),
-                }),
-                Err(_) => Err(OrgFailure {
-                    reason: reason::PANIC,
-                    message: "reading the token file stopped unexpectedly".into(),
-                }),
+                Ok(Err(e)) => Err(ReconcileError::TokenUnreadable(format!(
+                    "cannot read the token file {}: {e}",
+                    path.display()
+                ))),
+                Err(_) => Err(ReconcileError::Internal(
+                    "reading the token file stopped unexpectedly".into(),
+                )),
             }
         }
         (None, None) => Ok(None),
-    };
+    }
+}
+
+/// Step 2: the Secrets the planned resources name. A resource whose Secret
+/// is missing is held back, not left out: it keeps its live object and
+/// what references it still resolves (see engine_job), and it reports why.
+async fn resolve_secrets(
+    ctx: &Context,
+    key: &OrgKey,
+    members: &[Arc<Member>],
+    references: &[Vec<SecretRef>],
+    connection: &crate::crd::fields::Connection,
+    active: &mut Vec<usize>,
+    d: &mut Decisions,
+) -> (KubeSecrets, BTreeMap<(Kind, Name), String>) {
     let mut refs = Vec::new();
-    for &i in &active {
+    for &i in active.iter() {
         let (k8s, other): (Vec<&SecretRef>, Vec<&SecretRef>) =
             references[i].iter().partition(|r| r.secret_key_ref.is_some());
         if let Some(r) = other.first() {
@@ -293,11 +379,8 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
         .collect();
     ctx.secret_users.record(key, used);
     let kube_secrets = KubeSecrets::read(&ctx.client, &key.namespace, refs).await;
-    // A resource whose Secret is missing is held back, not left out: it
-    // keeps its live object and what references it still resolves (see
-    // engine_job), and it reports why.
     let mut held = BTreeMap::new();
-    for &i in &active {
+    for &i in active.iter() {
         if d.verdicts[i].is_some() {
             continue;
         }
@@ -313,69 +396,62 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
         }
     }
     active.retain(|i| d.verdicts[*i].is_none() || held.values().any(|s| *s == members[*i].source_name()));
+    (kube_secrets, held)
+}
 
-    // 3 and 4: validate, plan and apply on a blocking thread.
-    let sources: Vec<Source> = active.iter().filter_map(|&i| sources[i].take()).collect();
-    // Held resources keep their SecretMissing verdict; the rest is judged.
-    active.retain(|i| d.verdicts[*i].is_none());
-    let delete: BTreeSet<(Kind, Name)> = deleting
-        .iter()
-        .filter_map(|&i| members[i].name().parse().ok().map(|n| (members[i].kind, n)))
-        .collect();
-    let outcome = match token {
-        Err(failure) => Some(Err(failure)),
-        Ok(token) => {
-            let job = EngineJob {
-                organization: key.organization.clone(),
-                sources,
-                held,
-                delete,
-                address,
-                login: super::Login {
-                    token,
-                    client_id: connection.client_id.clone(),
-                },
-                suspend: org_fields.suspend,
-                secrets: kube_secrets,
-                connect: ctx.connect.clone(),
-            };
-            let result = tokio::task::spawn_blocking(move || engine_job(job))
-                .await
-                .unwrap_or_else(|_| EngineResult {
-                    invalid: BTreeMap::new(),
-                    whole: None,
-                    outcome: Some(Err(OrgFailure {
-                        reason: reason::PANIC,
-                        message: "the engine stopped unexpectedly; see the controller's log".into(),
-                    })),
-                });
-            let names = objects::by_source_name(members);
-            for (source, message) in &result.invalid {
-                if let Some(&i) = names.get(source) {
-                    d.verdicts[i] = Some(Verdict::failed(reason::INVALID, message));
-                }
-            }
-            if let Some(whole) = &result.whole {
-                for &i in &active {
-                    if d.verdicts[i].is_none() {
-                        d.verdicts[i] = Some(Verdict::failed(
-                            reason::INVALID,
-                            &format!("the organization is invalid: {whole}"),
-                        ));
-                    }
-                }
-            }
-            result.outcome
+/// Steps 3 and 4 on a blocking thread; marks the resources validation left
+/// out. `None`: nothing valid was left to plan.
+async fn plan_and_apply(
+    job: EngineJob,
+    members: &[Arc<Member>],
+    active: &[usize],
+    d: &mut Decisions,
+) -> Option<Result<Done, ReconcileError>> {
+    let result = tokio::task::spawn_blocking(move || engine_job(job))
+        .await
+        .unwrap_or_else(|_| EngineResult {
+            invalid: BTreeMap::new(),
+            whole: None,
+            outcome: Some(Err(ReconcileError::Internal(
+                "the engine stopped unexpectedly; see the controller's log".into(),
+            ))),
+        });
+    let names = objects::by_source_name(members);
+    for (source, message) in &result.invalid {
+        if let Some(&i) = names.get(source) {
+            d.verdicts[i] = Some(Verdict::failed(reason::INVALID, message));
         }
-    };
-    active.retain(|i| d.verdicts[*i].is_none());
+    }
+    if let Some(whole) = &result.whole {
+        for &i in active {
+            if d.verdicts[i].is_none() {
+                d.verdicts[i] = Some(Verdict::failed(
+                    reason::INVALID,
+                    &format!("the organization is invalid: {whole}"),
+                ));
+            }
+        }
+    }
+    result.outcome
+}
 
-    // 5. status
-    let mut failure = None;
+/// Step 5: every resource's verdict from the outcome; the failure of the
+/// reconcile, if any.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    ctx: &Context,
+    members: &[Arc<Member>],
+    active: &[usize],
+    deleting: &[usize],
+    outcome: Option<Result<Done, ReconcileError>>,
+    gathered: &Gathered,
+    now: &str,
+    d: &mut Decisions,
+) -> Option<ReconcileError> {
     match outcome {
         None => {
             // Nothing valid to plan: deletions wait with the rest.
-            for &i in &deleting {
+            for &i in deleting {
                 d.verdicts[i] = Some(Verdict::both(
                     Condition::no(
                         reason::DELETING,
@@ -384,9 +460,10 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
                     Condition::no(reason::INVALID, "the organization has nothing valid to plan with"),
                 ));
             }
+            None
         }
         Some(Err(f)) => {
-            for &i in active.iter().chain(&deleting) {
+            for &i in active.iter().chain(deleting) {
                 let old = ctx.last_status(&members[i]);
                 let ready = match status::condition(&old, READY) {
                     Some(c) => Condition {
@@ -394,49 +471,24 @@ async fn reconcile(ctx: &Context, key: &OrgKey, members: &[Arc<Member>]) -> Resu
                         reason: reason_of(&c.reason),
                         message: c.message.clone(),
                     },
-                    None => Condition::unknown(f.reason, &f.message),
+                    None => Condition::unknown(f.reason(), f.message()),
                 };
-                d.verdicts[i] = Some(Verdict::both(ready, Condition::no(f.reason, &f.message)));
+                d.verdicts[i] = Some(Verdict::both(ready, Condition::no(f.reason(), f.message())));
             }
-            if let Some(i) = org_index {
+            if let Some(i) = gathered.org_index {
                 d.events
-                    .push((i, EventType::Warning, f.reason, f.message.clone()));
+                    .push((i, EventType::Warning, f.reason(), f.message().to_string()));
             }
-            failure = Some(f.reason);
+            Some(f)
         }
         Some(Ok(done)) => {
-            failure = judge(
-                ctx,
-                members,
-                &active,
-                &deleting,
-                &done,
-                org_fields.suspend,
-                &now,
-                &mut d,
-            );
-            if let Some(i) = org_index {
-                org_summary_event(&done, org_fields.suspend, i, &mut d);
+            let suspend = gathered.org_fields.suspend;
+            let failure = judge(ctx, members, active, deleting, &done, suspend, now, d);
+            if let Some(i) = gathered.org_index {
+                org_summary_event(&done, suspend, i, d);
             }
+            failure
         }
-    }
-    let invalid_count = d
-        .verdicts
-        .iter()
-        .filter(|v| v.as_ref().is_some_and(|v| v.ready.reason == reason::INVALID))
-        .count();
-    if invalid_count > 0 {
-        ctx.metrics.error(reason::INVALID);
-    }
-    write_statuses(ctx, members, &d, &now).await?;
-    if let Err(e) = patch_finalizers(ctx, members, &d.finalizers).await {
-        tracing::warn!(organization = %key, error = %e, "could not remove finalizers");
-        return Err(reason::KUBERNETES);
-    }
-    publish_events(ctx, members, &d.events).await;
-    match failure {
-        Some(r) => Err(r),
-        None => Ok(()),
     }
 }
 
@@ -474,7 +526,7 @@ fn judge(
     suspend: bool,
     now: &str,
     d: &mut Decisions,
-) -> Option<&'static str> {
+) -> Option<ReconcileError> {
     let changes: BTreeMap<(Kind, &str), (Action, usize)> = done
         .changes
         .iter()
@@ -546,12 +598,14 @@ fn judge(
                 }
             }
             Some(ChangeOutcome::Failed(e)) => {
-                failure = Some(reason::APPLY);
+                failure.get_or_insert_with(|| ReconcileError::ApplyFailed(e.clone()));
                 d.events.push((i, EventType::Warning, reason::APPLY, e.clone()));
                 Verdict::failed(reason::APPLY, e)
             }
             Some(ChangeOutcome::RolledBack) | Some(ChangeOutcome::NotAttempted) | None => {
-                failure = Some(reason::APPLY);
+                failure.get_or_insert_with(|| {
+                    ReconcileError::ApplyFailed(format!("{} {:?} was not written", m.kind.as_str(), m.name()))
+                });
                 Verdict::failed(
                     reason::NOT_APPLIED,
                     "not written: another change of the organization failed and the write was rolled back",
@@ -583,11 +637,17 @@ fn judge(
                 d.finalizers.push((i, false));
             }
             (Some(_), Some(ChangeOutcome::Failed(e))) => {
-                failure = Some(reason::APPLY);
+                failure.get_or_insert_with(|| ReconcileError::DeleteFailed(e.clone()));
                 d.verdicts[i] = Some(Verdict::failed(reason::DELETE_FAILED, e));
             }
             (Some(_), _) => {
-                failure = Some(reason::APPLY);
+                failure.get_or_insert_with(|| {
+                    ReconcileError::DeleteFailed(format!(
+                        "{} {:?} was not deleted",
+                        m.kind.as_str(),
+                        m.name()
+                    ))
+                });
                 d.verdicts[i] = Some(Verdict::failed(
                     reason::DELETE_FAILED,
                     "not deleted: another change of the organization failed",
@@ -624,7 +684,9 @@ fn judge(
         .filter_map(|o| o.assignments.as_ref())
         .any(|a| a.outcome != ChangeOutcome::Applied)
     {
-        failure = Some(reason::APPLY);
+        failure.get_or_insert_with(|| {
+            ReconcileError::ApplyFailed("the rule-made app assignments were not all written".into())
+        });
     }
     let assigned = done
         .report
@@ -731,7 +793,7 @@ async fn write_statuses(
     members: &[Arc<Member>],
     d: &Decisions,
     now: &str,
-) -> Result<(), &'static str> {
+) -> Result<(), ReconcileError> {
     // Each patch is built when the stream takes it, so only the patches in
     // flight are held (all of them at once cost tens of MiB at 10k objects).
     let results: Vec<Result<(), kube::Error>> =
@@ -768,7 +830,10 @@ async fn write_statuses(
         .collect();
     if let Some(first) = failed.first() {
         tracing::warn!(failures = failed.len(), error = %first, "could not write status");
-        return Err(reason::KUBERNETES);
+        return Err(ReconcileError::Kubernetes(format!(
+            "could not write {} status(es): {first}",
+            failed.len()
+        )));
     }
     Ok(())
 }

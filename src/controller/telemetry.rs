@@ -114,7 +114,7 @@ impl Default for Metrics {
         registry.register("leader", "1 while this replica leads", leader.clone());
         // Known labels start at zero: a counter that appears only at its
         // first increment has no rate before it.
-        for reason in super::reconcile::reason::FAILURES {
+        for reason in super::error::ReconcileError::LABELS {
             // Creating the child is the point; the guard is dropped at once.
             let _ = errors.get_or_create(&ReasonLabel {
                 reason: reason.to_string(),

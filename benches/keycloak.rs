@@ -9,7 +9,8 @@
 //!    side by side with Keycloak's own `partialImport` of the same users and
 //!    groups (the floor), and the re-apply (0 writes).
 //!
-//! `cargo bench --bench keycloak` (or `-- USERS`).
+//! `cargo bench --bench keycloak` (or `-- USERS`; `-- noop` measures only
+//! the no-op plan of the large realm a previous run left).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -205,17 +206,8 @@ fn partial_import(server: &Server, realm: &str, sources: &[Source]) -> Duration 
     start.elapsed()
 }
 
-fn main() {
-    let Some(server) = Server::from_env() else {
-        eprintln!("benches/keycloak: no Keycloak; start one with `scripts/keycloak.sh start DIR` and source DIR/keycloak.env");
-        return;
-    };
-    let users: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(10_000);
-
-    // 2. 1,000 users from empty, beside partialImport.
+/// 2. 1,000 users from empty, beside partialImport, and the re-apply.
+fn small_realm(server: &Server) {
     let small = keycloak_org("kcbench-1k", 1_000, 50, 10, 20);
     server.drop_realm("kcbench-1k");
     let mut b = server.backend();
@@ -246,16 +238,34 @@ fn main() {
         b.requests() - before
     );
     server.drop_realm("kcbench-1k-import");
+}
 
+fn main() {
+    let Some(server) = Server::from_env() else {
+        eprintln!("benches/keycloak: no Keycloak; start one with `scripts/keycloak.sh start DIR` and source DIR/keycloak.env");
+        return;
+    };
+    let users: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000);
+
+    // `-- noop`: only the no-op plan of the large realm a previous run left.
+    let no_op_only = std::env::args().skip(1).any(|a| a == "noop");
+    if !no_op_only {
+        small_realm(&server);
+    }
     // 1. The large realm.
     let big = keycloak_org("kcbench", users, 500, 100, 200);
-    server.drop_realm("kcbench");
     let mut b = server.backend();
-    let (t, requests, changes) = plan_and_apply(&mut b, &big);
-    println!(
-        "apply from empty, {users} users, 500 groups, 100 clients, 200 rules: {changes} changes, {requests} requests, {:.1} s",
-        t.as_secs_f64()
-    );
+    if !no_op_only {
+        server.drop_realm("kcbench");
+        let (t, requests, changes) = plan_and_apply(&mut b, &big);
+        println!(
+            "apply from empty, {users} users, 500 groups, 100 clients, 200 rules: {changes} changes, {requests} requests, {:.1} s",
+            t.as_secs_f64()
+        );
+    }
     let (t, requests) = no_op_plan(&b, &big);
     println!(
         "no-op plan of it: {requests} requests, {:.2} s (best of 3)",

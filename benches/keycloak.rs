@@ -213,7 +213,7 @@ fn small_realm(server: &Server) {
     let mut b = server.backend();
     let (t, requests, changes) = plan_and_apply(&mut b, &small);
     println!("apply from empty, 1,000 users, 50 groups, 10 clients, 20 rules: {changes} changes, {requests} requests, {:.1} s", t.as_secs_f64());
-    let floor = partial_import(&server, "kcbench-1k-import", &small);
+    let floor = partial_import(server, "kcbench-1k-import", &small);
     println!(
         "partialImport of the same 1,000 users and 50 groups: {:.1} s (orgctl / partialImport = {:.2})",
         floor.as_secs_f64(),

@@ -220,10 +220,10 @@ pub struct ApplyArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub flags: PlanFlags,
-    /// Apply a plan saved by `plan --out` (refused if the live state changed since).
+    /// Apply a plan saved by `plan --out`, without asking again (refused if the live state changed since).
     #[arg(long, value_name = "FILE", conflicts_with = "files")]
     pub plan: Option<PathBuf>,
-    /// Apply without asking for confirmation.
+    /// Apply without asking for confirmation (a saved plan never asks).
     #[arg(long)]
     pub auto_approve: bool,
     /// Show the plan and stop.

@@ -205,7 +205,8 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if !a.auto_approve && !confirm(printer)? {
+    // A saved plan is the change someone reviewed: applying it asks nothing.
+    if a.plan.is_none() && !a.auto_approve && !confirm(printer)? {
         printer.err("Apply cancelled; nothing was changed.");
         return Err(Reported);
     }

@@ -600,10 +600,10 @@ fn a_failed_plan_gets_a_comment_saying_so_with_the_run() {
 }
 
 #[test]
-fn a_plan_too_long_for_a_comment_is_cut_with_counts_and_closed_blocks() {
+fn a_plan_of_thousands_of_changes_fits_one_comment_whole() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let repo = checkout(tmp.path(), "repo");
-    // 1,500 more users: a real plan far over the comment limit.
+    // 1,500 more users: a real plan far over the comment limit in full.
     let mut users = String::new();
     for i in 0..1500 {
         users.push_str(&format!(
@@ -621,20 +621,51 @@ fn a_plan_too_long_for_a_comment_is_cut_with_counts_and_closed_blocks() {
     );
     assert_eq!(r.code, 0, "{}", r.transcript());
     let plan = read(&repo.join("plan/plan.md"));
-    assert!(plan.chars().count() > 200_000, "{}", plan.len());
+    assert!(
+        plan.contains("of 1508 changes are shown in detail, the table lists the first 50."),
+        "{}",
+        &plan[..400]
+    );
+
+    // orgctl cut it; the comment keeps it whole, note and footer included.
+    let note = "⚠️ **The reviewed plan was not applied**";
+    let body = comment_body(
+        &repo,
+        "plan",
+        &[
+            ("ORGCTL_COMMENT_NOTE", note),
+            ("ORGCTL_RUN_URL", "https://ci.example/runs/7"),
+        ],
+    );
+    assert!(body.chars().count() <= 65_536, "{}", body.chars().count());
+    assert!(
+        body.starts_with(&format!("{MARKER}\n{note}\n\n{plan}")),
+        "{}",
+        &body[..300]
+    );
+}
+
+#[test]
+fn a_plan_file_over_the_limit_is_cut_by_lines_with_counts_and_closed_blocks() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = checkout(tmp.path(), "repo");
+    // Longer than orgctl writes: the script must still never exceed the limit.
+    let mut plan = String::from("### orgctl plan: 2000 to add, 0 to change, 0 to destroy\n");
+    for i in 0..2000 {
+        plan.push_str(&format!(
+            "\n<details><summary>user \"user{i:04}\" will be created</summary>\n\n```diff\n+ email = \"user{i:04}@acme.example\"\n+ firstName = \"User\"\n```\n\n</details>\n"
+        ));
+    }
+    std::fs::create_dir_all(repo.join("plan")).expect("mkdir");
+    std::fs::write(repo.join("plan/plan.md"), &plan).expect("write");
 
     let body = comment_body(&repo, "plan", &[("ORGCTL_RUN_URL", "https://ci.example/runs/7")]);
     assert!(body.chars().count() <= 65_536, "{}", body.chars().count());
-    assert!(
-        body.starts_with(&format!("{MARKER}\n### orgctl plan: 1508 to add")),
-        "{}",
-        &body[..200]
-    );
+    assert!(body.chars().count() > 60_000, "the room is used");
+    assert!(body.starts_with(&format!("{MARKER}\n### orgctl plan: 2000 to add")));
     let total = plan.lines().count();
-    let shown = body.lines().count();
     let note = format!("of {total} lines shown. The full plan is `plan.md` in the saved plan of this run.");
     assert!(body.contains(&note), "{}", &body[body.len() - 600..]);
-    assert!(shown > 500 && shown < total, "{shown} of {total}");
     let fences = body.lines().filter(|l| l.starts_with("```")).count();
     assert_eq!(fences % 2, 0, "every code block is closed");
     assert_eq!(

@@ -145,6 +145,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Test only: answer every N-th API request with STATUS (STATUS:N[:RETRY_AFTER]).
+    #[cfg(feature = "dev")]
     #[arg(long, value_name = "STATUS:N", hide = true)]
     pub inject_fault: Vec<crate::serve::Fault>,
 }

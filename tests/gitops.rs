@@ -22,6 +22,15 @@ use yaml_rust2::{Yaml, YamlLoader};
 const SECRET: (&str, &str) = ("PORTAL_CLIENT_SECRET", "portal-client-secret-0123456789");
 const MARKER: &str = "<!-- orgctl-plan -->";
 
+/// A pull request's change: a longer minimum password length.
+const RAISE_MIN_LENGTH: &[Edit] = &[("organization.yaml", "minLength: 10", "minLength: 12")];
+/// Another change, merged and applied first.
+const RENAME_BOB: &[Edit] = &[("people.yaml", "firstName: Bob", "firstName: Robert")];
+/// A merge request's change: Bob moves to Support.
+const MOVE_BOB: &[Edit] = &[("people.yaml", "department: Sales", "department: Support")];
+/// Another change, merged and applied first.
+const SHORTER_IDLE: &[Edit] = &[("organization.yaml", "idleTimeout: 2h", "idleTimeout: 1h")];
+
 fn example(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples/gitops")
@@ -51,6 +60,18 @@ fn checkout(tmp: &Path, name: &str) -> PathBuf {
 /// Hands a job's saved plan to a later job, as the CI artifact store does.
 fn hand_on(from: &Path, to: &Path) {
     copy_dir(from, to);
+}
+
+/// One edit of a file of the checkout: (file under `org/`, from, to).
+type Edit = (&'static str, &'static str, &'static str);
+
+/// A checkout with `edits` made, as a branch holding those commits.
+fn checkout_with(tmp: &Path, name: &str, edits: &[&[Edit]]) -> PathBuf {
+    let dir = checkout(tmp, name);
+    for (file, from, to) in edits.iter().flat_map(|e| e.iter()) {
+        edit(&dir.join("org").join(file), from, to);
+    }
+    dir
 }
 
 fn edit(file: &Path, from: &str, to: &str) {
@@ -350,12 +371,7 @@ fn github_merge_after_the_directory_moved_is_refused_as_stale_and_the_fresh_plan
     let wf = Github::new(store);
 
     // The pull request raises the password length and is planned.
-    let pr = checkout(tmp.path(), "pr");
-    edit(
-        &pr.join("org/organization.yaml"),
-        "minLength: 10",
-        "minLength: 12",
-    );
+    let pr = checkout_with(tmp.path(), "pr", &[RAISE_MIN_LENGTH]);
     let r = wf.run("plan", &["validate", "plan"], &pr);
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(
@@ -365,28 +381,13 @@ fn github_merge_after_the_directory_moved_is_refused_as_stale_and_the_fresh_plan
     );
 
     // Meanwhile another change is merged and applied first.
-    let other = checkout(tmp.path(), "other");
-    edit(
-        &other.join("org/people.yaml"),
-        "firstName: Bob",
-        "firstName: Robert",
-    );
+    let other = checkout_with(tmp.path(), "other", &[RENAME_BOB]);
     let r = orgctl(&other, &wf.store, "apply -f org --auto-approve");
     assert_eq!(r.code, 0, "{}", r.transcript());
 
     // The merge: the default branch holds both changes; the reviewed plan
     // is refused as stale and nothing of it is written.
-    let main = checkout(tmp.path(), "main");
-    edit(
-        &main.join("org/organization.yaml"),
-        "minLength: 10",
-        "minLength: 12",
-    );
-    edit(
-        &main.join("org/people.yaml"),
-        "firstName: Bob",
-        "firstName: Robert",
-    );
+    let main = checkout_with(tmp.path(), "main", &[RAISE_MIN_LENGTH, RENAME_BOB]);
     hand_on(&pr.join("plan"), &main.join("reviewed"));
     let r = wf.run("apply", &["apply"], &main);
     assert_eq!(r.code, 1, "{}", r.transcript());
@@ -413,17 +414,7 @@ fn github_merge_after_the_directory_moved_is_refused_as_stale_and_the_fresh_plan
     );
 
     // Run by hand with the fresh plan's run: it applies, and all is done.
-    let dispatch = checkout(tmp.path(), "dispatch");
-    edit(
-        &dispatch.join("org/organization.yaml"),
-        "minLength: 10",
-        "minLength: 12",
-    );
-    edit(
-        &dispatch.join("org/people.yaml"),
-        "firstName: Bob",
-        "firstName: Robert",
-    );
+    let dispatch = checkout_with(tmp.path(), "dispatch", &[RAISE_MIN_LENGTH, RENAME_BOB]);
     hand_on(&main.join("plan"), &dispatch.join("reviewed"));
     let r = wf.run("apply", &["apply"], &dispatch);
     assert_eq!(r.code, 0, "{}", r.transcript());
@@ -455,34 +446,14 @@ fn gitlab_merge_request_plan_merge_stale_refusal_and_fresh_plan() {
     assert!(!main.join("plan").exists(), "no fresh plan after a good apply");
 
     // A second one, planned; then the directory moves before its merge.
-    let mr = checkout(tmp.path(), "mr2");
-    edit(
-        &mr.join("org/people.yaml"),
-        "department: Sales",
-        "department: Support",
-    );
+    let mr = checkout_with(tmp.path(), "mr2", &[MOVE_BOB]);
     let r = ci.run("orgctl-plan", &mr, false);
     assert_eq!(r.code, 0, "{}", r.transcript());
-    let other = checkout(tmp.path(), "other");
-    edit(
-        &other.join("org/organization.yaml"),
-        "idleTimeout: 2h",
-        "idleTimeout: 1h",
-    );
+    let other = checkout_with(tmp.path(), "other", &[SHORTER_IDLE]);
     let r = orgctl(&other, &ci.store, "apply -f org --auto-approve");
     assert_eq!(r.code, 0, "{}", r.transcript());
 
-    let main = checkout(tmp.path(), "main2");
-    edit(
-        &main.join("org/people.yaml"),
-        "department: Sales",
-        "department: Support",
-    );
-    edit(
-        &main.join("org/organization.yaml"),
-        "idleTimeout: 2h",
-        "idleTimeout: 1h",
-    );
+    let main = checkout_with(tmp.path(), "main2", &[MOVE_BOB, SHORTER_IDLE]);
     hand_on(&mr.join("plan"), &main.join("reviewed"));
     let r = ci.run("orgctl-apply", &main, true);
     assert_eq!(r.code, 1, "{}", r.transcript());
@@ -495,17 +466,7 @@ fn gitlab_merge_request_plan_merge_stale_refusal_and_fresh_plan() {
     assert!(!fresh.contains("idleTimeout"), "{fresh}");
 
     // The pipeline run by hand with the apply job's fresh plan.
-    let again = checkout(tmp.path(), "main3");
-    edit(
-        &again.join("org/people.yaml"),
-        "department: Sales",
-        "department: Support",
-    );
-    edit(
-        &again.join("org/organization.yaml"),
-        "idleTimeout: 2h",
-        "idleTimeout: 1h",
-    );
+    let again = checkout_with(tmp.path(), "main3", &[MOVE_BOB, SHORTER_IDLE]);
     hand_on(&main.join("plan"), &again.join("reviewed"));
     let r = ci.run("orgctl-apply", &again, true);
     assert_eq!(r.code, 0, "{}", r.transcript());

@@ -26,5 +26,6 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod serve;
+#[cfg(any(test, feature = "dev"))]
 pub mod synth;
 pub mod validate;

@@ -936,3 +936,125 @@ fn unknown_organizations_and_missing_directories_are_errors_with_a_suggestion() 
         "error: organization \"acmee\" was not found, did you mean \"acme\"?\n"
     );
 }
+
+/// The commit this build records: what `git rev-parse` says here, or
+/// `unknown` without git (a source tarball), as build.rs decides.
+fn built_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[test]
+fn version_and_dash_dash_version_name_the_commit() {
+    let env = Env::new();
+    let expected = format!(
+        "orgctl {} (commit {})\n",
+        env!("CARGO_PKG_VERSION"),
+        built_commit()
+    );
+    for args in [vec!["version"], vec!["--version"]] {
+        let r = env.run(&args);
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (0, expected.as_str(), ""),
+            "{args:?}"
+        );
+    }
+    let r = env.run(&["version", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"formatVersion": 1, "version": env!("CARGO_PKG_VERSION"), "commit": built_commit()})
+    );
+}
+
+#[test]
+fn completions_and_man_pages_are_generated_from_the_real_flags() {
+    let env = Env::new();
+    let bash = env.run(&["completions", "bash"]);
+    assert_eq!(bash.code, 0, "{}", bash.transcript());
+    assert!(bash.stdout.contains("_orgctl()"), "{}", bash.stdout);
+    assert!(bash.stdout.contains("--detailed-exitcode") && bash.stdout.contains("--auto-approve"));
+    let zsh = env.run(&["completions", "zsh"]);
+    assert!(zsh.stdout.starts_with("#compdef orgctl"), "{}", zsh.stdout);
+    let bad = env.run(&["completions", "cmd.exe"]);
+    assert_eq!(bad.code, 1, "{}", bad.transcript());
+    assert!(bad.stderr.contains("invalid value 'cmd.exe'"), "{}", bad.stderr);
+
+    let r = env.run(&["man", "--out", "man"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(
+        r.stderr,
+        "Wrote orgctl.1 and a page per command (orgctl-plan.1, …) to man.\n"
+    );
+    let page = |name: &str| {
+        std::fs::read_to_string(env.dir.path().join("man").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert!(page("orgctl.1").contains(".TH orgctl 1"), "{}", page("orgctl.1"));
+    let plan = page("orgctl-plan.1");
+    assert!(plan.contains("detailed\\-exitcode"), "{plan}");
+    assert!(page("orgctl-explain-signin.1").contains("\\-\\-ip"));
+}
+
+#[test]
+fn a_saved_plan_applies_without_asking_and_detailed_exitcode_needs_dry_run() {
+    let env = Env::new();
+    let r = env.run(&["apply", "-f", &small(), "--detailed-exitcode"]);
+    assert_eq!(r.code, 1, "{}", r.transcript());
+    assert!(
+        r.stderr
+            .starts_with("error: the following required arguments were not provided:\n  --dry-run\n"),
+        "{}",
+        r.stderr
+    );
+    let r = env.run(&["plan", "-f", &small(), "--out", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    // No terminal and no --auto-approve: a saved plan is the reviewed change.
+    let r = env.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains("Apply complete! Objects: 8 added, 0 changed, 0 destroyed."),
+        "{}",
+        r.transcript()
+    );
+    assert_eq!(r.stderr, "");
+}
+
+#[test]
+fn progress_phases_go_to_stderr_with_progress_and_nowhere_without_it() {
+    let env = Env::new();
+    let files = env.copy("small");
+    let files = files.to_str().expect("utf-8 path");
+    let quiet = env.run(&["plan", "-f", files]);
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""));
+    let r = env.run(&["plan", "-f", files, "--progress"]);
+    assert_eq!(r.stdout, quiet.stdout, "progress never reaches stdout");
+    assert_eq!(r.stderr, "Reading the files and the live directory, planning…\n");
+    let r = env.run(&["apply", "-f", files, "--auto-approve", "--progress"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(
+        r.stderr,
+        "Reading the files and the live directory, planning…\nApplying 8 changes…\nWriting the rule-made app assignments of 1 user…\n"
+    );
+    edit(
+        &Path::new(files).join("org.yaml"),
+        "minLength: 10",
+        "minLength: 12",
+    );
+    let r = env.run(&["apply", "-f", files, "--auto-approve", "--progress"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(
+        r.stderr,
+        "Reading the files and the live directory, planning…\nApplying 1 change…\n"
+    );
+    let r = env.run(&["validate", "-f", files]);
+    assert_eq!(r.stdout, "The files are valid: 8 objects in 1 organization.\n");
+}

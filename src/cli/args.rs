@@ -30,7 +30,7 @@ Example:
 
 /// orgctl keeps an identity organization's security set-up as code.
 #[derive(Debug, Parser)]
-#[command(name = "orgctl", version, about, after_help = EXIT_CODES)]
+#[command(name = "orgctl", version = super::about::VERSION, about, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Live backend: sqlite:PATH (default sqlite:.orgctl/directory.db), http(s)://HOST:PORT (orgctl serve), or keycloak+http(s)://HOST[:PORT][/PATH] (a Keycloak server; the organization is the realm).
     #[arg(long, global = true, env = "ORGCTL_BACKEND", value_name = "ADDRESS")]
@@ -43,6 +43,9 @@ pub struct Cli {
     /// Log more to stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Show progress phases on stderr even when it is not a terminal (CI logs).
+    #[arg(long, global = true)]
+    pub progress: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -93,6 +96,36 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the Kubernetes controller: reconcile orgctl custom resources into their backends.
     Controller(ControllerArgs),
+    /// Print the version and the git commit it was built from.
+    Version(VersionArgs),
+    /// Print a shell completion script (e.g. `orgctl completions bash > /etc/bash_completion.d/orgctl`).
+    Completions(CompletionsArgs),
+    /// Write man pages (orgctl.1 and one per command) into a directory.
+    Man(ManArgs),
+}
+
+/// `orgctl version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: TextOrJson,
+}
+
+/// `orgctl completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `orgctl man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `orgctl serve`. Tokens come from --token-file (one per line, optionally
@@ -112,6 +145,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Test only: answer every N-th API request with STATUS (STATUS:N[:RETRY_AFTER]).
+    #[cfg(feature = "dev")]
     #[arg(long, value_name = "STATUS:N", hide = true)]
     pub inject_fault: Vec<crate::serve::Fault>,
 }
@@ -220,17 +254,17 @@ pub struct ApplyArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub flags: PlanFlags,
-    /// Apply a plan saved by `plan --out` (refused if the live state changed since).
+    /// Apply a plan saved by `plan --out`, without asking again (refused if the live state changed since).
     #[arg(long, value_name = "FILE", conflicts_with = "files")]
     pub plan: Option<PathBuf>,
-    /// Apply without asking for confirmation.
+    /// Apply without asking for confirmation (a saved plan never asks).
     #[arg(long)]
     pub auto_approve: bool,
     /// Show the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// With --dry-run: exit 2 when there are changes.
-    #[arg(long)]
+    /// With --dry-run: exit 2 when there are changes (without it, a usage error).
+    #[arg(long, requires = "dry_run")]
     pub detailed_exitcode: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use super::args::{ApplyArgs, Cli, OutputFormat, PlanArgs, PlanFlags, TextOrJson, ValidateArgs};
 use super::printer::{versioned_json, Printer};
+use super::progress::{count, Writing};
 use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
 use crate::apply::{self, EnvAndFiles};
 use crate::backend::Backend;
@@ -56,9 +57,10 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
             if a.output == TextOrJson::Json {
                 printer.out(&versioned_json(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] })));
             } else {
-                let s = if orgs == 1 { "" } else { "s" };
                 printer.out(&format!(
-                    "The files are valid: {objects} objects in {orgs} organization{s}."
+                    "The files are valid: {} in {}.",
+                    count(objects, "object"),
+                    count(orgs, "organization")
                 ));
             }
             Ok(ExitCode::SUCCESS)
@@ -92,7 +94,10 @@ fn make_plan(
         // No --my-ip: the addresses the backend sees this machine at, if it can tell.
         options.guard.addresses = backend.client_addresses();
     }
-    let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles).map_err(|e| {
+    let phase = printer.phase("Reading the files and the live directory, planning");
+    let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles);
+    drop(phase);
+    let planned = planned.map_err(|e| {
         print_engine_error(printer, &e);
         Reported
     })?;
@@ -205,20 +210,16 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if !a.auto_approve && !confirm(printer)? {
+    // A saved plan is the change someone reviewed: applying it asks nothing.
+    if a.plan.is_none() && !a.auto_approve && !confirm(printer)? {
         printer.err("Apply cancelled; nothing was changed.");
         return Err(Reported);
     }
-    let bar = report::progress_bar(&plan);
+    let mut writing = Writing::start(printer.progress, &plan);
     let result = apply::execute(&plan, backend.as_mut(), &secrets, &mut |done, total| {
-        if let Some(b) = &bar {
-            b.set_length(total as u64);
-            b.set_position(done as u64);
-        }
+        writing.update(done, total);
     });
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    writing.finish();
     if json {
         printer.out(&report::json(&plan, Some(&result)));
     } else {

@@ -205,10 +205,10 @@ pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
                 }
             }
             printer.err(&format!(
-                "Exported {} objects of {:?} into {} files under {}.",
-                live.objects.len(),
+                "Exported {} of {:?} into {} under {}.",
+                super::progress::count(live.objects.len(), "object"),
                 org.as_str(),
-                sorted.len(),
+                super::progress::count(sorted.len(), "file"),
                 dir.display()
             ));
         }

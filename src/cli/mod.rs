@@ -2,6 +2,7 @@
 //! and prints through one [`printer::Printer`]. `main.rs` only parses
 //! arguments and calls [`run`].
 
+mod about;
 pub mod args;
 mod commands;
 mod controller;
@@ -9,6 +10,7 @@ mod crds;
 mod explain;
 mod inspect;
 pub mod printer;
+mod progress;
 mod report;
 mod serve;
 pub mod sources;
@@ -64,7 +66,7 @@ pub fn run(cli: Cli) -> ExitCode {
             "error: orgctl hit an internal error ({what}); nothing more was written. Please report this with the command you ran."
         );
     }));
-    let printer = Printer::new(cli.no_color);
+    let printer = Printer::new(cli.no_color).with_progress(cli.progress);
     let result = match &cli.command {
         args::Command::Validate(a) => commands::validate(&printer, a),
         args::Command::Plan(a) => commands::plan(&printer, &cli, a),
@@ -80,6 +82,9 @@ pub fn run(cli: Cli) -> ExitCode {
             args::ExplainWhat::Signin(s) => explain::signin(&printer, &cli, s),
         },
         args::Command::Serve(a) => serve::serve(&printer, &cli, a),
+        args::Command::Version(a) => about::version(&printer, a),
+        args::Command::Completions(a) => about::completions(a),
+        args::Command::Man(a) => about::man(&printer, a),
     };
     result.unwrap_or(ExitCode::FAILURE)
 }

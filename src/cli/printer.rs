@@ -36,6 +36,8 @@ pub struct Printer {
     pub color: bool,
     /// Colour stderr.
     pub color_err: bool,
+    /// Where progress goes (stderr only).
+    pub progress: super::progress::Mode,
 }
 
 impl Printer {
@@ -44,7 +46,22 @@ impl Printer {
         Printer {
             color: !no_color && std::io::stdout().is_terminal(),
             color_err: !no_color && std::io::stderr().is_terminal(),
+            progress: super::progress::Mode::Off,
         }
+    }
+
+    /// The same printer, showing progress on a terminal, or as lines with
+    /// `--progress`.
+    pub fn with_progress(self, flag: bool) -> Self {
+        Printer {
+            progress: super::progress::Mode::detect(flag),
+            ..self
+        }
+    }
+
+    /// Shows a phase of long work on stderr until the result is dropped.
+    pub fn phase(&self, text: &str) -> super::progress::Phase {
+        super::progress::phase(self.progress, text)
     }
 
     /// Writes a result to stdout (ignoring a closed pipe).

@@ -1,24 +1,8 @@
-//! Renders an apply report for people and scripts, and the progress bar.
+//! Renders an apply report for people and scripts.
 
-use std::io::IsTerminal;
-
+use super::progress::count;
 use crate::apply::{ApplyReport, ChangeOutcome};
 use crate::plan::{Action, Plan};
-
-/// A progress bar on stderr when it is a terminal.
-pub fn progress_bar(plan: &Plan) -> Option<indicatif::ProgressBar> {
-    let total: usize = plan.organizations.iter().map(|o| o.changes.len()).sum();
-    if !std::io::stderr().is_terminal() || total < 2 {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} applying [{bar:30}] {pos}/{len} changes ({elapsed})",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
-}
 
 fn verb(action: Action) -> &'static str {
     match action {
@@ -26,15 +10,6 @@ fn verb(action: Action) -> &'static str {
         Action::Update => "updated",
         Action::Replace => "replaced",
         Action::Delete => "deleted",
-    }
-}
-
-/// `1 user` / `3 users`.
-fn users(n: usize) -> String {
-    if n == 1 {
-        "1 user".to_string()
-    } else {
-        format!("{n} users")
     }
 }
 
@@ -69,7 +44,7 @@ pub fn text(plan: &Plan, report: &ApplyReport, color: bool) -> String {
             }
         }
         if let Some(a) = &org.assignments {
-            let what = format!("app assignments of {}", users(a.users));
+            let what = format!("app assignments of {}", count(a.users, "user"));
             match &a.outcome {
                 ChangeOutcome::Applied => out.push_str(&format!("{what}: written\n")),
                 ChangeOutcome::Failed(e) => out.push_str(&format!("{red}{what}: failed: {e}{reset}\n")),
@@ -87,7 +62,7 @@ pub fn text(plan: &Plan, report: &ApplyReport, color: bool) -> String {
             .map(|a| a.users)
             .sum();
         let assigned = if assigned > 0 {
-            format!(" App assignments of {} updated.", users(assigned))
+            format!(" App assignments of {} updated.", count(assigned, "user"))
         } else {
             String::new()
         };
@@ -104,8 +79,9 @@ pub fn text(plan: &Plan, report: &ApplyReport, color: bool) -> String {
     } else {
         let total: usize = plan.organizations.iter().map(|o| o.changes.len()).sum();
         out.push_str(&format!(
-            "\n{red}Apply failed: {} of {total} changes applied, {failed} not applied.{reset} {}\n",
+            "\n{red}Apply failed: {} of {} applied, {failed} not applied.{reset} {}\n",
             report.applied(),
+            count(total, "change"),
             after_failure(report)
         ));
     }

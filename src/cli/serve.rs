@@ -53,6 +53,7 @@ pub(super) fn serve(printer: &Printer, cli: &Cli, a: &ServeArgs) -> CmdResult {
     if tokens.any_short() {
         printer.warn("a token is shorter than 16 characters; use long random tokens");
     }
+    #[cfg(feature = "dev")]
     if !a.inject_fault.is_empty() {
         printer.warn("fault injection is on (--inject-fault): for tests only");
     }
@@ -61,6 +62,7 @@ pub(super) fn serve(printer: &Printer, cli: &Cli, a: &ServeArgs) -> CmdResult {
         listen: a.listen,
         tokens,
         tls: a.tls_cert.clone().zip(a.tls_key.clone()),
+        #[cfg(feature = "dev")]
         faults: a.inject_fault.clone(),
     };
     let result = serve::run(config, |addr, tls| {

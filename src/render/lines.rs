@@ -11,6 +11,7 @@ use anstyle::{AnsiColor, Color, Style};
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
+use super::structured;
 use crate::plan::{Action, Change, FieldChange, FieldDiff};
 
 /// What a secret is shown as, in every format.
@@ -251,9 +252,19 @@ pub(super) fn notes(change: &Change, indent: usize) -> Vec<Line> {
     lines
 }
 
-/// One line per changed field (several for sets and multi-line text), then
-/// the count of unchanged fields; markers at [`FIELD_INDENT`].
-pub(super) fn field_lines(change: &Change) -> Vec<Line> {
+/// How objects and lists inside field lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Values {
+    /// One line of JSON (the terminal plan).
+    Json,
+    /// YAML-like lines, diffed line by line (the Markdown plan).
+    Yaml,
+}
+
+/// One line per changed field (several for sets, multi-line text and, with
+/// [`Values::Yaml`], structured values), then the count of unchanged fields;
+/// markers at [`FIELD_INDENT`].
+pub(super) fn field_lines(change: &Change, values: Values) -> Vec<Line> {
     let fields = change.field_changes();
     let width = fields
         .iter()
@@ -262,7 +273,7 @@ pub(super) fn field_lines(change: &Change) -> Vec<Line> {
         .unwrap_or(0);
     let mut lines = Vec::new();
     for field in fields.iter() {
-        push_field(&mut lines, field, change.action, width);
+        push_field(&mut lines, field, change.action, width, values);
     }
     if change.unchanged_fields > 0 {
         let n = change.unchanged_fields;
@@ -276,7 +287,7 @@ pub(super) fn field_lines(change: &Change) -> Vec<Line> {
     lines
 }
 
-fn push_field(lines: &mut Vec<Line>, field: &FieldChange, action: Action, width: usize) {
+fn push_field(lines: &mut Vec<Line>, field: &FieldChange, action: Action, width: usize, values: Values) {
     let FieldChange {
         path,
         sensitive,
@@ -306,11 +317,19 @@ fn push_field(lines: &mut Vec<Line>, field: &FieldChange, action: Action, width:
                 lines.push(line(marker, format!(" {path} = <<-EOT")));
                 push_text_diff(lines, old, new);
                 lines.push(Line::comment(FIELD_INDENT + 2, "EOT".into(), Tone::Plain));
+            } else if values == Values::Yaml && (structured::is_block(before) || structured::is_block(after))
+            {
+                lines.push(line(marker, format!(" {}:", path.trim_end())));
+                push_structured_diff(lines, before, after);
             } else {
+                let show = |v: &Value| match values {
+                    Values::Yaml if v.is_array() || v.is_object() => structured::flow(v),
+                    _ => v.to_string(),
+                };
                 let text = match marker {
-                    Marker::Add => format!(" {path} = {after}"),
-                    Marker::Remove => format!(" {path} = {before} -> null"),
-                    _ => format!(" {path} = {before} -> {after}"),
+                    Marker::Add => format!(" {path} = {}", show(after)),
+                    Marker::Remove => format!(" {path} = {} -> null", show(before)),
+                    _ => format!(" {path} = {} -> {}", show(before), show(after)),
                 };
                 lines.push(line(marker, text));
             }
@@ -331,15 +350,41 @@ fn push_field(lines: &mut Vec<Line>, field: &FieldChange, action: Action, width:
                 .map(|v| (Marker::Remove, v))
                 .chain(added.iter().map(|v| (Marker::Add, v)));
             for (marker, value) in elements {
+                let text = match values {
+                    Values::Yaml if value.is_array() || value.is_object() => structured::flow(value),
+                    _ => value.to_string(),
+                };
                 lines.push(Line {
                     indent: FIELD_INDENT + 4,
                     marker,
-                    text: format!(" {value}"),
+                    text: format!(" {text}"),
                     tone: Tone::Plain,
                 });
             }
             lines.push(Line::comment(FIELD_INDENT + 2, "]".into(), Tone::Plain));
         }
+    }
+}
+
+/// Both sides of a structured value as YAML-like lines, diffed line by line
+/// (unchanged lines kept as context: a rule is read whole).
+fn push_structured_diff(lines: &mut Vec<Line>, before: &Value, after: &Value) {
+    let (old, new) = (structured::block(before), structured::block(after));
+    let old: Vec<&str> = old.iter().map(String::as_str).collect();
+    let new: Vec<&str> = new.iter().map(String::as_str).collect();
+    let diff = TextDiff::from_slices(&old, &new);
+    for change in diff.iter_all_changes() {
+        let marker = match change.tag() {
+            ChangeTag::Equal => Marker::Context,
+            ChangeTag::Delete => Marker::Remove,
+            ChangeTag::Insert => Marker::Add,
+        };
+        lines.push(Line {
+            indent: FIELD_INDENT + 4,
+            marker,
+            text: format!(" {}", change.value()),
+            tone: Tone::Marker,
+        });
     }
 }
 

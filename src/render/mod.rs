@@ -10,6 +10,7 @@ mod impact;
 mod json;
 mod lines;
 mod markdown;
+mod structured;
 mod text;
 
 #[cfg(test)]

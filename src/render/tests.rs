@@ -372,6 +372,116 @@ fn markdown_lists_at_most_five_fields_per_row() {
     );
 }
 
+fn objects(path: &str, added: Vec<Value>, removed: Vec<Value>) -> FieldChange {
+    FieldChange {
+        path: path.to_string(),
+        sensitive: false,
+        diff: FieldDiff::Set { added, removed },
+    }
+}
+
+/// Lines of the `diff` blocks of a Markdown plan.
+fn code_lines(out: &str) -> Vec<&str> {
+    let mut inside = false;
+    out.lines()
+        .filter(|l| {
+            if l.starts_with("```") {
+                inside = !inside;
+                return false;
+            }
+            inside
+        })
+        .collect()
+}
+
+#[test]
+fn markdown_shows_rules_and_assignments_as_yaml_lines() {
+    let mut edit = change(Kind::AppAssignment, "sales-crm", Action::Update);
+    edit.fields = vec![
+        objects(
+            "assign",
+            vec![j!({"app": "crm", "role": "user"})],
+            vec![j!({"app": "crm", "role": "viewer"})],
+        ),
+        value(
+            "rule",
+            j!({"all": [{"field": "department", "op": "equals", "value": "Sales"},
+                        {"field": "location", "op": "notIn", "values": ["Lyon", "Oslo"]}]}),
+            j!({"all": [{"field": "department", "op": "in", "values": ["Sales", "Support"]},
+                        {"field": "location", "op": "notIn", "values": ["Lyon", "Oslo"]}]}),
+        ),
+    ];
+    edit.unchanged_fields = 1;
+    let mut new = change(Kind::AppAssignment, "everyone-wiki", Action::Create);
+    new.fields = vec![
+        objects("assign", vec![j!({"app": "wiki", "role": "reader"})], vec![]),
+        value("priority", Value::Null, j!(5)),
+        value(
+            "rule",
+            Value::Null,
+            j!({"field": "email", "op": "endsWith", "value": "@acme.example"}),
+        ),
+    ];
+    let p = plan(vec![org("acme", vec![edit, new])]);
+    let out = markdown(&p);
+    assert!(!out.contains("{\"field\""), "no one-line JSON:\n{out}");
+    let widest = code_lines(&out).iter().map(|l| l.chars().count()).max();
+    assert!(widest <= Some(60), "{widest:?}:\n{out}");
+    assert_snapshot!(out);
+}
+
+#[test]
+fn markdown_of_a_plan_too_long_for_a_comment_says_what_it_left_out() {
+    let users = (0..3000)
+        .map(|i| {
+            let mut c = change(Kind::User, &format!("user{i:04}"), Action::Create);
+            c.fields = vec![
+                value("email", Value::Null, j!(format!("user{i:04}@acme.example"))),
+                value("department", Value::Null, j!("Sales")),
+            ];
+            c
+        })
+        .collect();
+    let mut acme = org("acme", users);
+    acme.forced = vec![];
+    acme.unmanaged = 2;
+    let out = markdown(&plan(vec![acme]));
+    let chars = out.chars().count();
+    assert!(chars <= super::markdown::COMMENT_LIMIT, "{chars}");
+    assert!(
+        chars > super::markdown::COMMENT_LIMIT - 1_000,
+        "the room is used: {chars}"
+    );
+    let shown = out.matches("<details>").count();
+    assert_eq!(shown, out.matches("</details>").count());
+    assert!(out.starts_with(&format!(
+        "### orgctl plan: 3000 to add, 0 to change, 0 to destroy\n\n> ✂️ **Too long for one comment:** {shown} of 3000 changes are shown in detail, the table lists the first 50. The full plan is in the saved plan file (`orgctl plan --out`; in CI, the run's artifact).\n\n| Action |"
+    )), "{}", &out[..400]);
+    assert!(
+        out.contains("| create | user | user0049 | email, department |\n\n…and 2950 more."),
+        "{}",
+        &out[..6000]
+    );
+    assert!(
+        out.ends_with("2 unmanaged objects left alone.\n"),
+        "the end is never cut"
+    );
+}
+
+#[test]
+fn markdown_cut_to_a_small_limit() {
+    let users = (0..8)
+        .map(|i| {
+            let mut c = change(Kind::User, &format!("user{i}"), Action::Create);
+            c.fields = vec![value("email", Value::Null, j!(format!("user{i}@acme.example")))];
+            c
+        })
+        .collect();
+    let out = super::markdown::markdown_within(&plan(vec![org("acme", users)]), 1_200);
+    assert!(out.chars().count() <= 1_200, "{}", out.chars().count());
+    assert_snapshot!(out);
+}
+
 #[test]
 fn json_round_trips_to_the_same_plan() {
     let mut p = mixed_plan();

@@ -116,7 +116,7 @@ fn change_block(change: &Change, p: Painter) -> String {
     out.extend(lines::notes(change, HEADER_INDENT).iter().map(|l| l.terminal(p)));
 
     let marker = Marker::of(change.action);
-    let body = lines::field_lines(change);
+    let body = lines::field_lines(change, lines::Values::Json);
     let opener = Line {
         // Right-align the symbol in three columns, as Terraform does.
         indent: (HEADER_INDENT + 1).saturating_sub(marker.symbol().len()),

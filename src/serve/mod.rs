@@ -21,14 +21,15 @@ mod writes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+#[cfg(feature = "dev")]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, put};
 use axum::Router;
 
@@ -55,12 +56,15 @@ pub struct ServeConfig {
     pub tokens: Tokens,
     /// PEM certificate chain and private key, for HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Test-only injected faults.
+    /// Injected faults (tests only: the `dev` feature).
+    #[cfg(feature = "dev")]
     pub faults: Vec<Fault>,
 }
 
 /// A test-only fault: every `every`-th API request is answered `status`
-/// (with `Retry-After: retry_after`) before it is looked at.
+/// (with `Retry-After: retry_after`) before it is looked at. Only with the
+/// `dev` feature: a shipped server cannot be told to fail.
+#[cfg(feature = "dev")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault {
     /// 429 or 503 (any 4xx/5xx is accepted).
@@ -71,6 +75,7 @@ pub struct Fault {
     pub retry_after: u64,
 }
 
+#[cfg(feature = "dev")]
 impl std::str::FromStr for Fault {
     type Err = String;
     /// `STATUS:EVERY[:RETRY_AFTER]`, e.g. `503:4` or `429:7:1`.
@@ -135,7 +140,9 @@ pub struct Inner {
     readers: Mutex<Vec<SqliteBackend>>,
     writer: Mutex<SqliteBackend>,
     tokens: Tokens,
+    #[cfg(feature = "dev")]
     faults: Vec<Fault>,
+    #[cfg(feature = "dev")]
     requests: AtomicU64,
 }
 
@@ -148,14 +155,20 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Opens the directory at `path` (creating it) for serving.
-    pub fn open(path: &str, tokens: Tokens, faults: Vec<Fault>) -> Result<AppState, BackendError> {
+    pub fn open(
+        path: &str,
+        tokens: Tokens,
+        #[cfg(feature = "dev")] faults: Vec<Fault>,
+    ) -> Result<AppState, BackendError> {
         let writer = SqliteBackend::open_for_serving(path)?;
         Ok(AppState(Arc::new(Inner {
             path: path.to_string(),
             readers: Mutex::new(Vec::new()),
             writer: Mutex::new(writer),
             tokens,
+            #[cfg(feature = "dev")]
             faults,
+            #[cfg(feature = "dev")]
             requests: AtomicU64::new(0),
         })))
     }
@@ -225,8 +238,9 @@ pub fn router(state: AppState) -> Router {
                 .delete(writes::delete_object),
         )
         .route("/v1/history", get(reads::history))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
-        .layer(middleware::from_fn_with_state(state.clone(), inject_faults));
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    #[cfg(feature = "dev")]
+    let v1 = v1.layer(middleware::from_fn_with_state(state.clone(), inject_faults));
     Router::new()
         .route("/healthz", get(reads::healthz))
         .route("/readyz", get(reads::readyz))
@@ -272,7 +286,13 @@ async fn log_request(request: Request, next: Next) -> Response {
 }
 
 /// Test-only faults (`--inject-fault`): answered before the request is read.
-async fn inject_faults(State(state): State<AppState>, request: Request, next: Next) -> Response {
+#[cfg(feature = "dev")]
+async fn inject_faults(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse;
     if !state.faults.is_empty() {
         let n = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(f) = state.faults.iter().find(|f| n % f.every == 0) {
@@ -293,9 +313,15 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
         listen,
         tokens,
         tls,
+        #[cfg(feature = "dev")]
         faults,
     } = config;
-    let state = AppState::open(&db.to_string_lossy(), tokens, faults)?;
+    let state = AppState::open(
+        &db.to_string_lossy(),
+        tokens,
+        #[cfg(feature = "dev")]
+        faults,
+    )?;
     let listener =
         std::net::TcpListener::bind(listen).map_err(|source| ServeError::Bind { addr: listen, source })?;
     listener

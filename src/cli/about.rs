@@ -1,0 +1,60 @@
+//! What orgctl says about itself: `version` (and `--version`), shell
+//! completions and man pages, all generated from the clap definition so they
+//! never drift from the real flags.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+
+use super::args::{Cli, CompletionsArgs, ManArgs, TextOrJson, VersionArgs};
+use super::printer::{versioned_json, Printer};
+use super::{CmdResult, Reported};
+
+/// The git commit of this build (`unknown` outside a git checkout).
+pub const COMMIT: &str = env!("ORGCTL_GIT_COMMIT");
+
+/// `0.1.0 (commit 1a2b3c4d5e6f)`, as `--version` prints it after the name.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ORGCTL_GIT_COMMIT"),
+    ")"
+);
+
+/// `orgctl version`.
+pub(super) fn version(printer: &Printer, a: &VersionArgs) -> CmdResult {
+    match a.output {
+        TextOrJson::Text => printer.out(&format!("orgctl {VERSION}")),
+        TextOrJson::Json => printer.out(&versioned_json(&serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "commit": COMMIT,
+        }))),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orgctl completions SHELL`: the completion script on stdout.
+pub(super) fn completions(a: &CompletionsArgs) -> CmdResult {
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "orgctl", &mut out);
+    let printer = Printer::new(true);
+    printer.out(&String::from_utf8_lossy(&out));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orgctl man --out DIR`: `orgctl.1` and one page per subcommand.
+pub(super) fn man(printer: &Printer, a: &ManArgs) -> CmdResult {
+    let fail = |what: &Path, e: std::io::Error| {
+        printer.error(&format!("failed to write {}: {e}", what.display()));
+        Reported
+    };
+    std::fs::create_dir_all(&a.out).map_err(|e| fail(&a.out, e))?;
+    clap_mangen::generate_to(Cli::command(), &a.out).map_err(|e| fail(&a.out, e))?;
+    printer.err(&format!(
+        "Wrote orgctl.1 and a page per command (orgctl-plan.1, …) to {}.",
+        a.out.display()
+    ));
+    Ok(ExitCode::SUCCESS)
+}

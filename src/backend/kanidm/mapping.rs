@@ -240,6 +240,23 @@ pub fn check(objects: &mut dyn Iterator<Item = (Kind, &Name, &Spec)>) -> Vec<Gap
                     ));
                 }
             }
+            Spec::AppAssignment(a) => {
+                let mut fields = Vec::new();
+                if let Some(rule) = a.rule.get() {
+                    condition_fields(rule, &mut fields);
+                }
+                fields.sort();
+                fields.dedup();
+                for f in fields
+                    .into_iter()
+                    .filter(|f| !["group", "email", "emailDomain"].contains(&f.as_str()))
+                {
+                    found.push(gap(
+                        "rule",
+                        format!("the rule reads the user's {f:?}, which Kanidm persons cannot hold (rules on Kanidm can use group, email and emailDomain)"),
+                    ));
+                }
+            }
             Spec::RoleBinding(b) => {
                 if let Some(role) = &b.role {
                     if privilege_groups(role.as_str()).is_none() {
@@ -266,6 +283,16 @@ pub fn check(objects: &mut dyn Iterator<Item = (Kind, &Name, &Spec)>) -> Vec<Gap
         });
     }
     found
+}
+
+/// Every field a condition reads.
+fn condition_fields(c: &crate::model::Condition, out: &mut Vec<String>) {
+    if let Some(f) = &c.field {
+        out.push(f.clone());
+    }
+    for sub in c.all.iter().chain(c.any.iter()).flatten() {
+        condition_fields(sub, out);
+    }
 }
 
 #[cfg(test)]

@@ -445,3 +445,75 @@ fn the_simulator_keeps_the_quirks_the_reference_verified() {
     );
     assert_eq!(a["oauth2_rs_basic_secret"], json!(["hidden"]));
 }
+
+/// `small-kanidm` plus a policy for alice: shorter passwords, MFA, one-day sessions.
+fn with_admin_policy(dir: &Path) -> std::path::PathBuf {
+    let work = common::copy_data("small-kanidm", dir);
+    std::fs::write(
+        work.join("admins.yaml"),
+        "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: admins-mfa}\nspec:\n  organization: acme\n  priority: 10\n  targets: {users: [alice]}\n  password: {minLength: 8}\n  mfa: {required: true}\n  session: {lifetime: 1d}\n",
+    )
+    .expect("write");
+    work
+}
+
+#[test]
+fn explain_and_the_access_impact_follow_kanidms_strictest_combination() {
+    let sim = KanidmSim::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = with_admin_policy(dir.path());
+    let r = run(
+        &sim,
+        dir.path(),
+        &["apply", "-f", "small-kanidm", "--auto-approve"],
+    );
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let policy = attrs(&sim, "/group/orgctl_policy_admins-mfa");
+    assert_eq!(policy["member"], json!(["alice@localhost"]));
+    assert_eq!(policy["credential_type_minimum"], json!(["mfa"]));
+    assert_eq!(policy["authsession_expiry"], json!(["86400"]));
+
+    let r = run(&sim, dir.path(), &["explain", "user", "alice"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("  \"admins-mfa\" + \"default\": every matching policy and the default apply together, each setting at its strictest (the backend's rule; priorities decide nothing)\n"),
+        "{}",
+        r.stdout
+    );
+    let r = run(
+        &sim,
+        dir.path(),
+        &[
+            "explain",
+            "signin",
+            "--user",
+            "alice",
+            "--ip",
+            "192.0.2.10",
+            "--output",
+            "json",
+        ],
+    );
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.transcript()));
+    assert_eq!(
+        v["notes"][0]["message"],
+        json!("Security policies \"admins-mfa\" + \"default\" apply together: the backend enforces the strictest value of each setting.")
+    );
+    assert_eq!(v["allowed"], json!(false), "MFA from admins-mfa: {v}");
+    let settings = v["settings"].to_string();
+    assert!(settings.contains("\"mfaRequired\":true"), "{settings}");
+    assert!(
+        settings.contains("\"sessionLifetime\":\"1d\""),
+        "the shorter session wins: {settings}"
+    );
+
+    // The default policy's minimum rises: under Kanidm's rule alice is
+    // affected too (on the embedded directory admins-mfa alone would apply).
+    let org = work.join("org.yaml");
+    let text = std::fs::read_to_string(&org).expect("read");
+    std::fs::write(&org, text.replace("minLength: 10", "minLength: 12")).expect("write");
+    let r = run(&sim, dir.path(), &["plan", "-f", "small-kanidm"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let impact = r.stdout.split("Access impact").nth(1).unwrap_or_default();
+    insta::assert_snapshot!(impact);
+}

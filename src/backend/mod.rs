@@ -457,5 +457,15 @@ pub fn open_with(address: &str, options: &http::HttpOptions) -> Result<Box<dyn B
     }
 }
 
+/// How the backend at `address` combines policies, known from the address
+/// alone (so `explain -f` predicts what that backend would enforce).
+pub fn policy_combination_of(address: &str) -> PolicyCombination {
+    if address.starts_with("kanidm+") {
+        PolicyCombination::Strictest
+    } else {
+        PolicyCombination::Priority
+    }
+}
+
 /// The default backend address.
 pub const DEFAULT_ADDRESS: &str = "sqlite:.orgctl/directory.db";

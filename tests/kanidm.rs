@@ -517,3 +517,53 @@ fn explain_and_the_access_impact_follow_kanidms_strictest_combination() {
     let impact = r.stdout.split("Access impact").nth(1).unwrap_or_default();
     insta::assert_snapshot!(impact);
 }
+
+#[test]
+fn the_kanidm_example_is_held_completely() {
+    let sim = KanidmSim::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/kanidm")
+        .display()
+        .to_string();
+    let r = run(&sim, dir.path(), &["apply", "-f", &example, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout
+            .contains("Apply complete! Objects: 18 added, 0 changed, 0 destroyed. App assignments of 6 users updated."),
+        "{}",
+        r.stdout
+    );
+    let r = run(&sim, dir.path(), &["plan", "-f", &example, "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert_eq!(r.stdout, "No changes. The live directory matches the files.\n");
+    // eva is in platform: admins and baseline combine (14 characters, MFA, one day).
+    let r = run(&sim, dir.path(), &["explain", "user", "eva"]);
+    assert!(
+        r.stdout
+            .contains("\"admins\" + \"baseline\": every matching policy and the default apply together"),
+        "{}",
+        r.stdout
+    );
+    let live = backend(&sim)
+        .snapshot(&"fabrikam".parse().expect("name"))
+        .expect("snapshot");
+    let n = |s: &str| -> orgctl::model::Name { s.parse().expect("name") };
+    assert_eq!(
+        live.grants
+            .of_user("dev")
+            .iter()
+            .map(|g| (g.app.as_str(), g.role.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("ci", "user"), ("wiki", "editor")]
+    );
+    assert!(
+        live.grants.of_user("finn").is_empty(),
+        "a contractor's e-mail domain does not match"
+    );
+    assert!(live.get(orgctl::model::Kind::User, &n("gus")).is_some());
+    assert_eq!(
+        attrs(&sim, "/person/gus")["account_expire"],
+        json!(["1970-01-01T00:00:00Z"])
+    );
+}

@@ -63,6 +63,11 @@ pub struct Writer<'a> {
     pending: BTreeMap<String, Pending>,
     /// Grant groups to create (nested in their role's group) before the flush.
     new_grant_groups: BTreeSet<String>,
+    /// Group memberships naming a group this run has yet to create: written
+    /// once every write has run (write index, group, members).
+    deferred: Vec<(usize, Name, Members)>,
+    /// The write running now.
+    current: usize,
 }
 
 impl<'a> Writer<'a> {
@@ -74,6 +79,8 @@ impl<'a> Writer<'a> {
             index,
             pending: BTreeMap::new(),
             new_grant_groups: BTreeSet::new(),
+            deferred: Vec::new(),
+            current: 0,
         }
     }
 
@@ -81,8 +88,17 @@ impl<'a> Writer<'a> {
     pub fn run(&mut self, writes: &[Write], progress: &mut dyn FnMut(usize)) -> Vec<Result<(), String>> {
         let mut results: Vec<Result<(), String>> = Vec::with_capacity(writes.len());
         for (i, w) in writes.iter().enumerate() {
+            self.current = i;
             results.push(self.apply(i, w).map_err(|e| e.to_string()));
             progress(i + 1);
+        }
+        for (i, group, m) in std::mem::take(&mut self.deferred) {
+            let object = what(Kind::Group, group.as_str());
+            if let Err(e) = self.members(group.as_str(), &m, &object) {
+                if let Some(r) = results.get_mut(i).filter(|r| r.is_ok()) {
+                    *r = Err(e.to_string());
+                }
+            }
         }
         self.flush(&mut results);
         results
@@ -482,7 +498,17 @@ impl<'a> Writer<'a> {
             }
         }
         if let Some(m) = s.members.get() {
-            self.members(n, m, &object)?;
+            let later = m
+                .groups
+                .get()
+                .is_some_and(|c| c.iter().any(|g| !self.index.groups.contains_key(g.as_str())));
+            if later {
+                // A nested group this run creates later: Kanidm refuses a
+                // reference to a missing entry.
+                self.deferred.push((self.current, name.clone(), m.clone()));
+            } else {
+                self.members(n, m, &object)?;
+            }
         }
         Ok(())
     }

@@ -529,8 +529,9 @@ fn the_kanidm_example_is_held_completely() {
     let r = run(&sim, dir.path(), &["apply", "-f", &example, "--auto-approve"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(
-        r.stdout
-            .contains("Apply complete! Objects: 18 added, 0 changed, 0 destroyed. App assignments of 6 users updated."),
+        r.stdout.contains(
+            "Apply complete! Objects: 18 added, 0 changed, 0 destroyed. App assignments of 6 users updated."
+        ),
         "{}",
         r.stdout
     );

@@ -9,6 +9,7 @@ pub mod asof;
 pub mod http;
 pub mod kanidm;
 pub mod keycloak;
+mod remote;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

@@ -11,6 +11,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::backend::remote::{env_or_file, transport};
 use crate::backend::BackendError;
 use crate::model::SecretValue;
 
@@ -18,20 +19,6 @@ use crate::model::SecretValue;
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// Attempts of a read (the first and two retries).
 const READ_ATTEMPTS: u32 = 3;
-
-/// Reads `NAME`, or the file named by `NAME_FILE` (trailing newline trimmed).
-fn env_or_file(name: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, BackendError> {
-    if let Some(v) = lookup(name).filter(|v| !v.is_empty()) {
-        return Ok(Some(v));
-    }
-    let file_var = format!("{name}_FILE");
-    let Some(path) = lookup(&file_var).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| BackendError::Config(format!("{file_var}: cannot read {path}: {e}")))?;
-    Ok(Some(text.trim().to_string()))
-}
 
 /// How orgctl reaches a Kanidm server: its API token and, for a server with
 /// a private CA, that CA.
@@ -186,7 +173,7 @@ impl Client {
                     return Err(BackendError::Unavailable(format!(
                         "kanidm at {}: {method} {what}: {}",
                         self.base,
-                        transport(e)
+                        transport(e, "Kanidm")
                     )));
                 }
             }
@@ -255,25 +242,6 @@ impl Client {
             return Err(self.refused(&Method::GET, what, &a));
         }
         Ok(a.body)
-    }
-}
-
-/// A transport failure for people (no URL query, no headers).
-fn transport(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "no answer: timed out".into()
-    } else if e.is_connect() {
-        "no answer: connection refused or failed (is Kanidm running?)".into()
-    } else {
-        let e = e.without_url();
-        let mut s = format!("no answer: {e}");
-        let mut source = std::error::Error::source(&e);
-        while let Some(inner) = source {
-            s.push_str(": ");
-            s.push_str(&inner.to_string());
-            source = inner.source();
-        }
-        s
     }
 }
 

@@ -149,7 +149,18 @@ impl State {
             .map(|(n, _)| n.clone())
     }
 
-    fn render(&self, name: &str, e: &Entry) -> Value {
+    /// Entry name → the groups it is a direct member of.
+    fn memberof(&self) -> BTreeMap<&str, Vec<&str>> {
+        let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (g, e) in &self.entries {
+            for m in e.attrs.get("member").into_iter().flatten() {
+                out.entry(m.as_str()).or_default().push(g.as_str());
+            }
+        }
+        out
+    }
+
+    fn render(&self, name: &str, e: &Entry, memberof: &BTreeMap<&str, Vec<&str>>) -> Value {
         let mut attrs = serde_json::Map::new();
         for (k, vals) in &e.attrs {
             let vals: Vec<String> = if REFERENCES.contains(&k.as_str()) {
@@ -175,16 +186,9 @@ impl State {
                 attrs.insert("oauth2_rs_scope_map".into(), json!(maps));
             }
         }
-        if e.kind == EntryKind::Person {
-            let memberof: Vec<String> = self
-                .entries
-                .iter()
-                .filter(|(_, g)| g.attrs.get("member").is_some_and(|m| m.iter().any(|m| m == name)))
-                .map(|(g, _)| self.spn(g))
-                .collect();
-            if !memberof.is_empty() {
-                attrs.insert("directmemberof".into(), json!(memberof));
-            }
+        if let Some(groups) = memberof.get(name).filter(|g| !g.is_empty()) {
+            let spns: Vec<String> = groups.iter().map(|g| self.spn(g)).collect();
+            attrs.insert("directmemberof".into(), json!(spns));
         }
         json!({ "attrs": attrs })
     }
@@ -438,11 +442,12 @@ impl State {
             }
             (Method::GET, [t]) if kind_of(t).is_some() => {
                 let k = kind_of(t);
+                let memberof = self.memberof();
                 let list: Vec<Value> = self
                     .entries
                     .iter()
                     .filter(|(_, e)| Some(e.kind) == k)
-                    .map(|(n, e)| self.render(n, e))
+                    .map(|(n, e)| self.render(n, e, &memberof))
                     .collect();
                 (StatusCode::OK, Value::Array(list))
             }
@@ -460,7 +465,10 @@ impl State {
             ),
             (Method::GET, [t, id]) if kind_of(t).is_some() => match kind_of(t).and_then(|k| self.find(k, id))
             {
-                Some(n) => (StatusCode::OK, self.render(&n, &self.entries[&n])),
+                Some(n) => (
+                    StatusCode::OK,
+                    self.render(&n, &self.entries[&n], &self.memberof()),
+                ),
                 None => (StatusCode::OK, Value::Null),
             },
             (Method::DELETE, [t, id]) if kind_of(t).is_some() => {
@@ -496,7 +504,7 @@ impl State {
             (Method::GET, [t, id, "_attr", a]) if kind_of(t).is_some() => {
                 match kind_of(t).and_then(|k| self.find(k, id)) {
                     Some(n) => {
-                        let v = self.render(&n, &self.entries[&n]);
+                        let v = self.render(&n, &self.entries[&n], &self.memberof());
                         (StatusCode::OK, v["attrs"].get(*a).cloned().unwrap_or(Value::Null))
                     }
                     None => (StatusCode::OK, Value::Null),

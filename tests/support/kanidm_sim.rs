@@ -238,14 +238,7 @@ impl State {
         };
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (k, v) in attrs {
-            let vals: Vec<String> = v
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect();
-            map.insert(k.to_lowercase(), vals);
+            map.insert(k.to_lowercase(), strings_of(v));
         }
         let Some(name) = map.get("name").and_then(|n| n.first()).map(|n| n.to_lowercase()) else {
             return (
@@ -483,13 +476,7 @@ impl State {
                     .cloned()
                     .unwrap_or_default();
                 for (a, v) in attrs {
-                    let vals: Vec<String> = v
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect();
+                    let vals = strings_of(&v);
                     let r = if vals.is_empty() {
                         self.attr(k, id, &a, &Method::DELETE, None)
                     } else {
@@ -596,6 +583,16 @@ fn syntax_error(attr: &str, v: &str) -> Option<&'static str> {
         "class" => "Invalid class",
         _ => "Invalid uint32 syntax",
     })
+}
+
+/// The strings of a JSON array (Kanidm's attribute values).
+fn strings_of(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
 }
 
 fn dedup(values: Vec<String>) -> Vec<String> {

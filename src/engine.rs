@@ -121,6 +121,10 @@ fn plan_with_live(
     // The files are not needed past the diff: freeing them before the access
     // evaluation keeps a large organization's peak memory at the diff's.
     drop(desired);
-    plan::add_access_effects(&mut plan, &live, options).map_err(EngineError::Plan)?;
+    let options = PlanOptions {
+        policies: backend.capabilities().policies,
+        ..options.clone()
+    };
+    plan::add_access_effects(&mut plan, &live, &options).map_err(EngineError::Plan)?;
     Ok(Planned { plan, secrets, live })
 }

@@ -2,10 +2,18 @@
 //! idempotency / prune / saved-plan / export tests run against the embedded
 //! directory (`sqlite:`), against a real `orgctl serve` started on a free
 //! loopback port (`http://`), and against the real Keycloak server of the
-//! test run (`keycloak+http://`, realm `acme`; these cases take turns). Each
-//! case is one function; `all!` makes a test of it per backend.
+//! test run (`keycloak+http://`, realm `acme`; these cases take turns),
+//! against the Kanidm simulator (`tests/support/kanidm_sim.rs`, always) and
+//! against a real Kanidm when `ORGCTL_TEST_KANIDM_URL` and
+//! `ORGCTL_TEST_KANIDM_TOKEN` are set (these cases take turns too). Each
+//! case is one function; `all!` makes a test of it per backend. Kanidm
+//! cannot hold a department or an idle timeout, so its targets use
+//! `tests/data/small-kanidm`: the same eight objects, a rule over group
+//! membership and a last name to edit instead.
 
 mod common;
+#[path = "support/kanidm_sim.rs"]
+mod kanidm_sim;
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -21,15 +29,45 @@ enum Target {
     Sqlite,
     Http,
     Keycloak,
+    KanidmSim,
+    KanidmReal,
 }
 
 /// Keycloak cases share the realm `acme` and so take turns.
 static KEYCLOAK_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Real-Kanidm cases share its one domain and so take turns.
+static KANIDM_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A Kanidm to run against: the simulator, or a real server (with its turn).
+enum Kanidm {
+    Sim(kanidm_sim::KanidmSim),
+    Real {
+        server: common::RealKanidm,
+        _turn: std::sync::MutexGuard<'static, ()>,
+    },
+}
+
+impl Kanidm {
+    fn address(&self) -> String {
+        match self {
+            Kanidm::Sim(s) => s.address(),
+            Kanidm::Real { server, .. } => server.address(),
+        }
+    }
+
+    fn token(&self) -> String {
+        match self {
+            Kanidm::Sim(_) => kanidm_sim::SIM_TOKEN.to_string(),
+            Kanidm::Real { server, .. } => server.token.clone(),
+        }
+    }
+}
 
 struct Env {
     dir: tempfile::TempDir,
     server: Option<Server>,
     keycloak: Option<(common::Keycloak, std::sync::MutexGuard<'static, ()>)>,
+    kanidm: Option<Kanidm>,
 }
 
 impl Env {
@@ -37,34 +75,71 @@ impl Env {
     /// (the Keycloak cases outside `scripts/test-all.sh`).
     fn new(target: Target) -> Option<Env> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (server, keycloak) = match target {
-            Target::Sqlite => (None, None),
+        let (server, keycloak, kanidm) = match target {
+            Target::Sqlite => (None, None, None),
             Target::Http => (
                 Some(Server::start(&dir.path().join("served.db"), Opts::default())),
+                None,
                 None,
             ),
             Target::Keycloak => {
                 let kc = common::keycloak("convergence suite on Keycloak")?;
                 let turn = KEYCLOAK_TURN.lock().unwrap_or_else(|p| p.into_inner());
                 kc.drop_realm("acme");
-                (None, Some((kc, turn)))
+                (None, Some((kc, turn)), None)
+            }
+            Target::KanidmSim => (None, None, Some(Kanidm::Sim(kanidm_sim::KanidmSim::start()))),
+            Target::KanidmReal => {
+                let real = common::real_kanidm("convergence suite on a real Kanidm")?;
+                let turn = KANIDM_TURN.lock().unwrap_or_else(|p| p.into_inner());
+                real.reset();
+                (
+                    None,
+                    None,
+                    Some(Kanidm::Real {
+                        server: real,
+                        _turn: turn,
+                    }),
+                )
             }
         };
         Some(Env {
             dir,
             server,
             keycloak,
+            kanidm,
         })
+    }
+
+    /// The test data folder of this target.
+    fn data_name(&self) -> &'static str {
+        if self.kanidm.is_some() {
+            "small-kanidm"
+        } else {
+            "small"
+        }
+    }
+
+    /// An edit of bob that changes one field: (before, after) text.
+    fn edit(&self) -> (&'static str, &'static str) {
+        if self.kanidm.is_some() {
+            ("lastName: Jones", "lastName: Finch")
+        } else {
+            ("department: Sales", "department: Finance")
+        }
     }
 
     /// True when the backend keeps an audit log.
     fn has_history(&self) -> bool {
-        self.keycloak.is_none()
+        self.keycloak.is_none() && self.kanidm.is_none()
     }
 
     fn address(&self) -> String {
         if let Some((kc, _)) = &self.keycloak {
             return kc.address();
+        }
+        if let Some(k) = &self.kanidm {
+            return k.address();
         }
         match &self.server {
             Some(s) => s.address.clone(),
@@ -73,6 +148,22 @@ impl Env {
     }
 
     fn backend(&self) -> Box<dyn Backend> {
+        if let Some(k) = &self.kanidm {
+            let ca_pem = match k {
+                Kanidm::Real { server, .. } => server
+                    .ca_file
+                    .as_ref()
+                    .map(|f| std::fs::read(f).expect("read the CA file")),
+                Kanidm::Sim(_) => None,
+            };
+            let settings = backend::kanidm::Settings {
+                token: orgctl::model::SecretValue::new(k.token()),
+                ca_pem,
+            };
+            return Box::new(
+                backend::kanidm::KanidmBackend::open_with(&k.address(), settings).expect("open kanidm"),
+            );
+        }
         if let Some((kc, _)) = &self.keycloak {
             let credentials = backend::keycloak::Credentials::Client {
                 realm: "master".into(),
@@ -95,6 +186,12 @@ impl Env {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_orgctl"));
         if let Some((kc, _)) = &self.keycloak {
             cmd.envs(kc.env());
+        }
+        if let Some(k) = &self.kanidm {
+            cmd.env("ORGCTL_KANIDM_TOKEN", k.token());
+            if let Kanidm::Real { server, .. } = k {
+                cmd.envs(server.env());
+            }
         }
         let out: Output = cmd
             .current_dir(self.dir.path())
@@ -119,12 +216,30 @@ impl Env {
             "the token was printed:\n{}",
             run.transcript()
         );
+        if let Some(k) = &self.kanidm {
+            assert!(
+                !all.contains(&k.token()),
+                "the Kanidm token was printed:\n{}",
+                run.transcript()
+            );
+        }
         assert!(!all.contains("panicked"), "panic:\n{}", run.transcript());
         run
     }
 
+    /// Copies this target's data as `small` into the work directory.
     fn copy_small(&self) -> PathBuf {
-        common::copy_data("small", self.dir.path())
+        let from = common::copy_data(self.data_name(), self.dir.path());
+        let to = self.dir.path().join("small");
+        if from != to {
+            std::fs::rename(&from, &to).expect("rename data");
+        }
+        to
+    }
+
+    /// This target's data folder, as a path argument.
+    fn small(&self) -> String {
+        common::data(self.data_name()).display().to_string()
     }
 
     fn history_len(&self) -> usize {
@@ -157,6 +272,18 @@ macro_rules! all {
                         super::$case(env)
                     }
                 }
+                #[test]
+                fn kanidm_sim() {
+                    if let Some(env) = super::Env::new(super::Target::KanidmSim) {
+                        super::$case(env)
+                    }
+                }
+                #[test]
+                fn kanidm_real() {
+                    if let Some(env) = super::Env::new(super::Target::KanidmReal) {
+                        super::$case(env)
+                    }
+                }
             }
         )*
     };
@@ -172,7 +299,7 @@ all!(
 );
 
 fn apply_then_replan_shows_no_changes_and_a_second_apply_writes_nothing(env: Env) {
-    let small = common::data("small").display().to_string();
+    let small = env.small();
     let plan = env.run(&["plan", "-f", &small, "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}", plan.transcript());
     assert!(
@@ -216,7 +343,12 @@ fn an_update_converges(env: Env) {
     assert_eq!(env.run(&["apply", "-f", "small", "--auto-approve"]).code, 0);
     let people = work.join("people.yaml");
     let text = std::fs::read_to_string(&people).expect("read");
-    std::fs::write(&people, text.replace("department: Sales", "department: Finance")).expect("write");
+    std::fs::write(&people, {
+        let (from, to) = env.edit();
+        assert!(text.contains(from), "{from}");
+        text.replace(from, to)
+    })
+    .expect("write");
     let r = env.run(&["apply", "-f", "small", "--auto-approve"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(
@@ -279,7 +411,12 @@ fn saved_plan_applies_and_a_stale_one_is_refused(env: Env) {
     assert_eq!(r.code, 0, "{}", r.transcript());
     let people = work.join("people.yaml");
     let text = std::fs::read_to_string(&people).expect("read");
-    std::fs::write(&people, text.replace("department: Sales", "department: Finance")).expect("write");
+    std::fs::write(&people, {
+        let (from, to) = env.edit();
+        assert!(text.contains(from), "{from}");
+        text.replace(from, to)
+    })
+    .expect("write");
     let r = env.run(&["plan", "-f", "small", "--out", "stale.json"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     std::fs::write(&people, text.replace("firstName: Bob", "firstName: Robert")).expect("write");
@@ -292,7 +429,7 @@ fn saved_plan_applies_and_a_stale_one_is_refused(env: Env) {
 }
 
 fn export_round_trips_to_no_changes(env: Env) {
-    let small = common::data("small").display().to_string();
+    let small = env.small();
     assert_eq!(env.run(&["apply", "-f", &small, "--auto-approve"]).code, 0);
     let r = env.run(&["export", "--org", "acme", "--dir", "exported"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
@@ -303,7 +440,7 @@ fn export_round_trips_to_no_changes(env: Env) {
 }
 
 fn grants_travel_and_read_back_the_same(env: Env) {
-    let small = common::data("small").display().to_string();
+    let small = env.small();
     assert_eq!(env.run(&["apply", "-f", &small, "--auto-approve"]).code, 0);
     let mut b = env.backend();
     let org: Name = "acme".parse().expect("name");

@@ -87,6 +87,8 @@ pub struct EffectiveAccess<'m> {
     lists: AppLists,
     user_list: Vec<u32>,
     policy: Vec<PolicySlot>,
+    /// Per user, every matching policy (only when policies combine).
+    policy_sets: Vec<Vec<u32>>,
     admin: Vec<(u32, AdminSlot)>,
     conflicts: Vec<PolicyConflict>,
 }
@@ -117,9 +119,38 @@ impl<'m> EffectiveAccess<'m> {
             lists,
             user_list,
             policy,
+            policy_sets: Vec::new(),
             admin,
             conflicts,
         }
+    }
+
+    /// With every user's matching policies (when policies combine).
+    pub(crate) fn with_policy_sets(mut self, sets: Vec<Vec<u32>>) -> Self {
+        self.policy_sets = sets;
+        self
+    }
+
+    /// The policies that make user `u`'s settings: the effective one alone,
+    /// or, when the backend combines them, every matching one and the default.
+    pub(crate) fn policies_at(
+        &self,
+        u: u32,
+    ) -> Vec<(&'m Name, Option<&'m crate::model::SecurityPolicySpec>)> {
+        if self.model.combination == crate::backend::PolicyCombination::Strictest {
+            if matches!(self.policy.get(u as usize), None | Some(PolicySlot::None)) {
+                return Vec::new();
+            }
+            let set = self.policy_sets.get(u as usize).map_or(&[][..], Vec::as_slice);
+            return self
+                .model
+                .policies
+                .combined(set)
+                .into_iter()
+                .map(|(n, s)| (n, Some(s)))
+                .collect();
+        }
+        self.policy_name_at(u).map(|n| (n, None)).into_iter().collect()
     }
 
     /// The model evaluated.

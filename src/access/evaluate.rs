@@ -34,6 +34,8 @@ struct ChunkOut {
     /// Per user: its list in `lists`.
     user_list: Vec<u32>,
     policy: Vec<PolicySlot>,
+    /// Per user, every matching policy (only when policies combine).
+    policy_sets: Vec<Vec<u32>>,
     admin: Vec<(u32, AdminSlot)>,
     /// `(policy a, policy b)` → first user (by id) both match.
     conflicts: BTreeMap<(u32, u32), u32>,
@@ -133,10 +135,14 @@ fn chunk(
     let mut mark = 0u32;
     let mut matched: Vec<u32> = Vec::new();
     let mut reached: Vec<(u32, Reach)> = Vec::new();
+    let strictest = model.combination == crate::backend::PolicyCombination::Strictest;
     for u in range {
         if index.closed(u) {
             out.user_list.push(0);
             out.policy.push(PolicySlot::None);
+            if strictest {
+                out.policy_sets.push(Vec::new());
+            }
             continue;
         }
         let p = IndexProbe {
@@ -180,6 +186,9 @@ fn chunk(
             None if model.policies.default.is_some() => PolicySlot::Default,
             None => PolicySlot::None,
         });
+        if strictest {
+            out.policy_sets.push(model.policies.matching(&p));
+        }
         if parts.admin {
             reached.clear();
             for (bi, binding) in model.bindings.iter().enumerate() {
@@ -210,6 +219,7 @@ fn merge<'m>(model: &'m AccessModel<'m>, outs: Vec<ChunkOut>) -> EffectiveAccess
     let mut known: FxMap<Box<[u64]>, u32> = FxMap::default();
     let mut user_list = Vec::with_capacity(n);
     let mut policy = Vec::with_capacity(n);
+    let mut policy_sets = Vec::new();
     let mut admin = Vec::new();
     let mut conflicts: BTreeMap<(u32, u32), u32> = BTreeMap::new();
     for out in outs {
@@ -232,6 +242,7 @@ fn merge<'m>(model: &'m AccessModel<'m>, outs: Vec<ChunkOut>) -> EffectiveAccess
                 .map(|l| remap.get(*l as usize).copied().unwrap_or(0)),
         );
         policy.extend(out.policy);
+        policy_sets.extend(out.policy_sets);
         admin.extend(out.admin);
         for (pair, u) in out.conflicts {
             let e = conflicts.entry(pair).or_insert(u);
@@ -254,5 +265,5 @@ fn merge<'m>(model: &'m AccessModel<'m>, outs: Vec<ChunkOut>) -> EffectiveAccess
         })
         .collect();
     conflicts.sort();
-    EffectiveAccess::new(model, lists, user_list, policy, admin, conflicts)
+    EffectiveAccess::new(model, lists, user_list, policy, admin, conflicts).with_policy_sets(policy_sets)
 }

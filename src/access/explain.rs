@@ -140,6 +140,11 @@ pub struct PolicyExplanation {
     pub also_matched: Vec<PolicyRef>,
     /// Equal-priority policies that also match: a validation error.
     pub conflicts: Vec<PolicyRef>,
+    /// When the backend applies every matching policy at once (Kanidm):
+    /// each of them and the default, whose settings combine at their
+    /// strictest; empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub combined: Vec<PolicyRef>,
 }
 
 impl<'a> AccessModel<'a> {
@@ -165,6 +170,7 @@ impl<'a> AccessModel<'a> {
                 higher_not_matched: Vec::new(),
                 also_matched: Vec::new(),
                 conflicts: Vec::new(),
+                combined: Vec::new(),
             },
             admin: AdminRights::default(),
         };
@@ -267,6 +273,31 @@ impl<'a> AccessModel<'a> {
         out.effective = policy_choice(self, slot);
         let winner = resolved.and_then(|(i, _)| self.policies.ordered.get(i as usize).map(|w| (i, w)));
         out.priority = winner.map(|(_, w)| w.priority);
+        if self.combination == crate::backend::PolicyCombination::Strictest {
+            // Every matching policy applies: none wins, none loses.
+            let matching = self.policies.matching(p);
+            out.combined = self
+                .policies
+                .combined(&matching)
+                .into_iter()
+                .map(|(name, spec)| PolicyRef {
+                    policy: name.clone(),
+                    priority: spec.priority.get().copied().unwrap_or(0),
+                })
+                .collect();
+            out.higher_not_matched = self
+                .policies
+                .ordered
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !matching.contains(&(*i as u32)))
+                .map(|(_, q)| PolicyRef {
+                    policy: q.name.clone(),
+                    priority: q.priority,
+                })
+                .collect();
+            return;
+        }
         for (i, policy) in self.policies.ordered.iter().enumerate() {
             let r = PolicyRef {
                 policy: policy.name.clone(),

@@ -86,7 +86,12 @@
 //!   then the rule. Two policies of equal priority that both match a user
 //!   are a conflict ([`PolicyConflict`], with the first such user by name),
 //!   whether or not a higher policy wins; meanwhile the name that sorts first
-//!   wins.
+//!   wins. A backend that applies every matching policy at once (Kanidm,
+//!   [`crate::backend::PolicyCombination::Strictest`], set with
+//!   [`AccessModel::with_policy_combination`]) gets the matching policies and
+//!   the default combined setting by setting ([`combine::strictest`]):
+//!   `explain` lists them all, sign-ins are judged by the combination, and
+//!   the impact compares combinations; priorities then decide nothing.
 //! - **Admin rights.** Union over the bindings that reach the user directly
 //!   or through a group (nested). Built-in `admin`: every module × action;
 //!   `member`: nothing; a custom Role: its permissions. The Organization's
@@ -103,6 +108,7 @@
 mod admin;
 mod bits;
 mod columns;
+pub mod combine;
 mod condition;
 mod effective;
 mod evaluate;

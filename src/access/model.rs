@@ -4,6 +4,7 @@
 //! order, so building it and explaining one user stay cheap at any size; the
 //! org-wide index is built by [`AccessModel::evaluate`].
 
+use crate::backend::PolicyCombination;
 use std::collections::BTreeSet;
 
 use super::admin::{self, Binding};
@@ -91,6 +92,8 @@ pub struct AccessModel<'a> {
     pub(crate) bindings: Vec<Binding<'a>>,
     /// Objects that could not be compiled as written (they grant nothing).
     pub(crate) problems: Vec<String>,
+    /// How the policies that match a user combine (the backend's rule).
+    pub(crate) combination: PolicyCombination,
 }
 
 /// Specs of one organization sorted out by kind.
@@ -217,7 +220,15 @@ impl<'a> AccessModel<'a> {
             policies,
             bindings,
             problems,
+            combination: PolicyCombination::Priority,
         }
+    }
+
+    /// The model with the backend's way of combining policies (Kanidm
+    /// applies every matching policy, each setting at its strictest).
+    pub fn with_policy_combination(mut self, combination: PolicyCombination) -> Self {
+        self.combination = combination;
+        self
     }
 
     /// The organization's name, when its Organization object is present.

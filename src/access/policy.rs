@@ -26,6 +26,8 @@ pub(crate) struct Policy<'a> {
     pub groups: Vec<u32>,
     /// Targeting rule.
     pub rule: Option<Cond>,
+    /// The policy's settings.
+    pub spec: &'a SecurityPolicySpec,
 }
 
 /// Which target of a policy matched a user (first in this order).
@@ -60,6 +62,8 @@ pub(crate) struct Policies<'a> {
     pub ordered: Vec<Policy<'a>>,
     /// The default policy (the first by name when several claim it).
     pub default: Option<&'a Name>,
+    /// The default policy's settings.
+    pub default_spec: Option<&'a SecurityPolicySpec>,
     /// True when two non-default policies share a priority.
     pub ties: bool,
 }
@@ -68,7 +72,27 @@ pub(crate) struct Policies<'a> {
 /// matched, or the default (`None` when there is no default either).
 pub(crate) type Resolved = Option<(u32, Hit)>;
 
-impl Policies<'_> {
+impl<'a> Policies<'a> {
+    /// Every non-default policy whose targets match the user, in decision
+    /// order (what a backend that applies them all at once combines).
+    pub fn matching<P: Probe>(&self, p: &P) -> Vec<u32> {
+        (0..self.ordered.len() as u32)
+            .filter(|i| self.ordered[*i as usize].hit(p).is_some())
+            .collect()
+    }
+
+    /// The names and settings of `matching` policies and the default.
+    pub fn combined(&self, matching: &[u32]) -> Vec<(&'a Name, &'a SecurityPolicySpec)> {
+        let mut out: Vec<(&'a Name, &'a SecurityPolicySpec)> = matching
+            .iter()
+            .filter_map(|i| self.ordered.get(*i as usize))
+            .map(|p| (p.name, p.spec))
+            .collect();
+        if let (Some(n), Some(s)) = (self.default, self.default_spec) {
+            out.push((n, s));
+        }
+        out
+    }
     /// Resolves one user: the first matching policy in decision order.
     /// `conflict(a, b)` is called for every pair of equal-priority policies
     /// that both match, whether or not they win (`matched` is scratch space).
@@ -119,7 +143,10 @@ pub(crate) fn compile<'a>(
     for (name, spec) in specs {
         if spec.default.get() == Some(&true) {
             match out.default {
-                None => out.default = Some(name),
+                None => {
+                    out.default = Some(name);
+                    out.default_spec = Some(spec);
+                }
                 Some(first) => compiler.problems.push(format!(
                     "security policy {:?}: a second default policy; {:?} is used",
                     name.as_str(),
@@ -148,6 +175,7 @@ pub(crate) fn compile<'a>(
                     .flat_map(|c| c.iter()),
             ),
             rule,
+            spec,
         });
     }
     out.ordered

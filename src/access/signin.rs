@@ -712,9 +712,36 @@ impl AccessModel<'_> {
             });
         };
         let choice = user.policy.effective.as_ref();
-        let policy = choice.and_then(|c| cx.policy(c.policy.as_str()).map(|spec| (c.policy.as_str(), spec)));
+        let combined_specs: Vec<&SecurityPolicySpec> = user
+            .policy
+            .combined
+            .iter()
+            .filter_map(|r| cx.policy(r.policy.as_str()))
+            .collect();
+        let combined_names: Vec<String> = user
+            .policy
+            .combined
+            .iter()
+            .map(|r| format!("{:?}", r.policy.as_str()))
+            .collect();
+        let label = combined_names.join(" + ");
+        let combined = (!combined_specs.is_empty()).then(|| super::combine::strictest(&combined_specs));
+        let policy = match &combined {
+            Some(spec) => Some((label.as_str(), spec)),
+            None => choice.and_then(|c| cx.policy(c.policy.as_str()).map(|spec| (c.policy.as_str(), spec))),
+        };
         let mut verdict = evaluate(user.status, policy, cx, attempt, organization);
-        if let Some(c) = choice {
+        if combined.is_some() {
+            verdict.notes.insert(
+                0,
+                Note {
+                    code: NoteCode::Policy,
+                    message: format!(
+                        "Security policies {label} apply together: the backend enforces the strictest value of each setting."
+                    ),
+                },
+            );
+        } else if let Some(c) = choice {
             let priority = user
                 .policy
                 .priority

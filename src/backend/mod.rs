@@ -7,7 +7,9 @@
 
 pub mod asof;
 pub mod http;
+pub mod kanidm;
 pub mod keycloak;
+mod remote;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -163,6 +165,17 @@ pub enum Preconditions {
     None,
 }
 
+/// How a backend combines the security policies that apply to one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PolicyCombination {
+    /// One policy applies: the first matching one by priority, else the default.
+    #[default]
+    Priority,
+    /// Every matching policy and the default apply, each setting at its
+    /// strictest value among them (Kanidm's account policy).
+    Strictest,
+}
+
 /// What a backend can express.
 #[derive(Debug, Clone, Default)]
 pub struct Capabilities {
@@ -181,6 +194,8 @@ pub struct Capabilities {
     /// `None` when the backend keeps an audit log of orgctl's writes;
     /// otherwise why `history` has nothing to show.
     pub no_history: Option<&'static str>,
+    /// How the policies that apply to a user combine.
+    pub policies: PolicyCombination,
 }
 
 /// One primitive write.
@@ -337,7 +352,7 @@ pub struct WriteOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The backend address could not be understood.
-    #[error("invalid backend {0:?}: expected sqlite:PATH, http(s)://HOST:PORT or keycloak+http(s)://HOST[:PORT][/PATH]")]
+    #[error("invalid backend {0:?}: expected sqlite:PATH, http(s)://HOST:PORT, keycloak+http(s)://HOST[:PORT][/PATH] or kanidm+https://HOST[:PORT]")]
     InvalidAddress(String),
     /// The backend's settings are unusable (token, CA file, TLS options).
     #[error("{0}")]
@@ -431,12 +446,25 @@ pub fn open_with(address: &str, options: &http::HttpOptions) -> Result<Box<dyn B
     if address.starts_with("keycloak+") {
         return Ok(Box::new(keycloak::KeycloakBackend::open(address)?));
     }
+    if address.starts_with("kanidm+") {
+        return Ok(Box::new(kanidm::KanidmBackend::open(address)?));
+    }
     if address.starts_with("http://") || address.starts_with("https://") {
         return Ok(Box::new(http::HttpBackend::open(address, options)?));
     }
     match address.split_once(':') {
         Some(("sqlite", path)) if !path.is_empty() => Ok(Box::new(sqlite::SqliteBackend::open(path)?)),
         _ => Err(BackendError::InvalidAddress(address.to_string())),
+    }
+}
+
+/// How the backend at `address` combines policies, known from the address
+/// alone (so `explain -f` predicts what that backend would enforce).
+pub fn policy_combination_of(address: &str) -> PolicyCombination {
+    if address.starts_with("kanidm+") {
+        PolicyCombination::Strictest
+    } else {
+        PolicyCombination::Priority
     }
 }
 

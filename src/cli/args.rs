@@ -32,7 +32,7 @@ Example:
 #[derive(Debug, Parser)]
 #[command(name = "orgctl", version = super::about::VERSION, about, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Live backend: sqlite:PATH (default sqlite:.orgctl/directory.db), http(s)://HOST:PORT (orgctl serve), or keycloak+http(s)://HOST[:PORT][/PATH] (a Keycloak server; the organization is the realm).
+    /// Live backend: sqlite:PATH (default sqlite:.orgctl/directory.db), http(s)://HOST:PORT (orgctl serve), keycloak+http(s)://HOST[:PORT][/PATH] (a Keycloak server; the organization is the realm), or kanidm+https://HOST[:PORT] (a Kanidm server; the organization is its domain).
     #[arg(long, global = true, env = "ORGCTL_BACKEND", value_name = "ADDRESS")]
     pub backend: Option<String>,
     #[command(flatten)]

@@ -36,6 +36,8 @@ pub(super) fn options(printer: &Printer, flags: &PlanFlags) -> Result<PlanOption
             force: flags.force,
         },
         prune_only: None,
+        // The engine takes it from the backend's capabilities.
+        policies: Default::default(),
     })
 }
 

@@ -46,6 +46,12 @@ fn pick(printer: &Printer, named: Option<&str>, available: Vec<Name>) -> Result<
     }
 }
 
+/// How the configured backend combines policies (`-f` explains the files
+/// as that backend would enforce them).
+fn combination(cli: &Cli) -> crate::backend::PolicyCombination {
+    crate::backend::policy_combination_of(cli.backend.as_deref().unwrap_or(crate::backend::DEFAULT_ADDRESS))
+}
+
 fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdResult {
     let Some(explanation) = model.explain_user(&a.name) else {
         let org = model.organization().map(Name::as_str).unwrap_or_default();
@@ -89,7 +95,11 @@ pub fn user(printer: &Printer, cli: &Cli, a: &ExplainUserArgs) -> CmdResult {
         let Some(desired_org) = desired.0.organizations.get(&desired.1) else {
             return Err(Reported);
         };
-        return explain(printer, &AccessModel::from_desired(desired_org), a);
+        return explain(
+            printer,
+            &AccessModel::from_desired(desired_org).with_policy_combination(combination(cli)),
+            a,
+        );
     }
     let backend = open_existing_backend(printer, cli)?;
     let fail = |e: crate::backend::BackendError| {
@@ -102,7 +112,11 @@ pub fn user(printer: &Printer, cli: &Cli, a: &ExplainUserArgs) -> CmdResult {
         backend.organizations().map_err(fail)?,
     )?;
     let live = backend.snapshot(&org).map_err(fail)?;
-    explain(printer, &AccessModel::from_live(&live), a)
+    explain(
+        printer,
+        &AccessModel::from_live(&live).with_policy_combination(backend.capabilities().policies),
+        a,
+    )
 }
 
 fn explain_signin(
@@ -147,7 +161,7 @@ pub fn signin(printer: &Printer, cli: &Cli, a: &ExplainSigninArgs) -> CmdResult 
         };
         return explain_signin(
             printer,
-            &AccessModel::from_desired(desired_org),
+            &AccessModel::from_desired(desired_org).with_policy_combination(combination(cli)),
             &SignInContext::from_desired(desired_org),
             a,
             None,
@@ -177,7 +191,7 @@ pub fn signin(printer: &Printer, cli: &Cli, a: &ExplainSigninArgs) -> CmdResult 
     };
     explain_signin(
         printer,
-        &AccessModel::from_live(&live),
+        &AccessModel::from_live(&live).with_policy_combination(backend.capabilities().policies),
         &SignInContext::from_live(&live),
         a,
         as_of,

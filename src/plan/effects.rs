@@ -81,14 +81,15 @@ fn org_effects(
     applier_found: &mut bool,
 ) -> Result<Vec<String>, PlanError> {
     let after = After::new(live, org)?;
-    let live_model = AccessModel::from_live(live);
+    let live_model = AccessModel::from_live(live).with_policy_combination(options.policies);
     let live_eval = live_model.evaluate();
     let after_model;
     let after_eval_owned;
     let after_eval: &EffectiveAccess<'_> = if after.unchanged() {
         &live_eval
     } else {
-        after_model = AccessModel::from_specs(after.objects().map(|(_, n, s)| (n, s)));
+        after_model = AccessModel::from_specs(after.objects().map(|(_, n, s)| (n, s)))
+            .with_policy_combination(options.policies);
         after_eval_owned = after_model.evaluate();
         &after_eval_owned
     };

@@ -127,8 +127,26 @@ pub(crate) struct Sides<'m, 'p> {
     pub detail: bool,
 }
 
-/// A policy move: (before, after) effective policy names.
-type PolicyPair<'m> = (Option<&'m Name>, Option<&'m Name>);
+/// A policy move: the policies applying before and after (one, or, when
+/// the backend combines them, every matching one and the default).
+type PolicyPair<'m> = (Vec<&'m Name>, Vec<&'m Name>);
+
+/// The settings one side's policies make: the one policy's, or their
+/// strictest combination.
+fn side_settings<'m>(
+    names: &[(&'m Name, Option<&'m SecurityPolicySpec>)],
+    specs: &BTreeMap<&'m Name, &'m SecurityPolicySpec>,
+) -> Option<std::borrow::Cow<'m, SecurityPolicySpec>> {
+    let found: Vec<&SecurityPolicySpec> = names
+        .iter()
+        .filter_map(|(n, s)| s.or_else(|| specs.get(n).copied()))
+        .collect();
+    match found.as_slice() {
+        [] => None,
+        [one] => Some(std::borrow::Cow::Borrowed(*one)),
+        many => Some(std::borrow::Cow::Owned(crate::access::combine::strictest(many))),
+    }
+}
 
 /// Per-line accumulators.
 #[derive(Default)]
@@ -185,18 +203,22 @@ pub(crate) fn impact(s: &Sides<'_, '_>) -> AccessImpact {
             continue;
         }
         // Policy: the effective one before and after, and its settings.
-        let policy_b = b.and_then(|u| s.before.policy_name_at(u));
-        let policy_a = a.and_then(|u| s.after.policy_name_at(u));
-        let settings = setting_diffs.entry((policy_b, policy_a)).or_insert_with(|| {
+        let side_b = b.map(|u| s.before.policies_at(u)).unwrap_or_default();
+        let side_a = a.map(|u| s.after.policies_at(u)).unwrap_or_default();
+        let pair: PolicyPair<'_> = (
+            side_b.iter().map(|(n, _)| *n).collect(),
+            side_a.iter().map(|(n, _)| *n).collect(),
+        );
+        let settings = setting_diffs.entry(pair.clone()).or_insert_with(|| {
             match (
-                policy_b.and_then(|p| s.policies_before.get(p)),
-                policy_a.and_then(|p| s.policies_after.get(p)),
+                side_settings(&side_b, s.policies_before),
+                side_settings(&side_a, s.policies_after),
             ) {
-                (Some(x), Some(y)) => settings::compare(x, y),
+                (Some(x), Some(y)) => settings::compare(&x, &y),
                 _ => Vec::new(),
             }
         });
-        let policy_changed = policy_b != policy_a || !settings.is_empty();
+        let policy_changed = pair.0 != pair.1 || !settings.is_empty();
 
         // Admin rights.
         let (super_b, mask_b) = b.map_or((false, 0), |u| s.before.admin_mask_at(u));
@@ -223,7 +245,7 @@ pub(crate) fn impact(s: &Sides<'_, '_>) -> AccessImpact {
         if policy_changed {
             let entry = lines
                 .policies
-                .entry((policy_b, policy_a))
+                .entry(pair)
                 .or_insert_with(|| (Sample::default(), settings.clone()));
             entry.0.add(name, s.detail);
         }
@@ -261,11 +283,22 @@ pub(crate) fn impact(s: &Sides<'_, '_>) -> AccessImpact {
         policies: lines
             .policies
             .into_iter()
-            .map(|((before, after), (users, settings))| PolicyImpact {
-                before: before.cloned(),
-                after: after.cloned(),
-                users: users.done(),
-                settings,
+            .map(|((before, after), (users, settings))| {
+                let all = |v: &[&Name]| -> Vec<Name> {
+                    if v.len() > 1 {
+                        v.iter().map(|n| (*n).clone()).collect()
+                    } else {
+                        Vec::new()
+                    }
+                };
+                PolicyImpact {
+                    before: before.first().map(|n| (*n).clone()),
+                    after: after.first().map(|n| (*n).clone()),
+                    combined_before: all(&before),
+                    combined_after: all(&after),
+                    users: users.done(),
+                    settings,
+                }
             })
             .collect(),
         admins: lines.admins,

@@ -222,6 +222,13 @@ pub struct PolicyImpact {
     /// What their sign-in rules become, field by field (empty when a side
     /// has no policy or both enforce the same).
     pub settings: Vec<SettingChange>,
+    /// When the backend combines policies (Kanidm): every policy applying
+    /// before (`before` is the first), if more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub combined_before: Vec<Name>,
+    /// Every policy applying after, if more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub combined_after: Vec<Name>,
 }
 
 /// One user whose admin rights change.
@@ -311,6 +318,10 @@ pub struct PlanOptions {
     /// CLI prunes everything (`None`). Not part of a saved plan.
     #[serde(skip)]
     pub prune_only: Option<std::collections::BTreeSet<(Kind, Name)>>,
+    /// How the backend combines the policies that match a user (from its
+    /// capabilities; not part of a saved plan).
+    #[serde(skip)]
+    pub policies: crate::backend::PolicyCombination,
 }
 
 /// What the lockout guards check against.

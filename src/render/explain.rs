@@ -97,6 +97,17 @@ pub fn user(e: &UserExplanation, organization: Option<&str>) -> String {
     out.push_str("\nSecurity policy:\n");
     let p = &e.policy;
     match &p.effective {
+        Some(_) if !p.combined.is_empty() => {
+            let names: Vec<String> = p
+                .combined
+                .iter()
+                .map(|r| format!("{:?}", r.policy.as_str()))
+                .collect();
+            out.push_str(&format!(
+                "  {}: every matching policy and the default apply together, each setting at its strictest (the backend's rule; priorities decide nothing)\n",
+                names.join(" + ")
+            ));
+        }
         None => out.push_str("  none (closed accounts have no policy, or the organization has no default)\n"),
         Some(choice) => {
             let why = policy_reason(&choice.reason);
@@ -110,7 +121,9 @@ pub fn user(e: &UserExplanation, organization: Option<&str>) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if !p.higher_not_matched.is_empty() {
+    if !p.combined.is_empty() && !p.higher_not_matched.is_empty() {
+        out.push_str(&format!("  not applying: {}\n", list(&p.higher_not_matched)));
+    } else if !p.higher_not_matched.is_empty() {
         out.push_str(&format!(
             "  higher priority, not applying: {}\n",
             list(&p.higher_not_matched)

@@ -68,9 +68,16 @@ fn names(sample: &UserSample) -> String {
 }
 
 /// `"a"` or `no policy`.
-fn policy_name(p: &Option<Name>) -> String {
+fn policy_name(p: &Option<Name>, combined: &[Name]) -> String {
+    if !combined.is_empty() {
+        let names: Vec<String> = combined.iter().map(|n| format!("{:?}", n.as_str())).collect();
+        return format!(
+            "policies {} (combined, strictest of each setting)",
+            names.join(" + ")
+        );
+    }
     match p {
-        Some(p) => format!("{:?}", p.as_str()),
+        Some(p) => format!("policy {:?}", p.as_str()),
         None => "no policy".to_string(),
     }
 }
@@ -106,23 +113,36 @@ fn setting(c: &SettingChange) -> String {
     format!("{words} ({how})")
 }
 
+/// [`policy_name`] without the word "policy" for a single policy (the
+/// second name of a move).
+fn short_policy_name(p: &Option<Name>, combined: &[Name]) -> String {
+    match p {
+        Some(p) if combined.is_empty() => format!("{:?}", p.as_str()),
+        _ => policy_name(p, combined),
+    }
+}
+
 fn policy_lines(p: &PolicyImpact, out: &mut Vec<Sentence>) {
     let n = p.users.count;
-    let what = if p.before == p.after {
+    let what = if p.before == p.after && p.combined_before == p.combined_after {
         format!(
-            "{} on policy {} {} new settings",
+            "{} on {} {} new settings",
             users(n),
-            policy_name(&p.after),
+            policy_name(&p.after, &p.combined_after),
             if n == 1 { "gets" } else { "get" }
         )
     } else if p.before.is_none() {
-        format!("{} policy {}", users_do(n, "get"), policy_name(&p.after))
+        format!(
+            "{} {}",
+            users_do(n, "get"),
+            policy_name(&p.after, &p.combined_after)
+        )
     } else {
         format!(
-            "{} from policy {} to {}",
+            "{} from {} to {}",
             users_do(n, "move"),
-            policy_name(&p.before),
-            policy_name(&p.after)
+            policy_name(&p.before, &p.combined_before),
+            short_policy_name(&p.after, &p.combined_after)
         )
     };
     out.push(line(1, Marker::Change, format!("{what}{}", names(&p.users))));

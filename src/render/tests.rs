@@ -492,6 +492,7 @@ fn json_round_trips_to_the_same_plan() {
         impact_detail: true,
         guard: Default::default(),
         prune_only: None,
+        policies: Default::default(),
     };
     p.organizations[0].revision = 42;
     p.organizations[0]

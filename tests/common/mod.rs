@@ -378,3 +378,136 @@ impl Keycloak {
         (status, err)
     }
 }
+
+/// A real Kanidm server given by `ORGCTL_TEST_KANIDM_URL` (https, or http on
+/// loopback) and `ORGCTL_TEST_KANIDM_TOKEN` (a read-write API token of a
+/// service account in idm_admins, idm_people_admins, idm_group_admins,
+/// idm_oauth2_admins and idm_account_policy_admins), with
+/// `ORGCTL_TEST_KANIDM_CA_FILE` for a private CA. Its domain is wiped of
+/// what the tests make before each case.
+#[derive(Clone)]
+pub struct RealKanidm {
+    /// `https://HOST:PORT`.
+    pub url: String,
+    /// The API token.
+    pub token: String,
+    /// A CA file, if the server's certificate needs one.
+    pub ca_file: Option<String>,
+}
+
+/// The real Kanidm of this run, or `None` after one line saying how to
+/// run these cases (they never pass by skipping when
+/// `ORGCTL_TEST_REQUIRE_KANIDM` is set).
+pub fn real_kanidm(suite: &str) -> Option<RealKanidm> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (var("ORGCTL_TEST_KANIDM_URL"), var("ORGCTL_TEST_KANIDM_TOKEN")) {
+        (Some(url), Some(token)) => Some(RealKanidm {
+            url: url.trim_end_matches('/').to_string(),
+            token,
+            ca_file: var("ORGCTL_TEST_KANIDM_CA_FILE"),
+        }),
+        _ => {
+            assert!(
+                var("ORGCTL_TEST_REQUIRE_KANIDM").is_none(),
+                "{suite}: ORGCTL_TEST_REQUIRE_KANIDM is set but ORGCTL_TEST_KANIDM_URL and ORGCTL_TEST_KANIDM_TOKEN are not"
+            );
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{suite}: skipped, no real Kanidm (set ORGCTL_TEST_KANIDM_URL and ORGCTL_TEST_KANIDM_TOKEN, see README \"Kanidm\"); the simulator cases ran"
+                );
+            });
+            None
+        }
+    }
+}
+
+impl RealKanidm {
+    /// The orgctl backend address of this server.
+    pub fn address(&self) -> String {
+        format!("kanidm+{}", self.url)
+    }
+
+    /// Environment for an orgctl process that talks to this server (the token aside).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        self.ca_file
+            .iter()
+            .map(|f| ("ORGCTL_KANIDM_CA_FILE", f.clone()))
+            .collect()
+    }
+
+    fn http(&self) -> reqwest::blocking::Client {
+        let mut b = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(f) = &self.ca_file {
+            let pem = std::fs::read(f).expect("read the CA file");
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA pem"));
+        }
+        b.build().expect("client")
+    }
+
+    /// One API call (`path` under `/v1`): status and JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http()
+            .request(method, format!("{}/v1{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().expect("call Kanidm");
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Removes what the tests make: the entries orgctl tracks, its own
+    /// `orgctl_…` groups, the test data's names, and the default account
+    /// policy's settings.
+    pub fn reset(&self) {
+        let (status, groups) = self.call("GET", "/group", None);
+        assert_eq!(status, 200, "list groups: {groups}");
+        let name = |e: &serde_json::Value| e["attrs"]["name"][0].as_str().unwrap_or_default().to_string();
+        let mut doomed: Vec<String> = vec!["alice".into(), "bob".into(), "sales".into(), "portal".into()];
+        for g in groups.as_array().into_iter().flatten() {
+            let n = name(g);
+            if n == "orgctl_managed" {
+                for m in g["attrs"]["member"].as_array().into_iter().flatten() {
+                    let m = m.as_str().unwrap_or_default();
+                    doomed.push(m.split('@').next().unwrap_or(m).to_string());
+                }
+            }
+        }
+        for n in &doomed {
+            for kind in ["person", "group", "oauth2"] {
+                let (s, v) = self.call("DELETE", &format!("/{kind}/{n}"), None);
+                assert!(s == 200 || s == 404 || s == 400, "delete {kind} {n}: {s} {v}");
+            }
+        }
+        for g in groups.as_array().into_iter().flatten() {
+            let n = name(g);
+            if n.starts_with("orgctl_") {
+                let (s, v) = self.call("DELETE", &format!("/group/{n}"), None);
+                assert!(s == 200 || s == 404, "delete group {n}: {s} {v}");
+            }
+        }
+        for attr in [
+            "auth_password_minimum_length",
+            "credential_type_minimum",
+            "authsession_expiry",
+        ] {
+            let (s, v) = self.call("DELETE", &format!("/group/idm_all_persons/_attr/{attr}"), None);
+            assert_eq!(s, 200, "reset {attr}: {v}");
+        }
+    }
+}

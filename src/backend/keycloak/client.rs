@@ -13,6 +13,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::backend::remote::{env_or_file, transport};
 use crate::backend::BackendError;
 use crate::model::SecretValue;
 
@@ -55,20 +56,6 @@ impl std::fmt::Debug for Credentials {
             }
         }
     }
-}
-
-/// Reads `NAME`, or the file named by `NAME_FILE` (trailing newline trimmed).
-fn env_or_file(name: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, BackendError> {
-    if let Some(v) = lookup(name).filter(|v| !v.is_empty()) {
-        return Ok(Some(v));
-    }
-    let file_var = format!("{name}_FILE");
-    let Some(path) = lookup(&file_var).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| BackendError::Config(format!("{file_var}: cannot read {path}: {e}")))?;
-    Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
 }
 
 impl Credentials {
@@ -243,7 +230,7 @@ impl Client {
             BackendError::Unavailable(format!(
                 "keycloak at {}: the token request: {}",
                 self.base,
-                transport(e)
+                transport(e, "Keycloak")
             ))
         })?;
         let status = response.status();
@@ -325,7 +312,7 @@ impl Client {
                     return Err(BackendError::Unavailable(format!(
                         "keycloak at {}: {method} {what}: {}",
                         self.base,
-                        transport(e)
+                        transport(e, "Keycloak")
                     )));
                 }
             }
@@ -423,25 +410,6 @@ fn answer(response: Response) -> Answer {
         status,
         body,
         location,
-    }
-}
-
-/// A transport failure for people (no URL query, no headers).
-fn transport(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "no answer: timed out".into()
-    } else if e.is_connect() {
-        "no answer: connection refused or failed (is Keycloak running?)".into()
-    } else {
-        let e = e.without_url();
-        let mut s = format!("no answer: {e}");
-        let mut source = std::error::Error::source(&e);
-        while let Some(inner) = source {
-            s.push_str(": ");
-            s.push_str(&inner.to_string());
-            source = inner.source();
-        }
-        s
     }
 }
 

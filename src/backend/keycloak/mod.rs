@@ -267,6 +267,7 @@ impl Backend for KeycloakBackend {
             no_history: Some(
                 "Keycloak keeps no audit log of orgctl's writes; its own admin events (Realm settings → Events → Admin events, when enabled) record every change",
             ),
+            ..Capabilities::default()
         }
     }
 
@@ -351,7 +352,7 @@ mod tests {
             .expect("refused");
         assert_eq!(
             e.to_string(),
-            "invalid backend \"keycloak+ftp://x\": expected sqlite:PATH, http(s)://HOST:PORT or keycloak+http(s)://HOST[:PORT][/PATH]"
+            "invalid backend \"keycloak+ftp://x\": expected sqlite:PATH, http(s)://HOST:PORT, keycloak+http(s)://HOST[:PORT][/PATH] or kanidm+https://HOST[:PORT]"
         );
         for bad in [
             "keycloak+ftp://x",

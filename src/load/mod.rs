@@ -390,6 +390,20 @@ fn spec_from_node(kind: Kind, node: &Node) -> Result<Spec, de::DeError> {
     })
 }
 
+/// Deserializes one node as `T` with the loader's error recovery (every
+/// unknown field with a did-you-mean, wrong type and bad scalar, located),
+/// for documents that are not objects of the model (posture exceptions).
+/// `path` is the node's field path, the prefix of the problems' paths.
+pub fn typed<T: serde::de::DeserializeOwned>(node: &Node, path: &str) -> Result<T, Vec<recover::Recorded>> {
+    let (r, recorded) = recover::with_sink(path, || T::deserialize(de::NodeDe(node)));
+    match r {
+        Ok(v) if recorded.is_empty() => Ok(v),
+        Ok(_) => Err(recorded),
+        Err(e) if recorded.is_empty() => Err(vec![problem(node, path, e.to_string())]),
+        Err(_) => Err(recorded),
+    }
+}
+
 /// Finds the line and column of a field path (`spec.members.users[2]`) in
 /// document `index` of `text`: the deepest node of the path that exists.
 pub fn locate(text: &str, index: usize, path: &str) -> Option<(usize, usize)> {

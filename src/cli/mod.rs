@@ -8,6 +8,7 @@ mod controller;
 mod crds;
 mod explain;
 mod inspect;
+mod posture;
 pub mod printer;
 mod report;
 mod serve;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> ExitCode {
             args::ExplainWhat::Signin(s) => explain::signin(&printer, &cli, s),
         },
         args::Command::Serve(a) => serve::serve(&printer, &cli, a),
+        args::Command::Posture(a) => posture::posture(&printer, &cli, a),
     };
     result.unwrap_or(ExitCode::FAILURE)
 }

@@ -393,14 +393,19 @@ fn spec_from_node(kind: Kind, node: &Node) -> Result<Spec, de::DeError> {
 /// Deserializes one node as `T` with the loader's error recovery (every
 /// unknown field with a did-you-mean, wrong type and bad scalar, located),
 /// for documents that are not objects of the model (posture exceptions).
-/// `path` is the node's field path, the prefix of the problems' paths.
-pub fn typed<T: serde::de::DeserializeOwned>(node: &Node, path: &str) -> Result<T, Vec<recover::Recorded>> {
-    let (r, recorded) = recover::with_sink(path, || T::deserialize(de::NodeDe(node)));
+/// `path` is the node's field path, the prefix of the problems' paths. The
+/// value read is returned beside the problems (with stand-ins where a
+/// problem was), so callers can check its fields too.
+pub fn typed<T: serde::de::DeserializeOwned>(node: &Node, path: &str) -> (Option<T>, Vec<recover::Recorded>) {
+    let (r, mut recorded) = recover::with_sink(path, || T::deserialize(de::NodeDe(node)));
     match r {
-        Ok(v) if recorded.is_empty() => Ok(v),
-        Ok(_) => Err(recorded),
-        Err(e) if recorded.is_empty() => Err(vec![problem(node, path, e.to_string())]),
-        Err(_) => Err(recorded),
+        Ok(v) => (Some(v), recorded),
+        Err(e) => {
+            if recorded.is_empty() {
+                recorded.push(problem(node, path, e.to_string()));
+            }
+            (None, recorded)
+        }
     }
 }
 

@@ -93,6 +93,7 @@ pub fn load(sources: &[Source]) -> Result<Vec<PostureException>, Vec<Diagnostic>
             let mut r = Doc {
                 file: &source.name,
                 diags: &mut diags,
+                suggested: Vec::new(),
             };
             if let Some(x) = r.exception(&doc.root) {
                 out.push(x);
@@ -127,10 +128,17 @@ pub fn load(sources: &[Source]) -> Result<Vec<PostureException>, Vec<Diagnostic>
 struct Doc<'a> {
     file: &'a str,
     diags: &'a mut Vec<Diagnostic>,
+    /// Fields an unknown field was taken for (not reported missing again).
+    suggested: Vec<String>,
 }
 
 impl Doc<'_> {
     fn at(&mut self, node: &Node, path: &str, message: impl Into<String>) {
+        let message = message.into();
+        let field = path.rsplit('.').next().unwrap_or_default();
+        if message.starts_with("missing required field") && self.suggested.iter().any(|s| s == field) {
+            return;
+        }
         self.diags.push(Diagnostic {
             location: Some(Location {
                 file: self.file.to_string(),
@@ -138,7 +146,7 @@ impl Doc<'_> {
                 col: node.col,
             }),
             path: path.to_string(),
-            message: message.into(),
+            message,
         });
     }
 
@@ -216,19 +224,28 @@ impl Doc<'_> {
                 self.at(root, "metadata", "missing required field \"metadata\"");
                 None
             }
-            Some(node) => load::typed::<Metadata>(node, "metadata")
-                .map_err(|p| self.recorded(p))
-                .ok(),
+            Some(node) => {
+                let (value, problems) = load::typed::<Metadata>(node, "metadata");
+                self.recorded(problems);
+                value
+            }
         };
         let spec = match root.get("spec") {
             None => {
                 self.at(root, "spec", "missing required field \"spec\"");
                 None
             }
-            Some(node) => load::typed::<RawSpec>(node, "spec")
-                .map_err(|p| self.recorded(p))
-                .ok()
-                .map(|s| (node, s)),
+            Some(node) => {
+                let (value, problems) = load::typed::<RawSpec>(node, "spec");
+                // A misspelt field's did-you-mean explains its absence.
+                for p in &problems {
+                    if let Some((_, rest)) = p.message.split_once("did you mean \"") {
+                        self.suggested.push(rest.trim_end_matches("\"?").to_string());
+                    }
+                }
+                self.recorded(problems);
+                value.map(|s| (node, s))
+            }
         };
         let (node, spec) = spec?;
         let fields = self.spec_fields(node, spec);

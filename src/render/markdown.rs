@@ -63,6 +63,14 @@ pub fn markdown(plan: &Plan) -> String {
         if !section.is_empty() {
             org_blocks.push(impact_list(&section));
         }
+        if let Some((heading, items)) = super::posture::delta_section(&impact.posture) {
+            let mut block = vec![format!("**{heading}**"), String::new()];
+            block.extend(items.iter().map(|(introduced, text)| {
+                let sign = if *introduced { "introduced" } else { "resolved" };
+                format!("- {sign}: {}", cell(text))
+            }));
+            org_blocks.push(block.join("\n"));
+        }
         if let Some(l) = super::impact::assignments_line(assignments) {
             org_blocks.push(l);
         }
@@ -146,7 +154,7 @@ fn field_list(change: &Change) -> String {
 }
 
 /// Text made safe for a table cell: no column breaks, no HTML, one line.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     lines::sanitize(s)
         .replace('|', "\\|")
         .replace('<', "&lt;")

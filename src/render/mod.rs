@@ -10,6 +10,7 @@ mod impact;
 mod json;
 mod lines;
 mod markdown;
+pub mod posture;
 mod text;
 
 #[cfg(test)]

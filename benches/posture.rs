@@ -78,20 +78,6 @@ fn files(users: usize) {
     );
 }
 
-/// The benchmark org with the rule and policy edit of `benches/scale.rs`.
-fn edited(users: usize) -> Vec<orgctl::load::Source> {
-    let mut sources = generate(&SynthParams::benchmark(users));
-    for s in &mut sources {
-        if s.name.ends_with("app-assignments.yaml") {
-            s.text = s.text.replacen("op: equals", "op: notEquals", 1);
-        }
-        if s.name.ends_with("security-policies.yaml") {
-            s.text = s.text.replacen("    minLength: 10\n", "    minLength: 15\n", 1);
-        }
-    }
-    sources
-}
-
 fn plan_delta(users: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite:{}", dir.path().join("d.db").display());
@@ -106,7 +92,7 @@ fn plan_delta(users: usize) {
         orgctl::engine::plan(&sources, backend.as_ref(), &opts, &EnvAndFiles).expect("plan")
     });
     assert!(noop.plan.is_empty() && noop.plan.organizations[0].impact.posture.is_empty());
-    let changed = edited(users);
+    let changed = orgctl::synth::edited_benchmark(users);
     let (ebest, emedian, edit) = time(5, || {
         orgctl::engine::plan(&changed, backend.as_ref(), &opts, &EnvAndFiles).expect("plan")
     });

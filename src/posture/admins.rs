@@ -4,7 +4,7 @@
 //! cause is the admin's policy (the user when no policy applies).
 
 use super::facts::{Admin, Facts};
-use super::{obj, CheckId, Finding, ObjectRef};
+use super::{finding, obj, CheckId, Finding, ObjectRef};
 use crate::model::{Kind, MfaMode, Name, ProviderType, SecurityPolicySpec, TrustedBrowser};
 use crate::plan::UserSample;
 
@@ -20,7 +20,7 @@ pub(super) fn check(f: &Facts<'_, '_>, out: &mut Vec<Finding>) {
         let spec = f.policy(admin.policy);
         let grantors = bindings_of(f, admin);
         let emit = &mut |check: CheckId, field: &str, message: String| {
-            out.push(finding(admin, &grantors, check, field, message));
+            out.push(admin_finding(admin, &grantors, check, field, message));
         };
         admin_checks(f, admin, spec, emit);
     }
@@ -168,7 +168,7 @@ fn federated_provider<'a>(f: &Facts<'a, '_>, spec: Option<&SecurityPolicySpec>) 
         .map(|(n, _)| n.as_str())
 }
 
-fn finding(
+fn admin_finding(
     admin: &Admin<'_>,
     grantors: &[ObjectRef],
     check: CheckId,
@@ -177,29 +177,16 @@ fn finding(
 ) -> Finding {
     let user = obj(Kind::User, admin.name);
     let (cause, field) = match admin.policy {
-        Some(p) => (obj(Kind::SecurityPolicy, p), field.to_string()),
-        None => (user.clone(), String::new()),
+        Some(p) => (obj(Kind::SecurityPolicy, p), field),
+        None => (user.clone(), ""),
     };
-    let mut objects = vec![user.clone()];
-    if cause != user {
-        objects.push(cause.clone());
-    }
-    objects.extend(grantors.iter().cloned());
-    Finding {
-        check,
-        severity: check.severity(),
-        subject: user,
-        message,
-        cause,
-        field,
-        location: None,
-        objects,
-        users: UserSample {
-            count: 1,
-            names: vec![admin.name.clone()],
-        },
-        exception: None,
-    }
+    let mut x = finding(check, user, cause, field, message);
+    x.objects.extend(grantors.iter().cloned());
+    x.users = UserSample {
+        count: 1,
+        names: vec![admin.name.clone()],
+    };
+    x
 }
 
 /// The role bindings (and the Organization, for the super admin) that make

@@ -181,23 +181,19 @@ pub fn check(input: &Input<'_, '_>) -> Vec<Finding> {
         } else {
             format!("{field} of ")
         };
-        out.push(Finding {
-            check: CheckId::BackendCannotEnforce,
-            severity: CheckId::BackendCannotEnforce.severity(),
-            message: format!(
-                "the backend cannot enforce {what}{} {:?}: {}",
-                gap.kind.noun(),
-                gap.name.as_str(),
-                gap.reason
-            ),
-            cause: subject.clone(),
-            field,
-            location: None,
-            objects: vec![subject.clone()],
-            users: UserSample::default(),
-            exception: None,
+        let message = format!(
+            "the backend cannot enforce {what}{} {:?}: {}",
+            gap.kind.noun(),
+            gap.name.as_str(),
+            gap.reason
+        );
+        out.push(finding(
+            CheckId::BackendCannotEnforce,
+            subject.clone(),
             subject,
-        });
+            &field,
+            message,
+        ));
     }
     sort(&mut out);
     out
@@ -212,6 +208,33 @@ pub(crate) fn sort(findings: &mut [Finding]) {
             &b.subject,
         ))
     });
+}
+
+/// A finding of `check` about `subject`, caused by `cause`'s `field`; its
+/// objects are the subject and the cause, its users none (callers add more).
+pub(crate) fn finding(
+    check: CheckId,
+    subject: ObjectRef,
+    cause: ObjectRef,
+    field: &str,
+    message: String,
+) -> Finding {
+    let mut objects = vec![subject.clone()];
+    if cause != subject {
+        objects.push(cause.clone());
+    }
+    Finding {
+        check,
+        severity: check.severity(),
+        subject,
+        message,
+        cause,
+        field: field.to_string(),
+        location: None,
+        objects,
+        users: UserSample::default(),
+        exception: None,
+    }
 }
 
 /// An object reference.

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::facts::Facts;
-use super::{obj, CheckId, Finding, ObjectRef};
+use super::{finding, obj, CheckId, Finding, ObjectRef};
 use crate::model::{AppType, Kind, Name, UserStatus};
 use crate::plan::{UserSample, IMPACT_SAMPLE};
 
@@ -18,26 +18,6 @@ pub(super) fn check(f: &Facts<'_, '_>, out: &mut Vec<Finding>) {
     }
     everyone(f, out);
     sso_apps(f, out);
-}
-
-/// A finding with the users given.
-fn finding(check: CheckId, subject: ObjectRef, cause: ObjectRef, field: &str, message: String) -> Finding {
-    let mut objects = vec![subject.clone()];
-    if cause != subject {
-        objects.push(cause.clone());
-    }
-    Finding {
-        check,
-        severity: check.severity(),
-        subject,
-        message,
-        cause,
-        field: field.to_string(),
-        location: None,
-        objects,
-        users: UserSample::default(),
-        exception: None,
-    }
 }
 
 /// Users met in name order: the count and the first few names.

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::facts::Facts;
-use super::{obj, CheckId, Finding, ObjectRef};
+use super::{finding, obj, CheckId, Finding, ObjectRef};
 use crate::model::{Kind, Name, UserStatus};
 use crate::plan::UserSample;
 
@@ -91,24 +91,14 @@ fn orphan(
     grantors: &[ObjectRef],
     message: String,
 ) -> Finding {
-    let subject = obj(Kind::User, user);
-    let mut objects = vec![subject.clone()];
-    objects.extend(grantors.iter().cloned());
-    Finding {
-        check,
-        severity: check.severity(),
-        subject,
-        message,
-        cause,
-        field: field.to_string(),
-        location: None,
-        objects,
-        users: UserSample {
-            count: 1,
-            names: vec![user.clone()],
-        },
-        exception: None,
-    }
+    let mut x = finding(check, obj(Kind::User, user), cause, field, message);
+    x.objects.truncate(1);
+    x.objects.extend(grantors.iter().cloned());
+    x.users = UserSample {
+        count: 1,
+        names: vec![user.clone()],
+    };
+    x
 }
 
 /// Deactivated and closed users that a binding (other than to `member`) or

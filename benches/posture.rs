@@ -32,16 +32,34 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Best and median of `n` runs, and the last result.
-fn time<T>(n: usize, mut f: impl FnMut() -> T) -> (Duration, Duration, T) {
+/// CPU time (user + system, every thread) of this process so far, from
+/// `/proc/self/stat` (clock ticks of 10 ms): less sensitive than wall time to
+/// other processes on a shared machine.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Best and median wall time of `n` runs, and the last result; prints the
+/// mean CPU time per run under `label`.
+fn time<T>(label: &str, n: usize, mut f: impl FnMut() -> T) -> (Duration, Duration, T) {
     let mut times = Vec::with_capacity(n);
     let mut last = None;
+    let cpu = cpu_time();
     for _ in 0..n {
         let t = Instant::now();
         last = Some(f());
         times.push(t.elapsed());
     }
+    let cpu = (cpu_time() - cpu) / n as u32;
     times.sort();
+    println!("  {label}: cpu {} per run (all threads)", ms(cpu));
     (times[0], times[n / 2], last.expect("one run"))
 }
 
@@ -61,14 +79,14 @@ fn files(users: usize) {
     let state = orgctl::validate::run(&sources).expect("the synthetic org is valid");
     let org = state.organizations.values().next().expect("one organization");
     let objects: Vec<(Kind, &Name, &Spec)> = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec)).collect();
-    let (best, median, found) = time(9, || {
+    let (best, median, found) = time("posture (build + evaluate + checks)", 9, || {
         let model = AccessModel::from_desired(org);
         let access = model.evaluate();
         checks(&access, &objects)
     });
     let model = AccessModel::from_desired(org);
     let access = model.evaluate();
-    let (cbest, cmedian, _) = time(9, || checks(&access, &objects));
+    let (cbest, cmedian, _) = time("checks alone", 9, || checks(&access, &objects));
     println!(
         "posture of the files, {users} users: {} best, {} median ({found} findings); checks alone {} best, {} median",
         ms(best),
@@ -88,12 +106,12 @@ fn plan_delta(users: usize) {
     let report = apply::execute(&planned.plan, backend.as_mut(), &planned.secrets, &mut |_, _| {});
     assert_eq!(report.failed(), 0);
     let opts = PlanOptions::default();
-    let (nbest, nmedian, noop) = time(9, || {
+    let (nbest, nmedian, noop) = time("no-op plan", 9, || {
         orgctl::engine::plan(&sources, backend.as_ref(), &opts, &EnvAndFiles).expect("plan")
     });
     assert!(noop.plan.is_empty() && noop.plan.organizations[0].impact.posture.is_empty());
     let changed = orgctl::synth::edited_benchmark(users);
-    let (ebest, emedian, edit) = time(5, || {
+    let (ebest, emedian, edit) = time("edited plan", 5, || {
         orgctl::engine::plan(&changed, backend.as_ref(), &opts, &EnvAndFiles).expect("plan")
     });
     let delta = &edit.plan.organizations[0].impact.posture;
@@ -104,7 +122,7 @@ fn plan_delta(users: usize) {
         live.objects.iter().map(|((k, n), o)| (*k, n, &o.spec)).collect();
     let model = AccessModel::from_live(live);
     let access = model.evaluate();
-    let (dbest, dmedian, _) = time(9, || {
+    let (dbest, dmedian, _) = time("delta checks (both sides)", 9, || {
         (checks(&access, &live_objects), checks(&access, &live_objects))
     });
     println!(

@@ -232,6 +232,9 @@ fn everyone(f: &Facts<'_, '_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// An SSO app's users not held to SSO: count, sampled names, their policies.
+type SsoUsers<'m> = (usize, Vec<&'m Name>, BTreeSet<Option<&'m Name>>);
+
 fn sso_apps(f: &Facts<'_, '_>, out: &mut Vec<Finding>) {
     let sso: BTreeSet<&Name> = f
         .apps
@@ -250,43 +253,63 @@ fn sso_apps(f: &Facts<'_, '_>, out: &mut Vec<Finding>) {
             .unwrap_or(false)
     };
     let model = f.access.model();
-    // Per app: its users not held to SSO and the policies they are under.
-    let mut found: BTreeMap<&Name, (Sample<'_>, BTreeSet<Option<&Name>>)> = BTreeMap::new();
-    let mut list_sso: BTreeMap<u32, Vec<&Name>> = BTreeMap::new();
+    // Users with the same app list and policy are alike here: count them per
+    // (list, policy) pair first, then walk the few distinct pairs.
+    let mut pairs: std::collections::HashMap<(u32, Option<&Name>), Sample<'_>> =
+        std::collections::HashMap::new();
     for (id, user) in model.users.iter().enumerate() {
-        let id = id as u32;
         if user.status() != UserStatus::Active {
             continue;
         }
-        let list = f.access.list_of(id);
-        let apps = list_sso.entry(list).or_insert_with(|| {
-            f.access
-                .list_apps(list)
-                .map(|a| a.app)
-                .filter(|a| sso.contains(a))
-                .collect()
-        });
-        let manual = f
-            .grants
-            .and_then(|g| g.manual.get(user.name))
-            .into_iter()
-            .flat_map(|m| m.keys())
-            .filter(|a| sso.contains(a) && !apps.contains(a));
-        let held: Vec<&Name> = apps.iter().copied().chain(manual).collect();
-        if held.is_empty() {
+        let id = id as u32;
+        pairs
+            .entry((f.access.list_of(id), f.access.policy_name_at(id)))
+            .or_default()
+            .add(user.name);
+    }
+    // Per app: its users not held to SSO (count, names) and their policies.
+    let mut found: BTreeMap<&Name, SsoUsers<'_>> = BTreeMap::new();
+    for ((list, policy), sample) in &pairs {
+        if enforces(*policy) {
             continue;
         }
-        let policy = f.access.policy_name_at(id);
-        if enforces(policy) {
-            continue;
-        }
-        for app in held {
+        for app in f
+            .access
+            .list_apps(*list)
+            .map(|a| a.app)
+            .filter(|a| sso.contains(a))
+        {
             let e = found.entry(app).or_default();
-            e.0.add(user.name);
-            e.1.insert(policy);
+            e.0 += sample.count;
+            e.1.extend(sample.names.iter().copied());
+            e.2.insert(*policy);
         }
     }
-    for (app, (sample, policies)) in found {
+    // Hand-made grants (live only) of apps the user's rules do not give.
+    for (user, apps) in f.grants.iter().flat_map(|g| &g.manual) {
+        let Some((id, u)) = model.user(user.as_str()) else {
+            continue;
+        };
+        let policy = f.access.policy_name_at(id);
+        if u.status() != UserStatus::Active || enforces(policy) {
+            continue;
+        }
+        let ruled: Vec<&Name> = f.access.list_apps(f.access.list_of(id)).map(|a| a.app).collect();
+        for app in apps.keys().filter(|a| sso.contains(a) && !ruled.contains(a)) {
+            let e = found.entry(app).or_default();
+            e.0 += 1;
+            e.1.push(u.name);
+            e.2.insert(policy);
+        }
+    }
+    for (app, (count, mut names, policies)) in found {
+        names.sort_unstable();
+        names.dedup();
+        names.truncate(IMPACT_SAMPLE);
+        let sample = UserSample {
+            count,
+            names: names.into_iter().cloned().collect(),
+        };
         let names: Vec<String> = policies
             .iter()
             .map(|p| match p {
@@ -309,7 +332,7 @@ fn sso_apps(f: &Facts<'_, '_>, out: &mut Vec<Finding>) {
         );
         x.objects
             .extend(policies.iter().flatten().map(|p| obj(Kind::SecurityPolicy, p)));
-        x.users = sample.done();
+        x.users = sample;
         out.push(x);
     }
 }

@@ -55,26 +55,10 @@ fn child_apply(users: usize, db: &str) {
     );
 }
 
-/// The benchmark org with one rule edited: `rule-00000` (department equals
-/// X) becomes `notEquals`, so most users gain its apps, and the default
-/// policy's minimum password length changes for everyone it covers.
-fn edited(users: usize) -> Vec<orgctl::load::Source> {
-    let mut sources = generate(&SynthParams::benchmark(users));
-    for s in &mut sources {
-        if s.name.ends_with("app-assignments.yaml") {
-            s.text = s.text.replacen("op: equals", "op: notEquals", 1);
-        }
-        if s.name.ends_with("security-policies.yaml") {
-            s.text = s.text.replacen("    minLength: 10\n", "    minLength: 15\n", 1);
-        }
-    }
-    sources
-}
-
 /// Child: a plan against `db` (no-op, or of the edited org), phase by phase.
 fn child_noop(users: usize, db: &str, edit: bool) {
     let sources = if edit {
-        edited(users)
+        orgctl::synth::edited_benchmark(users)
     } else {
         generate(&SynthParams::benchmark(users))
     };

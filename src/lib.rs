@@ -24,6 +24,7 @@ pub mod load;
 pub mod memory;
 pub mod model;
 pub mod plan;
+pub mod posture;
 pub mod render;
 pub mod serve;
 #[cfg(any(test, feature = "dev"))]

@@ -80,6 +80,23 @@ impl SynthParams {
     }
 }
 
+/// The benchmark organization of `users` users with one rule and one policy
+/// edited (for plans that change something): `rule-00000` (department
+/// equals X) becomes `notEquals`, so most users gain its apps, and the
+/// default policy's minimum password length changes for everyone it covers.
+pub fn edited_benchmark(users: usize) -> Vec<Source> {
+    let mut sources = generate(&SynthParams::benchmark(users));
+    for s in &mut sources {
+        if s.name.ends_with("app-assignments.yaml") {
+            s.text = s.text.replacen("op: equals", "op: notEquals", 1);
+        }
+        if s.name.ends_with("security-policies.yaml") {
+            s.text = s.text.replacen("    minLength: 10\n", "    minLength: 15\n", 1);
+        }
+    }
+    sources
+}
+
 /// Generates the organization's YAML, one source per kind, named `synth/<kind>.yaml`.
 pub fn generate(p: &SynthParams) -> Vec<Source> {
     let g = Gen::new(p);

@@ -11,7 +11,8 @@ const EXIT_CODES: &str = "Exit codes:
   0  success (for plan/diff: no changes; for explain signin: allowed)
   1  error (invalid files, failed changes, refused plan)
   2  changes present (plan, diff and apply --dry-run with --detailed-exitcode)
-  3  explain signin: the sign-in would be denied";
+  3  explain signin: the sign-in would be denied
+  4  posture: an open finding at or above --fail-on";
 
 /// The exit code of `explain signin` when the sign-in would be denied.
 pub const EXIT_DENIED: u8 = 3;
@@ -92,6 +93,9 @@ pub enum Command {
     Crds(CrdsArgs),
     /// Explain effective access: why a user has what they have.
     Explain(ExplainArgs),
+    /// Check the security posture of the files, the live backend, or both.
+    #[command(after_help = POSTURE_HELP)]
+    Posture(PostureArgs),
     /// Serve the embedded directory as a REST API (the http(s) backend).
     Serve(ServeArgs),
     /// Run the Kubernetes controller: reconcile orgctl custom resources into their backends.
@@ -207,10 +211,86 @@ pub struct PlanFlags {
         value_delimiter = ','
     )]
     pub my_ip: Vec<std::net::IpAddr>,
+    /// Refuse the plan when it introduces a posture finding of this severity or higher (not accepted by an exception).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on_posture: Option<SeverityArg>,
+    /// Posture exception files (kind PostureException), for --fail-on-posture and the plan's posture section.
+    #[arg(long = "exceptions", value_name = "FILE")]
+    pub posture_exceptions: Vec<PathBuf>,
     /// Apply even though a lockout guard fails (no super admin left, losing your
     /// own admin rights, your address refused); the plan shows what was overridden.
     #[arg(long)]
     pub force: bool,
+}
+
+/// A finding severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// Low and above (every finding).
+    Low,
+    /// Medium and high.
+    Medium,
+    /// High only.
+    High,
+}
+
+/// Output formats of `posture`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PostureFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// For scripts.
+    Json,
+    /// For a pull-request comment.
+    Markdown,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+}
+
+const POSTURE_HELP: &str = "Exit codes:
+  0  no open finding at or above --fail-on (or no --fail-on)
+  1  error (invalid files or exceptions, unreadable backend)
+  4  an open finding at or above --fail-on
+
+Examples:
+  orgctl posture -f examples/acme
+  orgctl posture -f examples/acme --exceptions posture/exceptions.yaml -o sarif > posture.sarif
+  orgctl posture --backend sqlite:.orgctl/directory.db --fail-on high";
+
+/// `orgctl posture`.
+#[derive(Debug, Args)]
+pub struct PostureArgs {
+    /// Check the files (or directories); without -f, the live backend.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// With -f: check the live backend too (each organization of the files, as it is live).
+    #[arg(long)]
+    pub live: bool,
+    /// Only this organization.
+    #[arg(long = "org", value_name = "NAME")]
+    pub organization: Option<String>,
+    /// Posture exception files (kind PostureException): accepted findings show as accepted.
+    #[arg(long = "exceptions", value_name = "FILE")]
+    pub exceptions: Vec<PathBuf>,
+    /// Exit 4 when an open finding is this severe or more.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<SeverityArg>,
+    /// More users than this holding every admin permission is a finding.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_full_admins: usize,
+    /// An app held by at least this percentage of users is given to "nearly everyone".
+    #[arg(long, default_value_t = 90, value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub everyone_percent: u32,
+    /// Evaluate exception expiry as of this day (YYYY-MM-DD) instead of today (reproducible reports).
+    #[arg(long, value_name = "DATE", hide = true, value_parser = parse_day)]
+    pub today: Option<time::Date>,
+    /// A group the organization considers sensitive (repeatable), besides groups holding admin roles.
+    #[arg(long = "sensitive-group", value_name = "GROUP")]
+    pub sensitive_groups: Vec<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: PostureFormat,
 }
 
 /// `orgctl validate`.
@@ -392,6 +472,12 @@ impl From<MfaArg> for crate::model::MfaMode {
             MfaArg::SecurityKey => crate::model::MfaMode::SecurityKey,
         }
     }
+}
+
+/// Parses a day (`2026-12-01`).
+fn parse_day(s: &str) -> Result<time::Date, String> {
+    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| "expected a day such as 2026-12-01".to_string())
 }
 
 /// Parses an RFC 3339 time (`2026-11-24T09:00:00Z`).

@@ -96,14 +96,33 @@ fn make_plan(
         // No --my-ip: the addresses the backend sees this machine at, if it can tell.
         options.guard.addresses = backend.client_addresses();
     }
+    let exceptions = super::posture::read_exceptions(printer, &flags.posture_exceptions)?;
     let phase = printer.phase("Reading the files and the live directory, planning");
     let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles);
     drop(phase);
-    let planned = planned.map_err(|e| {
+    let mut planned = planned.map_err(|e| {
         print_engine_error(printer, &e);
         Reported
     })?;
+    super::posture::accept_in_plan(&mut planned.plan, &exceptions);
     Ok((backend, planned))
+}
+
+/// `--fail-on-posture`: refuses a plan that introduces an open finding that
+/// severe (each one printed), after the plan was shown.
+fn posture_gate(printer: &Printer, plan: &Plan, flags: &PlanFlags) -> Result<(), Reported> {
+    let Some(level) = flags.fail_on_posture else {
+        return Ok(());
+    };
+    let refused = super::posture::refused_by(plan, level);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    for r in &refused {
+        printer.error(r);
+    }
+    printer.err("The plan is refused by --fail-on-posture; nothing was changed.");
+    Err(Reported)
 }
 
 fn changes_code(plan: &Plan, detailed: bool) -> ExitCode {
@@ -118,6 +137,7 @@ fn changes_code(plan: &Plan, detailed: bool) -> ExitCode {
 pub fn plan(printer: &Printer, cli: &Cli, a: &PlanArgs) -> CmdResult {
     let (_backend, planned) = make_plan(printer, cli, &a.files.files, &a.flags)?;
     printer.out(&render::render(&planned.plan, format_of(a.output), printer.color));
+    posture_gate(printer, &planned.plan, &a.flags)?;
     if let Some(path) = &a.out {
         let json = serde_json::to_string_pretty(&planned.plan).map_err(|e| {
             printer.error(&format!("failed to encode the plan: {e}"));
@@ -206,6 +226,7 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
         }
         return Ok(changes_code(&plan, a.detailed_exitcode));
     }
+    posture_gate(printer, &plan, &a.flags)?;
     if plan.is_empty() {
         if json {
             printer.out(&report::json(&plan, None));

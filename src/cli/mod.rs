@@ -9,6 +9,7 @@ mod controller;
 mod crds;
 mod explain;
 mod inspect;
+mod posture;
 pub mod printer;
 mod progress;
 mod report;
@@ -85,6 +86,7 @@ pub fn run(cli: Cli) -> ExitCode {
         args::Command::Version(a) => about::version(&printer, a),
         args::Command::Completions(a) => about::completions(a),
         args::Command::Man(a) => about::man(&printer, a),
+        args::Command::Posture(a) => posture::posture(&printer, &cli, a),
     };
     result.unwrap_or(ExitCode::FAILURE)
 }

@@ -390,6 +390,25 @@ fn spec_from_node(kind: Kind, node: &Node) -> Result<Spec, de::DeError> {
     })
 }
 
+/// Deserializes one node as `T` with the loader's error recovery (every
+/// unknown field with a did-you-mean, wrong type and bad scalar, located),
+/// for documents that are not objects of the model (posture exceptions).
+/// `path` is the node's field path, the prefix of the problems' paths. The
+/// value read is returned beside the problems (with stand-ins where a
+/// problem was), so callers can check its fields too.
+pub fn typed<T: serde::de::DeserializeOwned>(node: &Node, path: &str) -> (Option<T>, Vec<recover::Recorded>) {
+    let (r, mut recorded) = recover::with_sink(path, || T::deserialize(de::NodeDe(node)));
+    match r {
+        Ok(v) => (Some(v), recorded),
+        Err(e) => {
+            if recorded.is_empty() {
+                recorded.push(problem(node, path, e.to_string()));
+            }
+            (None, recorded)
+        }
+    }
+}
+
 /// Finds the line and column of a field path (`spec.members.users[2]`) in
 /// document `index` of `text`: the deepest node of the path that exists.
 pub fn locate(text: &str, index: usize, path: &str) -> Option<(usize, usize)> {

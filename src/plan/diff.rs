@@ -110,6 +110,28 @@ fn gaps_hit(caps: &Capabilities, kind: Kind, spec: &Value) -> Vec<(String, Strin
     hit
 }
 
+/// What `caps` cannot hold of one organization's desired objects: the
+/// backend's own check, then every field gap, each as a plan would name it
+/// (posture reports these as findings instead of refusing).
+pub fn unsupported(org: &crate::validate::DesiredOrg, caps: &Capabilities) -> Vec<crate::backend::GapFound> {
+    let mut out = Vec::new();
+    if let Some(check) = caps.check {
+        let mut objects = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec));
+        out.extend(check(&mut objects));
+    }
+    for ((kind, name), obj) in &org.objects {
+        for (path, reason) in gaps_hit(caps, *kind, &obj.spec.to_json()) {
+            out.push(crate::backend::GapFound {
+                kind: *kind,
+                name: name.clone(),
+                path,
+                reason,
+            });
+        }
+    }
+    out
+}
+
 /// Fields that cannot change in place, per kind.
 fn immutable(kind: Kind) -> &'static [&'static str] {
     match kind {

@@ -35,6 +35,31 @@ fn super_admin_of(spec: Option<&Spec>) -> Option<&Name> {
     }
 }
 
+/// The findings the plan introduces and resolves: posture of the live
+/// organization and of the organization as the plan leaves it (the backend's
+/// hand-made grants are the same on both sides: plans never write them).
+fn posture_delta(
+    live: &LiveOrg,
+    before: &EffectiveAccess<'_>,
+    after: &EffectiveAccess<'_>,
+    after_objects: &After<'_>,
+) -> crate::posture::PostureDelta {
+    let settings = crate::posture::Settings::default();
+    let live_objects: Vec<(Kind, &Name, &Spec)> =
+        live.objects.iter().map(|((k, n), o)| (*k, n, &o.spec)).collect();
+    let planned: Vec<(Kind, &Name, &Spec)> = after_objects.objects().collect();
+    let side = |access: &EffectiveAccess<'_>, objects: &[(Kind, &Name, &Spec)]| {
+        crate::posture::check(&crate::posture::Input {
+            access,
+            objects,
+            grants: Some(&live.grants),
+            gaps: &[],
+            settings: &settings,
+        })
+    };
+    crate::posture::delta(&side(before, &live_objects), &side(after, &planned))
+}
+
 /// Adds assignments, impact and guard results to every organization of
 /// `plan`. Guard failures are errors unless `options.guard.force`.
 pub fn add_access_effects(
@@ -137,8 +162,10 @@ fn org_effects(
         *applier_found |= known(&live_eval) || known(after_eval);
     }
     if after.unchanged() {
+        // The same evaluation on both sides: the posture cannot change.
         return Ok(Vec::new());
     }
+    org.impact.posture = posture_delta(live, &live_eval, after_eval, &after);
     Ok(guards::check(
         &GuardInput {
             organization: &org_name,

@@ -303,6 +303,7 @@ pub(crate) fn impact(s: &Sides<'_, '_>) -> AccessImpact {
             .collect(),
         admins: lines.admins,
         notices: Vec::new(),
+        posture: Default::default(),
     }
 }
 

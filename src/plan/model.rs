@@ -261,6 +261,9 @@ pub struct AccessImpact {
     pub admins: Vec<AdminImpact>,
     /// Sentences people must read (super admin moves and demotions).
     pub notices: Vec<String>,
+    /// Posture findings the plan introduces and resolves (absent when none).
+    #[serde(default, skip_serializing_if = "crate::posture::PostureDelta::is_empty")]
+    pub posture: crate::posture::PostureDelta,
 }
 
 impl AccessImpact {

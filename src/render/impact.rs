@@ -222,6 +222,7 @@ pub(super) fn sentences(impact: &AccessImpact) -> Vec<Sentence> {
         policies,
         admins,
         notices,
+        posture: _,
     } = impact;
     let mut out = Vec::new();
     if impact.is_empty() {

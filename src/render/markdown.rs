@@ -156,6 +156,14 @@ fn org_blocks(org: &OrgPlan, cut: bool) -> OrgBlocks {
     if !section.is_empty() {
         rest.push(impact_list(&section));
     }
+    if let Some((heading, items)) = super::posture::delta_section(&impact.posture) {
+        let mut block = vec![format!("**{heading}**"), String::new()];
+        block.extend(items.iter().map(|(introduced, text)| {
+            let sign = if *introduced { "introduced" } else { "resolved" };
+            format!("- {sign}: {}", cell(text))
+        }));
+        rest.push(block.join("\n"));
+    }
     if let Some(l) = super::impact::assignments_line(assignments) {
         rest.push(l);
     }
@@ -243,7 +251,7 @@ fn field_list(change: &Change) -> String {
 }
 
 /// Text made safe for a table cell: no column breaks, no HTML, one line.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     lines::sanitize(s)
         .replace('|', "\\|")
         .replace('<', "&lt;")

@@ -11,6 +11,7 @@ mod json;
 mod lines;
 mod markdown;
 mod structured;
+pub mod posture;
 mod text;
 
 #[cfg(test)]

@@ -57,6 +57,18 @@ pub fn text(plan: &Plan, opts: &TextOptions) -> String {
         if !section.is_empty() {
             org_blocks.push(impact_block(&section, p));
         }
+        if let Some((heading, items)) = super::posture::delta_section(&impact.posture) {
+            let mut block = vec![p.paint(BOLD, &heading)];
+            block.extend(items.iter().map(|(introduced, text)| {
+                let marker = if *introduced { Marker::Add } else { Marker::Remove };
+                format!(
+                    "{}{} {text}",
+                    " ".repeat(HEADER_INDENT),
+                    p.paint(marker.style(), marker.symbol())
+                )
+            }));
+            org_blocks.push(block.join("\n"));
+        }
         if let Some(l) = super::impact::assignments_line(assignments) {
             org_blocks.push(l);
         }

@@ -93,7 +93,7 @@ pub(crate) struct Reporter<'a> {
 }
 
 impl<'a> Reporter<'a> {
-    fn new(sources: &'a [Source]) -> Self {
+    pub(crate) fn new(sources: &'a [Source]) -> Self {
         Reporter {
             sources,
             parsed: HashMap::new(),
@@ -148,7 +148,9 @@ impl<'a> Reporter<'a> {
         docs.get(origin.index).map(|d| &d.root)
     }
 
-    fn locate(&mut self, origin: &Origin, path: &str) -> Location {
+    /// The line and column of `path` in an object's document (the deepest
+    /// node of the path that is written).
+    pub(crate) fn locate(&mut self, origin: &Origin, path: &str) -> Location {
         let Some(source) = self.sources.get(origin.source) else {
             return origin.location.clone();
         };

@@ -542,3 +542,36 @@ fn two_appliers_racing_on_one_org_one_wins_and_no_update_is_lost() {
     );
     assert!(spec.get("lastName").is_none());
 }
+
+#[test]
+fn an_object_too_large_for_the_server_is_a_plan_error_not_a_broken_apply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("d.db"), Opts::default());
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    let small = common::data("small");
+    for f in ["org.yaml", "people.yaml"] {
+        std::fs::copy(small.join(f), files.join(f)).expect("copy");
+    }
+    // A 2 MiB department: within the server's 4 MiB body, but not three times.
+    let big = format!(
+        "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {{name: zed}}\nspec:\n  organization: acme\n  email: zed@acme.example\n  department: {}\n",
+        "d".repeat(2 * 1024 * 1024)
+    );
+    std::fs::write(files.join("zed.yaml"), big).expect("write");
+    let files = files.display().to_string();
+    for command in [
+        &["plan", "-f", &files][..],
+        &["apply", "-f", &files, "--auto-approve"][..],
+    ] {
+        let r = run(dir.path(), &server.address, TOKEN, command);
+        assert_eq!(r.code, Some(1), "{command:?}: {}", r.stderr);
+        let expected = format!(
+            "user \"zed\": field spec.department cannot be stored by backend {}: the object is 2049 KiB as JSON, and a write of it carries up to three copies (the spec, and the changed fields before and after for the audit log) in a body the server limits to 4 MiB; objects may be at most 1365 KiB",
+            server.address
+        );
+        assert!(r.stderr.contains(&expected), "{command:?}: {}", r.stderr);
+    }
+    let r = run(dir.path(), &server.address, TOKEN, &["history"]);
+    assert!(!r.stdout.contains("zed"), "nothing was written: {}", r.stdout);
+}

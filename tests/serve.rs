@@ -250,9 +250,16 @@ fn objects_carry_revisions_and_writes_need_preconditions() {
         }
         answer(r.send().expect("send"))
     };
+    let (s, b) = del(None);
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (428, Some("a write needs If-Match: \"<revision>\" to update or delete (If-Match: * for any revision) or If-None-Match: * to create")),
+        "a delete needs a precondition like a put"
+    );
     assert_eq!(del(Some(&tag)).0, 412);
     assert_eq!(del(Some(&new_tag)).0, 200);
-    assert_eq!(del(None).0, 200, "deleting what is gone is success");
+    assert_eq!(del(Some(&new_tag)).0, 200, "deleting what is gone is success");
+    assert_eq!(del(Some("*")).0, 200, "If-Match: * deletes whatever is there");
     let (s, b) = answer(api.get("/v1/orgs/acme/objects/users/carol"));
     assert_eq!((s, b["error"]["object"].as_str()), (404, Some("user \"carol\"")));
     // The audit history recorded each write.
@@ -391,6 +398,7 @@ fn domain_rules_hold_whoever_writes_with_422_naming_the_field() {
     assert_eq!(s, 201);
     let (s, b) = answer(
         api.req(reqwest::Method::DELETE, "/v1/orgs/acme/objects/users/alice")
+            .header("If-Match", "*")
             .send()
             .expect("send"),
     );
@@ -450,6 +458,10 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         ("wrong method", answer(api.req(reqwest::Method::POST, "/v1/orgs").send().expect("send")), 405, "method_not_allowed", None),
         ("audit of another object", answer(api.put("/v1/orgs/acme/objects/users/z", &json!({"spec": user("z")["spec"], "audit": {"kind": "User", "name": "alice", "action": "create"}}), ("If-None-Match", "*"))), 400, "invalid_body", Some("audit")),
         ("secret on a user", answer(api.put("/v1/orgs/acme/objects/users/z", &json!({"spec": user("z")["spec"], "secrets": {"email": "x"}}), ("If-None-Match", "*"))), 422, "validation_failed", Some("secrets.email")),
+        ("duplicate key", raw(put.clone(), "/v1/orgs/acme/objects/users/x", Some("application/json"), br#"{"spec": {"organization": "acme", "email": "a@acme.example", "email": "b@acme.example"}}"#.to_vec()), 400, "duplicate_key", Some("spec.email")),
+        ("duplicate top-level key", raw(put.clone(), "/v1/orgs/acme/objects/users/x", Some("application/json"), br#"{"spec": {}, "managed": true, "managed": false}"#.to_vec()), 400, "duplicate_key", Some("managed")),
+        ("grant of an unknown app", answer(api.req(reqwest::Method::PUT, "/v1/orgs/acme/manual-grants/u000/nosuch").json(&json!({"role": "user"})).send().expect("send")), 404, "not_found", Some("app")),
+        ("huge header", huge_header(&server), 431, "headers_too_large", None),
         ("grants of a missing user", answer(api.req(reqwest::Method::PUT, "/v1/orgs/acme/grants/ghost").json(&json!({"grants": []})).send().expect("send")), 404, "not_found", None),
     ];
     for (what, (status, body), want_status, want_code, want_field) in cases {
@@ -459,12 +471,74 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
             assert_eq!(body["error"]["field"].as_str(), Some(f), "{what}: {body}");
         }
     }
+    let (_, b) = raw(
+        put.clone(),
+        "/v1/orgs/acme/objects/users/x",
+        Some("application/json"),
+        br#"{"spec": {"organization": "acme", "email": "a@acme.example", "email": "b@acme.example"}}"#
+            .to_vec(),
+    );
+    assert_eq!(
+        b["error"]["message"],
+        "invalid body at spec.email: the key \"email\" is given twice"
+    );
+    let (_, b) = answer(
+        api.req(reqwest::Method::PUT, "/v1/orgs/acme/manual-grants/u000/nosuch")
+            .json(&json!({"role": "user"}))
+            .send()
+            .expect("send"),
+    );
+    assert_eq!(b["error"]["message"], "application \"nosuch\" does not exist");
     assert_eq!(api.revision(), before, "nothing was written");
     assert_eq!(
         answer(server.client().get(server.url("/healthz")).send().expect("send")).0,
         200,
         "still up"
     );
+}
+
+/// Connects to the server without HTTP: the raw socket, with a read bound.
+fn raw_socket(server: &Server) -> std::net::TcpStream {
+    let host = server.address.trim_start_matches("http://");
+    let stream = std::net::TcpStream::connect(host).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+}
+
+/// Status and JSON body of a raw answer.
+fn parse_raw(text: &str) -> (u16, Value) {
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{text}"
+    );
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {text}")),
+    )
+}
+
+/// A request whose one header is 512 KiB (more than the server buffers).
+fn huge_header(server: &Server) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut stream = raw_socket(server);
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(512 * 1024)
+    );
+    // The server answers and closes before it has read everything.
+    let _ = stream.write_all(head.as_bytes());
+    let mut text = Vec::new();
+    let _ = stream.read_to_end(&mut text);
+    parse_raw(&String::from_utf8_lossy(&text))
 }
 
 /// A PUT announcing a 5 MiB body: the server answers 413 before reading it.
@@ -673,4 +747,76 @@ fn https_verifies_the_certificate_unless_told_not_to() {
         err.contains("warning") && err.contains("--insecure-skip-tls-verify"),
         "{err}"
     );
+}
+
+#[test]
+fn slow_and_idle_connections_are_closed_and_real_clients_still_served() {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "--header-timeout",
+        "1",
+        "--body-timeout",
+        "1",
+        "--max-connections",
+        "6",
+    ];
+    let server = Server::start(
+        &dir.path().join("d.db"),
+        Opts {
+            args: args.iter().map(|a| a.to_string()).collect(),
+        },
+    );
+    let started = Instant::now();
+    // Six connections fill the server: idle ones, a slow head, a slow body.
+    let idle: Vec<_> = (0..4).map(|_| raw_socket(&server)).collect();
+    let mut slow_head = raw_socket(&server);
+    slow_head
+        .write_all(b"GET /v1/orgs HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let mut slow_body = raw_socket(&server);
+    let head = format!(
+        "PUT /v1/orgs/acme/objects/users/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nIf-None-Match: *\r\nContent-Length: 100\r\n\r\n{{\"spec\":"
+    );
+    slow_body.write_all(head.as_bytes()).expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    // A seventh is closed at once, without an answer.
+    let mut over = raw_socket(&server);
+    let mut buf = Vec::new();
+    let n = over.read_to_end(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "over the limit: {}", String::from_utf8_lossy(&buf));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "closed before any timeout"
+    );
+    // The slow body gets a 408; the others are closed without a word.
+    let mut text = String::new();
+    let _ = slow_body.read_to_string(&mut text);
+    let (status, body) = parse_raw(&text);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (408, Some("body_timeout")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["message"], "the body did not arrive within 1 s");
+    for mut s in idle.into_iter().chain([slow_head]) {
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        assert!(
+            buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+            "{}",
+            String::from_utf8_lossy(&buf)
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "every connection closed within its timeout: {:?}",
+        started.elapsed()
+    );
+    // The slots are free again: a real client is served.
+    let api = Api::new(&server);
+    let (s, b) = answer(api.get("/v1/orgs"));
+    assert_eq!(s, 200, "{b}");
+    assert!(server.log_text().contains("connection limit reached"));
 }

@@ -14,6 +14,7 @@
 
 mod auth;
 mod body;
+mod conn;
 mod error;
 mod openapi;
 mod reads;
@@ -33,6 +34,7 @@ use axum::routing::{get, put};
 use axum::Router;
 
 pub use auth::{Scope, TokenError, Tokens};
+pub use conn::Limits;
 pub use error::ApiError;
 pub use openapi::{document as openapi_document, operations as openapi_operations};
 
@@ -57,6 +59,8 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Test-only injected faults.
     pub faults: Vec<Fault>,
+    /// Timeouts and the connection limit.
+    pub limits: Limits,
 }
 
 /// A test-only fault: every `every`-th API request is answered `status`
@@ -137,6 +141,7 @@ pub struct Inner {
     tokens: Tokens,
     faults: Vec<Fault>,
     requests: AtomicU64,
+    body_timeout: Duration,
 }
 
 impl std::ops::Deref for AppState {
@@ -148,7 +153,12 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Opens the directory at `path` (creating it) for serving.
-    pub fn open(path: &str, tokens: Tokens, faults: Vec<Fault>) -> Result<AppState, BackendError> {
+    pub fn open(
+        path: &str,
+        tokens: Tokens,
+        faults: Vec<Fault>,
+        body_timeout: Duration,
+    ) -> Result<AppState, BackendError> {
         let writer = SqliteBackend::open_for_serving(path)?;
         Ok(AppState(Arc::new(Inner {
             path: path.to_string(),
@@ -157,6 +167,7 @@ impl AppState {
             tokens,
             faults,
             requests: AtomicU64::new(0),
+            body_timeout,
         })))
     }
 
@@ -294,8 +305,9 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
         tokens,
         tls,
         faults,
+        limits,
     } = config;
-    let state = AppState::open(&db.to_string_lossy(), tokens, faults)?;
+    let state = AppState::open(&db.to_string_lossy(), tokens, faults, limits.body_timeout)?;
     let listener =
         std::net::TcpListener::bind(listen).map_err(|source| ServeError::Bind { addr: listen, source })?;
     listener
@@ -329,8 +341,12 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
                         source,
                     })?;
                 on_listening(bound, true);
-                axum_server::from_tcp_rustls(listener, config)
+                let mut server = axum_server::from_tcp_rustls(listener, config)
                     .map_err(ServeError::Runtime)?
+                    .http1_only()
+                    .map(|tls| conn::Guard::new(tls, &limits));
+                timeouts(server.http_builder(), &limits);
+                server
                     .handle(handle)
                     .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                     .await
@@ -338,8 +354,12 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
             }
             None => {
                 on_listening(bound, false);
-                axum_server::from_tcp(listener)
+                let mut server = axum_server::from_tcp(listener)
                     .map_err(ServeError::Runtime)?
+                    .http1_only()
+                    .acceptor(conn::Guard::new(axum_server::accept::DefaultAcceptor, &limits));
+                timeouts(server.http_builder(), &limits);
+                server
                     .handle(handle)
                     .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                     .await
@@ -351,6 +371,21 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
     drop(runtime);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// hyper's header timeout: it runs from a connection's start and from the
+/// end of each answer until a whole request head arrived, so it closes slow
+/// senders and idle kept-alive connections alike. The server speaks HTTP/1.1
+/// only: the HTTP/2 sniffing of an "auto" connection waits for a first byte
+/// outside any timeout.
+fn timeouts(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &Limits,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
 }
 
 async fn wait_for_signal() {

@@ -81,6 +81,10 @@ impl Transport {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(pool.max(1))
+            // Below the server's default header timeout (10 s), which also
+            // closes idle connections: a reused connection is never one the
+            // server is closing.
+            .pool_idle_timeout(Duration::from_secs(5))
             .user_agent(concat!("orgctl/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = ca {
             builder = builder.add_root_certificate(ca);

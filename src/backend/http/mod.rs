@@ -15,6 +15,7 @@
 //! says per write what happened. This module must not plan or print.
 
 mod client;
+mod size;
 pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -277,6 +278,9 @@ impl HttpBackend {
                 let bytes = json_bytes(&body)?;
                 let path = object_path(*kind, name);
                 let what = format!("writing {}", label(*kind, name));
+                if let Some(message) = size::refused(bytes.len(), &what) {
+                    return Err(CallError::Transport(message));
+                }
                 self.transport.call(Method::PUT, &path, &what, &|b| {
                     let b = with_json(b, &bytes);
                     match expected {
@@ -296,7 +300,8 @@ impl HttpBackend {
                     let b = with_json(b, &bytes);
                     match expected {
                         Some(fp) => b.header(IF_MATCH, wire::etag(fp)),
-                        None => b,
+                        // A delete of whatever is there: the server requires a precondition.
+                        None => b.header(IF_MATCH, "*"),
                     }
                 })?
             }
@@ -411,9 +416,11 @@ impl Backend for HttpBackend {
         self.address.clone()
     }
 
-    /// The server holds the same model as the files; each write commits alone.
+    /// The server holds the same model as the files; each write commits
+    /// alone; an object too large for its body limit is a plan error.
     fn capabilities(&self) -> Capabilities {
         Capabilities {
+            check: Some(size::check),
             transactional: false,
             revisions: true,
             ..Capabilities::default()

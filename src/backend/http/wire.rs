@@ -17,6 +17,10 @@ pub const PREFIX: &str = "/v1";
 pub const MAX_PAGE: usize = 5000;
 /// Page size when a list does not say.
 pub const DEFAULT_PAGE: usize = 500;
+/// Largest `limit` of the audit history.
+pub const MAX_HISTORY: usize = 1000;
+/// History entries when a request does not say.
+pub const DEFAULT_HISTORY: usize = 20;
 /// Largest request body the server reads.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Response header carrying the organization's revision after a read or write.

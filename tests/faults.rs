@@ -575,3 +575,50 @@ fn an_object_too_large_for_the_server_is_a_plan_error_not_a_broken_apply() {
     let r = run(dir.path(), &server.address, TOKEN, &["history"]);
     assert!(!r.stdout.contains("zed"), "nothing was written: {}", r.stdout);
 }
+
+#[test]
+fn one_apply_over_http_is_one_history_entry_as_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("d.db"), Opts::default());
+    let files = synth_files(dir.path(), 50);
+    let r = run(
+        dir.path(),
+        &server.address,
+        TOKEN,
+        &["apply", "-f", &files, "--auto-approve"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let history = |dir: &Path| -> Value {
+        let r = run(dir, &server.address, TOKEN, &["history", "--output", "json"]);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        serde_json::from_str(&r.stdout).expect("history JSON")
+    };
+    let h = history(dir.path());
+    let entries = h["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "one apply, one entry: {h}");
+    let changes = entries[0]["changes"].as_array().expect("changes");
+    let objects = changes.iter().filter(|c| c["action"] == "create").count();
+    assert!(
+        objects > 50,
+        "every object's creation is in the one entry: {objects}"
+    );
+    assert_eq!(
+        changes.last().map(|c| c["action"].clone()),
+        Some(Value::from("assign")),
+        "the assignments last, as written"
+    );
+    // A second apply is a second entry.
+    std::fs::write(
+        Path::new(&files).join("extra.yaml"),
+        "apiVersion: orgctl.io/v1alpha1\nkind: Group\nmetadata: {name: extra}\nspec: {organization: synth}\n",
+    )
+    .expect("write");
+    let r = run(
+        dir.path(),
+        &server.address,
+        TOKEN,
+        &["apply", "-f", &files, "--auto-approve"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(history(dir.path())["entries"].as_array().map(Vec::len), Some(2));
+}

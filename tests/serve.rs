@@ -820,3 +820,36 @@ fn slow_and_idle_connections_are_closed_and_real_clients_still_served() {
     assert_eq!(s, 200, "{b}");
     assert!(server.log_text().contains("connection limit reached"));
 }
+
+#[test]
+fn grants_of_many_users_are_written_in_one_request_or_not_at_all() {
+    let (_dir, server) = start();
+    let api = Api::new(&server);
+    seed(&api, 3);
+    let jira = json!({"app": "jira", "role": "user", "rule": "all"});
+    let put = |body: &Value| {
+        answer(
+            api.req(reqwest::Method::PUT, "/v1/orgs/acme/grants")
+                .json(body)
+                .send()
+                .expect("send"),
+        )
+    };
+    let (s, b) = put(&json!({"users": {"u000": [jira], "u001": [jira], "u002": []}}));
+    assert_eq!(s, 200, "{b}");
+    let (_, g) = answer(api.get("/v1/orgs/acme/grants"));
+    assert_eq!(g["sets"], json!([[jira]]), "one list, stored once: {g}");
+    assert_eq!(g["users"], json!({"u000": 0, "u001": 0}), "{g}");
+    // A user who does not exist fails the whole batch, naming them.
+    let before = api.revision();
+    let (s, b) = put(&json!({"users": {"u002": [jira], "ghost": [jira]}}));
+    assert_eq!(
+        (s, b["error"]["object"].as_str()),
+        (404, Some("user \"ghost\"")),
+        "{b}"
+    );
+    assert_eq!(b["error"]["message"], "user \"ghost\" does not exist");
+    assert_eq!(api.revision(), before, "nothing was written");
+    let (_, g) = answer(api.get("/v1/orgs/acme/grants"));
+    assert_eq!(g["users"], json!({"u000": 0, "u001": 0}), "{g}");
+}

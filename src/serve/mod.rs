@@ -222,7 +222,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs", get(reads::organizations))
         .route("/v1/orgs/{org}", get(reads::organization))
         .route("/v1/orgs/{org}/snapshot", get(reads::snapshot))
-        .route("/v1/orgs/{org}/grants", get(reads::grants))
+        .route(
+            "/v1/orgs/{org}/grants",
+            get(reads::grants).put(writes::put_grants_batch),
+        )
         .route("/v1/orgs/{org}/grants/{user}", put(writes::put_grants))
         .route(
             "/v1/orgs/{org}/manual-grants/{user}/{app}",

@@ -21,7 +21,7 @@ use super::error::ApiError;
 use super::reads::{json_answer, label};
 use super::AppState;
 use crate::backend::http::wire::{
-    self, DeleteBody, GrantsPut, ManualGrantPut, Problem, PutBody, WriteAnswer,
+    self, DeleteBody, GrantsBatch, GrantsPut, ManualGrantPut, Problem, PutBody, WriteAnswer,
 };
 use crate::backend::{AuditChange, BackendError, JsonText, Write};
 use crate::model::{secret_paths, Kind, Name, SecretValue, Spec};
@@ -251,6 +251,28 @@ fn expected_org_revision(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     }
 }
 
+/// The apply a write belongs to (`X-Orgctl-Apply`, 1-64 letters, digits or
+/// `-`), recorded with its audit row so `history` shows one entry per apply.
+fn apply_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get(crate::backend::http::APPLY_HEADER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .filter(|v| {
+                (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+            .map(|v| Some(v.to_string()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_apply",
+                    "X-Orgctl-Apply must be 1 to 64 letters, digits or '-'",
+                )
+                .field(crate::backend::http::APPLY_HEADER)
+            }),
+    }
+}
+
 /// `PUT /v1/orgs/{org}/objects/{resource}/{name}`.
 pub async fn put_object(
     State(state): State<AppState>,
@@ -260,6 +282,7 @@ pub async fn put_object(
 ) -> Result<Response, ApiError> {
     let org = body::name("organization", &org)?;
     let org_rev = expected_org_revision(&headers)?;
+    let apply = apply_id(&headers)?;
     let kind = body::resource(&resource)?;
     let name = body::name(kind.noun(), &name)?;
     let object = label(kind, &name);
@@ -306,7 +329,7 @@ pub async fn put_object(
                 expected,
                 changed: None,
             };
-            db.write_one(&org, write, vec![audit], org_rev)
+            db.write_one(&org, write, vec![audit], org_rev, apply.as_deref())
                 .map_err(ApiError::backend)
         })
         .await?;
@@ -341,6 +364,7 @@ pub async fn delete_object(
 ) -> Result<Response, ApiError> {
     let org = body::name("organization", &org)?;
     let org_rev = expected_org_revision(&headers)?;
+    let apply = apply_id(&headers)?;
     let kind = body::resource(&resource)?;
     let name = body::name(kind.noun(), &name)?;
     let expected = match precondition(&headers)? {
@@ -375,7 +399,7 @@ pub async fn delete_object(
                 name: name.clone(),
                 expected,
             };
-            db.write_one(&org, write, vec![audit], org_rev)
+            db.write_one(&org, write, vec![audit], org_rev, apply.as_deref())
                 .map_err(ApiError::backend)
         })
         .await?;
@@ -419,6 +443,7 @@ pub async fn put_grants(
 ) -> Result<Response, ApiError> {
     let org = body::name("organization", &org)?;
     let org_rev = expected_org_revision(&headers)?;
+    let apply = apply_id(&headers)?;
     let user = body::name("user", &user)?;
     let GrantsPut { mut grants } = body::json::<GrantsPut>(&headers, request_body, false, state.body_timeout)
         .await?
@@ -436,11 +461,53 @@ pub async fn put_grants(
                 },
                 Vec::new(),
                 org_rev,
+                apply.as_deref(),
             )
             .map_err(|e| match e {
                 BackendError::Conflict { .. } => ApiError::not_found(missing),
                 other => ApiError::backend(other),
             })
+        })
+        .await?;
+    Ok(written(StatusCode::OK, outcome.revision, None))
+}
+
+/// `PUT /v1/orgs/{org}/grants`: the rule-made lists of many users in one
+/// transaction (an apply's assignments in a few requests); a user who does
+/// not exist fails the whole batch with 404 naming them.
+pub async fn put_grants_batch(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> Result<Response, ApiError> {
+    let org = body::name("organization", &org)?;
+    let org_rev = expected_org_revision(&headers)?;
+    let apply = apply_id(&headers)?;
+    let GrantsBatch { users, audit } =
+        body::json::<GrantsBatch>(&headers, request_body, false, state.body_timeout)
+            .await?
+            .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
+    let writes: Vec<Write> = users
+        .into_iter()
+        .map(|(user, mut grants)| {
+            grants.sort();
+            grants.dedup();
+            Write::Grants {
+                user,
+                grants: grants.into(),
+            }
+        })
+        .collect();
+    let outcome = state
+        .write(move |db| {
+            db.write_many(&org, writes, audit, org_rev, apply.as_deref())
+                .map_err(|e| match e {
+                    BackendError::Conflict { object, .. } if object.starts_with("user ") => {
+                        ApiError::not_found(object)
+                    }
+                    other => ApiError::backend(other),
+                })
         })
         .await?;
     Ok(written(StatusCode::OK, outcome.revision, None))
@@ -479,6 +546,7 @@ async fn manual_grant(
 ) -> Result<Response, ApiError> {
     let org = body::name("organization", &org)?;
     let org_rev = expected_org_revision(headers)?;
+    let apply = apply_id(headers)?;
     let user = body::name("user", &user)?;
     let app = body::name("application", &app)?;
     let missing = label(Kind::User, &user);
@@ -495,11 +563,17 @@ async fn manual_grant(
             {
                 return Err(ApiError::not_found(label(Kind::Application, &app)).field("app"));
             }
-            db.write_one(&org, Write::ManualGrant { user, app, role }, Vec::new(), org_rev)
-                .map_err(|e| match e {
-                    BackendError::Conflict { .. } => ApiError::not_found(missing),
-                    other => ApiError::backend(other),
-                })
+            db.write_one(
+                &org,
+                Write::ManualGrant { user, app, role },
+                Vec::new(),
+                org_rev,
+                apply.as_deref(),
+            )
+            .map_err(|e| match e {
+                BackendError::Conflict { .. } => ApiError::not_found(missing),
+                other => ApiError::backend(other),
+            })
         })
         .await?;
     Ok(written(StatusCode::OK, outcome.revision, None))

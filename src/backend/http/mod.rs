@@ -5,7 +5,9 @@
 //! revision; never one request per object. Writes are per object, each
 //! guarded by its precondition (`If-None-Match: *` to create, `If-Match` with
 //! the fingerprint the plan read to replace or delete), run in dependency
-//! order in waves of one kind and action, up to `parallelism` at a time.
+//! order in waves of one kind and action, up to `parallelism` at a time;
+//! rule-made grants go in batches of [`wire::GRANTS_BATCH`] users, one
+//! request and one transaction each.
 //!
 //! Guarantees and caveats: the backend is not transactional. The first write
 //! of a request also carries the organization revision the plan was made
@@ -30,7 +32,8 @@ use reqwest::Method;
 
 use self::client::{CallError, Transport};
 use self::wire::{
-    DeleteBody, GrantsBody, GrantsPut, ManualGrantPut, ObjectList, OrgInfo, OrgList, PutBody, WriteAnswer,
+    DeleteBody, GrantsBatch, GrantsBody, GrantsPut, ManualGrantPut, ObjectList, OrgInfo, OrgList, PutBody,
+    WriteAnswer,
 };
 use super::{
     AuditChange, AuditEntry, Backend, BackendError, Capabilities, LiveGrants, LiveObject, LiveOrg, Write,
@@ -44,6 +47,9 @@ pub const DEFAULT_PARALLELISM: usize = 8;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header of the organization revision precondition on a request's first write.
 pub const EXPECTED_REVISION_HEADER: &str = "x-orgctl-expected-revision";
+/// Header naming the apply a write belongs to, so the server's history shows
+/// one entry per apply instead of one per request.
+pub const APPLY_HEADER: &str = "x-orgctl-apply";
 /// Snapshot reads retried when the organization moves between pages.
 const SNAPSHOT_ATTEMPTS: usize = 3;
 
@@ -114,6 +120,8 @@ pub struct HttpBackend {
     address: String,
     transport: Transport,
     parallelism: usize,
+    /// The id every write of the current `write` call carries.
+    apply: Option<String>,
 }
 
 impl HttpBackend {
@@ -157,6 +165,7 @@ impl HttpBackend {
             address,
             transport,
             parallelism,
+            apply: None,
         })
     }
 
@@ -241,9 +250,12 @@ impl HttpBackend {
     /// Sends one write; the organization revision after it.
     fn send(&self, org: &Name, job: &Job, expected_revision: Option<u64>) -> Result<u64, CallError> {
         let o = org.as_str();
-        let with_revision = |b: RequestBuilder| match expected_revision {
-            Some(r) => b.header(EXPECTED_REVISION_HEADER, r),
-            None => b,
+        let with_revision = |b: RequestBuilder| {
+            let b = self.with_apply(b);
+            match expected_revision {
+                Some(r) => b.header(EXPECTED_REVISION_HEADER, r),
+                None => b,
+            }
         };
         // A JSON body, with the organization revision expected.
         let with_json = |b: RequestBuilder, bytes: &Vec<u8>| {
@@ -337,6 +349,52 @@ impl HttpBackend {
         Ok(answer.revision)
     }
 
+    /// Names the current apply on a write request.
+    fn with_apply(&self, b: RequestBuilder) -> RequestBuilder {
+        match &self.apply {
+            Some(id) => b.header(APPLY_HEADER, id.as_str()),
+            None => b,
+        }
+    }
+
+    /// Writes the rule-made grant lists of `jobs` (all `Write::Grants`) in
+    /// one request and one transaction.
+    fn send_grants(
+        &self,
+        org: &Name,
+        jobs: &[Job],
+        expected_revision: Option<u64>,
+        audit: Vec<AuditChange>,
+    ) -> Result<u64, CallError> {
+        let users = jobs
+            .iter()
+            .filter_map(|j| match &j.write {
+                Write::Grants { user, grants } => Some((user.clone(), grants.to_vec())),
+                _ => None,
+            })
+            .collect();
+        let bytes = json_bytes(&GrantsBatch { users, audit })?;
+        let what = format!("writing the app assignments of {} users", jobs.len());
+        if let Some(message) = size::refused(bytes.len(), &what) {
+            return Err(CallError::Transport(message));
+        }
+        let path = format!("/v1/orgs/{}/grants", org.as_str());
+        let response = self.transport.call(Method::PUT, &path, &what, &|b| {
+            let b = self
+                .with_apply(b)
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.clone());
+            match expected_revision {
+                Some(r) => b.header(EXPECTED_REVISION_HEADER, r),
+                None => b,
+            }
+        })?;
+        let answer: WriteAnswer = response.json().map_err(|e| {
+            CallError::Transport(format!("the server's answer to a write is unreadable: {e}"))
+        })?;
+        Ok(answer.revision)
+    }
+
     /// Runs one wave (writes that do not depend on each other) with up to
     /// `parallelism` in flight; reports each completion to `done`. A failure
     /// that is not about one object (no answer, 401, 403, 5xx after retries)
@@ -388,11 +446,14 @@ struct Job {
     audit: Option<AuditChange>,
 }
 
+/// The wave of rule-made grant writes (sent in batches).
+const GRANTS_WAVE: (u8, Kind) = (1, Kind::User);
+
 /// Writes that may run side by side: same action, same kind.
 fn wave_key(w: &Write) -> (u8, Kind) {
     match w {
         Write::Put { kind, .. } => (0, *kind),
-        Write::Grants { .. } => (1, Kind::User),
+        Write::Grants { .. } => GRANTS_WAVE,
         Write::Delete { kind, .. } => (2, *kind),
         Write::ManualGrant { .. } => (3, Kind::User),
     }
@@ -498,6 +559,7 @@ impl Backend for HttpBackend {
                 results: Vec::new(),
             });
         }
+        self.apply = Some(apply_id());
         // The audit record of a change rides on the last put or delete of its object.
         let mut last: HashMap<(Kind, &str), usize> = HashMap::new();
         for (i, w) in writes.iter().enumerate() {
@@ -506,12 +568,20 @@ impl Backend for HttpBackend {
             }
         }
         let mut audit_at: HashMap<usize, AuditChange> = HashMap::new();
+        // Records of no one object (the `assign` summary) ride on the first
+        // grants request.
+        let mut loose: Vec<AuditChange> = Vec::new();
         for change in audit {
-            let Ok(kind_name) = change.name.parse::<Name>() else {
-                continue;
-            };
-            if let Some(i) = last.get(&(change.kind, kind_name.as_str())) {
-                audit_at.insert(*i, change);
+            let at = change
+                .name
+                .parse::<Name>()
+                .ok()
+                .and_then(|n| last.get(&(change.kind, n.as_str())).copied());
+            match at {
+                Some(i) => {
+                    audit_at.insert(i, change);
+                }
+                None => loose.push(change),
             }
         }
         let jobs: Vec<Job> = writes
@@ -530,7 +600,16 @@ impl Backend for HttpBackend {
         let Some(first) = jobs.first() else {
             return Ok(WriteOutcome { revision, results });
         };
-        match self.send(&organization, first, Some(expected_revision)) {
+        let sent = match first.write {
+            Write::Grants { .. } => self.send_grants(
+                &organization,
+                std::slice::from_ref(first),
+                Some(expected_revision),
+                std::mem::take(&mut loose),
+            ),
+            _ => self.send(&organization, first, Some(expected_revision)),
+        };
+        match sent {
             Ok(r) => {
                 revision = revision.max(r);
                 results.push(Ok(()));
@@ -567,6 +646,32 @@ impl Backend for HttpBackend {
                     wave.iter()
                         .map(|_| Err("not attempted: an earlier change failed".to_string())),
                 );
+            } else if key == Some(GRANTS_WAVE) {
+                // Rule-made grants go in batches, each one transaction.
+                for chunk in wave.chunks(wire::GRANTS_BATCH) {
+                    if failed {
+                        results.extend(
+                            chunk
+                                .iter()
+                                .map(|_| Err("not attempted: an earlier write failed".to_string())),
+                        );
+                        continue;
+                    }
+                    let result = self.send_grants(&organization, chunk, None, std::mem::take(&mut loose));
+                    done_count += chunk.len();
+                    progress(done_count);
+                    match result {
+                        Ok(r) => {
+                            revision = revision.max(r);
+                            results.extend(chunk.iter().map(|_| Ok(())));
+                        }
+                        Err(e) => {
+                            failed = true;
+                            let message = e.to_string();
+                            results.extend(chunk.iter().map(|_| Err(message.clone())));
+                        }
+                    }
+                }
             } else {
                 let mut wave_results: Vec<Option<Result<(), String>>> = vec![None; wave.len()];
                 self.run_wave(&organization, wave, &mut |i, result| {
@@ -606,6 +711,21 @@ impl Backend for HttpBackend {
         };
         self.get(&path, "reading the audit log")
     }
+}
+
+/// A new apply id: unique enough to tell one apply's writes from the next
+/// apply's (time, process and a counter), which is all `history` needs.
+fn apply_id() -> String {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{nanos:x}-{:x}-{:x}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A request body as JSON bytes.

@@ -190,6 +190,22 @@ pub struct DeleteBody {
     pub audit: Option<AuditChange>,
 }
 
+/// Body of `PUT /v1/orgs/{org}/grants`: the whole rule-made lists of many
+/// users, written in one transaction.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantsBatch {
+    /// Each user's list, sorted by app (empty: remove them all).
+    pub users: BTreeMap<Name, Vec<RuleGrant>>,
+    /// What the audit log records with them (the apply's `assign` summary).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditChange>,
+}
+
+/// Users per `PUT /v1/orgs/{org}/grants` the client sends: a few hundred
+/// bytes each, so a batch stays far below [`MAX_BODY`].
+pub const GRANTS_BATCH: usize = 2000;
+
 /// Body of `PUT …/users/{name}/grants`: the user's whole rule-made list.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -736,7 +736,13 @@ fn https_verifies_the_certificate_unless_told_not_to() {
     };
     let (code, _, err) = run(&[]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert!(
+        err.contains(
+            "is not signed by a trusted CA (UnknownIssuer): pass the CA that signed it with --ca-file"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("retrying"), "{err}");
     assert!(!err.contains(TOKEN));
     let (code, out, err) = run(&["--ca-file", &cert.display().to_string()]);
     assert_eq!(code, Some(0), "{err}");
@@ -852,4 +858,50 @@ fn grants_of_many_users_are_written_in_one_request_or_not_at_all() {
     assert_eq!(api.revision(), before, "nothing was written");
     let (_, g) = answer(api.get("/v1/orgs/acme/grants"));
     assert_eq!(g["users"], json!({"u000": 0, "u001": 0}), "{g}");
+}
+
+#[test]
+fn a_ca_certificate_served_as_the_server_s_own_is_explained_and_not_retried() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let ca = params.self_signed(&key).expect("self-signed CA");
+    let cert = dir.path().join("ca.pem");
+    let key_file = dir.path().join("ca-key.pem");
+    std::fs::write(&cert, ca.pem()).expect("cert");
+    std::fs::write(&key_file, key.serialize_pem()).expect("key");
+    let server = Server::start(
+        &dir.path().join("d.db"),
+        Opts {
+            args: vec![
+                "--tls-cert".into(),
+                cert.display().to_string(),
+                "--tls-key".into(),
+                key_file.display().to_string(),
+            ],
+        },
+    );
+    let small = common::data("small").display().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgctl"))
+        .args(["plan", "-f", &small, "--ca-file", &cert.display().to_string()])
+        .env("ORGCTL_BACKEND", &server.address)
+        .env("ORGCTL_TOKEN", TOKEN)
+        .env("ORGCTL_TEST_PORTAL_SECRET", "x")
+        .env("NO_COLOR", "1")
+        .env_remove("ORGCTL_TOKEN_FILE")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let expected = format!(
+        "the certificate of {} is a CA certificate (CaUsedAsEndEntity): a server must present a certificate of its own, signed by a CA, and --ca-file names that CA. Make a CA, sign a certificate for the server's host name with it, serve that one (--tls-cert/--tls-key), and pass the CA's certificate to --ca-file",
+        server.address
+    );
+    assert!(err.contains(&expected), "{err}");
+    assert!(
+        !err.contains("retrying"),
+        "a certificate error is not retried: {err}"
+    );
 }

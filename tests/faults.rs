@@ -622,3 +622,61 @@ fn one_apply_over_http_is_one_history_entry_as_on_sqlite() {
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(history(dir.path())["entries"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn a_rotated_secret_is_written_once_and_the_next_plan_is_empty_on_sqlite_and_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("served.db"), Opts::default());
+    let sqlite = dir.path().join("embedded.db");
+    let small = common::data("small").display().to_string();
+    for (address, db) in [
+        (format!("sqlite:{}", sqlite.display()), sqlite.clone()),
+        (server.address.clone(), dir.path().join("served.db")),
+    ] {
+        let with = |secret: &str, args: &[&str]| {
+            finish(
+                orgctl(dir.path(), &address, TOKEN, args)
+                    .env("ORGCTL_TEST_PORTAL_SECRET", secret)
+                    .output()
+                    .expect("run"),
+            )
+        };
+        let r = with(SECRET, &["apply", "-f", &small, "--auto-approve"]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        let rotated = "rotated-portal-value-2";
+        let r = with(rotated, &["apply", "-f", &small, "--auto-approve"]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        assert!(
+            r.stdout.contains("Objects: 0 added, 1 changed, 0 destroyed."),
+            "{address}: {}",
+            r.stdout
+        );
+        assert!(!r.stdout.contains(rotated) && !r.stderr.contains(rotated));
+        // Stored once, and nothing left to do.
+        let conn = rusqlite::Connection::open(&db).expect("open the directory");
+        let stored: String = conn
+            .query_row(
+                "SELECT value FROM secrets WHERE kind = 'Application' AND name = 'portal'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("the secret");
+        assert_eq!(stored, rotated, "{address}");
+        let r = with(rotated, &["plan", "-f", &small, "--detailed-exitcode"]);
+        assert_eq!(
+            r.code,
+            Some(0),
+            "{address}: no changes after the rotation: {}",
+            r.stdout
+        );
+        let r = with(rotated, &["apply", "-f", &small, "--auto-approve"]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        let r = with(rotated, &["history", "--output", "json"]);
+        let h: Value = serde_json::from_str(&r.stdout).expect("history JSON");
+        assert_eq!(
+            h["entries"].as_array().map(Vec::len),
+            Some(2),
+            "{address}: the first apply and the rotation, nothing after: {h}"
+        );
+    }
+}

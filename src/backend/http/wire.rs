@@ -202,9 +202,11 @@ pub struct GrantsBatch {
     pub audit: Vec<AuditChange>,
 }
 
-/// Users per `PUT /v1/orgs/{org}/grants` the client sends: a few hundred
-/// bytes each, so a batch stays far below [`MAX_BODY`].
+/// Most users per `PUT /v1/orgs/{org}/grants` the client sends.
 pub const GRANTS_BATCH: usize = 2000;
+/// Most grants per `PUT /v1/orgs/{org}/grants` the client sends: about 60
+/// bytes each as JSON, so a batch stays near 1 MiB, far below [`MAX_BODY`].
+pub const GRANTS_BATCH_GRANTS: usize = 16_000;
 
 /// Body of `PUT …/users/{name}/grants`: the user's whole rule-made list.
 #[derive(Debug, Serialize, Deserialize)]

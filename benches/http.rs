@@ -131,6 +131,13 @@ fn main() {
     let t = Instant::now();
     let planned = orgctl::engine::plan(&sources, &http, &PlanOptions::default(), &EnvAndFiles).expect("plan");
     let planned_in = t.elapsed();
+    let assigned: usize = planned
+        .plan
+        .organizations
+        .iter()
+        .map(|o| o.assignments.users.len())
+        .sum();
+    println!("apply-from-empty plan: users with app assignments to write: {assigned}");
     let report = apply::execute(&planned.plan, &mut http, &planned.secrets, &mut |_, _| {});
     assert_eq!(report.failed(), 0, "apply failed");
     println!(
@@ -145,6 +152,19 @@ fn main() {
     let noop = backend(&server.1);
     let t = Instant::now();
     let planned = orgctl::engine::plan(&sources, &noop, &PlanOptions::default(), &EnvAndFiles).expect("plan");
+    for org in &planned.plan.organizations {
+        if !org.changes.is_empty() || !org.assignments.users.is_empty() {
+            eprintln!(
+                "no-op plan of {}: {} changes (first: {:?}), assignments of {} users ({} grants added, {} removed)",
+                org.organization.as_str(),
+                org.changes.len(),
+                org.changes.first().map(|c| (c.kind, c.name.as_str(), c.action)),
+                org.assignments.users.len(),
+                org.assignments.grants_added,
+                org.assignments.grants_removed
+            );
+        }
+    }
     assert!(planned.plan.is_empty(), "no-op plan has changes");
     let objects = planned.live.values().map(|l| l.objects.len()).sum::<usize>();
     println!(

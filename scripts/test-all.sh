@@ -2,7 +2,8 @@
 # The whole test suite, as the README's quick start and CI run it: installs
 # (once, cached under $ORGCTL_CACHE, keyed by the versions in versions.env)
 # and starts the real servers the tests need on loopback (Keycloak, and etcd
-# with kube-apiserver plus the kubectl and helm binaries), runs every test
+# with kube-apiserver plus the kubectl and helm binaries) and the OpenAPI
+# checkers (a PyPI virtualenv), runs every test
 # with those servers required (a suite that finds its server absent fails
 # instead of skipping), and stops the servers.
 set -euo pipefail
@@ -23,8 +24,11 @@ cargo test --locked --no-run &
 build=$!
 scripts/kube.sh start "$run" &
 kube=$!
+scripts/openapi-tools.sh install >"$run/openapi.env" &
+openapi=$!
 scripts/keycloak.sh start "$run"
 wait "$kube"
+wait "$openapi"
 wait "$build"
 echo "servers and build ready in $(( $(date +%s) - started )) s" >&2
 
@@ -33,6 +37,8 @@ set -a
 source "$run/keycloak.env"
 # shellcheck disable=SC1091
 source "$run/kube.env"
+# shellcheck disable=SC1091
+source "$run/openapi.env"
 set +a
 export ORGCTL_TEST_REQUIRE_SERVERS=1
 cargo test --locked "$@"

@@ -542,3 +542,141 @@ fn two_appliers_racing_on_one_org_one_wins_and_no_update_is_lost() {
     );
     assert!(spec.get("lastName").is_none());
 }
+
+#[test]
+fn an_object_too_large_for_the_server_is_a_plan_error_not_a_broken_apply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("d.db"), Opts::default());
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    let small = common::data("small");
+    for f in ["org.yaml", "people.yaml"] {
+        std::fs::copy(small.join(f), files.join(f)).expect("copy");
+    }
+    // A 2 MiB department: within the server's 4 MiB body, but not three times.
+    let big = format!(
+        "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {{name: zed}}\nspec:\n  organization: acme\n  email: zed@acme.example\n  department: {}\n",
+        "d".repeat(2 * 1024 * 1024)
+    );
+    std::fs::write(files.join("zed.yaml"), big).expect("write");
+    let files = files.display().to_string();
+    for command in [
+        &["plan", "-f", &files][..],
+        &["apply", "-f", &files, "--auto-approve"][..],
+    ] {
+        let r = run(dir.path(), &server.address, TOKEN, command);
+        assert_eq!(r.code, Some(1), "{command:?}: {}", r.stderr);
+        let expected = format!(
+            "user \"zed\": field spec.department cannot be stored by backend {}: the object is 2049 KiB as JSON, and a write of it carries up to three copies (the spec, and the changed fields before and after for the audit log) in a body the server limits to 4 MiB; objects may be at most 1365 KiB",
+            server.address
+        );
+        assert!(r.stderr.contains(&expected), "{command:?}: {}", r.stderr);
+    }
+    let r = run(dir.path(), &server.address, TOKEN, &["history"]);
+    assert!(!r.stdout.contains("zed"), "nothing was written: {}", r.stdout);
+}
+
+#[test]
+fn one_apply_over_http_is_one_history_entry_as_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("d.db"), Opts::default());
+    let files = synth_files(dir.path(), 50);
+    let r = run(
+        dir.path(),
+        &server.address,
+        TOKEN,
+        &["apply", "-f", &files, "--auto-approve"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let history = |dir: &Path| -> Value {
+        let r = run(dir, &server.address, TOKEN, &["history", "--output", "json"]);
+        assert_eq!(r.code, Some(0), "{}", r.stderr);
+        serde_json::from_str(&r.stdout).expect("history JSON")
+    };
+    let h = history(dir.path());
+    let entries = h["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1, "one apply, one entry: {h}");
+    let changes = entries[0]["changes"].as_array().expect("changes");
+    let objects = changes.iter().filter(|c| c["action"] == "create").count();
+    assert!(
+        objects > 50,
+        "every object's creation is in the one entry: {objects}"
+    );
+    assert_eq!(
+        changes.last().map(|c| c["action"].clone()),
+        Some(Value::from("assign")),
+        "the assignments last, as written"
+    );
+    // A second apply is a second entry.
+    std::fs::write(
+        Path::new(&files).join("extra.yaml"),
+        "apiVersion: orgctl.io/v1alpha1\nkind: Group\nmetadata: {name: extra}\nspec: {organization: synth}\n",
+    )
+    .expect("write");
+    let r = run(
+        dir.path(),
+        &server.address,
+        TOKEN,
+        &["apply", "-f", &files, "--auto-approve"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert_eq!(history(dir.path())["entries"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_rotated_secret_is_written_once_and_the_next_plan_is_empty_on_sqlite_and_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("served.db"), Opts::default());
+    let sqlite = dir.path().join("embedded.db");
+    let small = common::data("small").display().to_string();
+    for (address, db) in [
+        (format!("sqlite:{}", sqlite.display()), sqlite.clone()),
+        (server.address.clone(), dir.path().join("served.db")),
+    ] {
+        let with = |secret: &str, args: &[&str]| {
+            finish(
+                orgctl(dir.path(), &address, TOKEN, args)
+                    .env("ORGCTL_TEST_PORTAL_SECRET", secret)
+                    .output()
+                    .expect("run"),
+            )
+        };
+        let r = with(SECRET, &["apply", "-f", &small, "--auto-approve"]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        let rotated = "rotated-portal-value-2";
+        let r = with(rotated, &["apply", "-f", &small, "--auto-approve"]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        assert!(
+            r.stdout.contains("Objects: 0 added, 1 changed, 0 destroyed."),
+            "{address}: {}",
+            r.stdout
+        );
+        assert!(!r.stdout.contains(rotated) && !r.stderr.contains(rotated));
+        // Stored once, and nothing left to do.
+        let conn = rusqlite::Connection::open(&db).expect("open the directory");
+        let stored: String = conn
+            .query_row(
+                "SELECT value FROM secrets WHERE kind = 'Application' AND name = 'portal'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("the secret");
+        assert_eq!(stored, rotated, "{address}");
+        let r = with(rotated, &["plan", "-f", &small, "--detailed-exitcode"]);
+        assert_eq!(
+            r.code,
+            Some(0),
+            "{address}: no changes after the rotation: {}",
+            r.stdout
+        );
+        let r = with(rotated, &["apply", "-f", &small, "--auto-approve"]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        let r = with(rotated, &["history", "--output", "json"]);
+        let h: Value = serde_json::from_str(&r.stdout).expect("history JSON");
+        assert_eq!(
+            h["entries"].as_array().map(Vec::len),
+            Some(2),
+            "{address}: the first apply and the rotation, nothing after: {h}"
+        );
+    }
+}

@@ -250,9 +250,16 @@ fn objects_carry_revisions_and_writes_need_preconditions() {
         }
         answer(r.send().expect("send"))
     };
+    let (s, b) = del(None);
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (428, Some("a write needs If-Match: \"<revision>\" to update or delete (If-Match: * for any revision) or If-None-Match: * to create")),
+        "a delete needs a precondition like a put"
+    );
     assert_eq!(del(Some(&tag)).0, 412);
     assert_eq!(del(Some(&new_tag)).0, 200);
-    assert_eq!(del(None).0, 200, "deleting what is gone is success");
+    assert_eq!(del(Some(&new_tag)).0, 200, "deleting what is gone is success");
+    assert_eq!(del(Some("*")).0, 200, "If-Match: * deletes whatever is there");
     let (s, b) = answer(api.get("/v1/orgs/acme/objects/users/carol"));
     assert_eq!((s, b["error"]["object"].as_str()), (404, Some("user \"carol\"")));
     // The audit history recorded each write.
@@ -391,6 +398,7 @@ fn domain_rules_hold_whoever_writes_with_422_naming_the_field() {
     assert_eq!(s, 201);
     let (s, b) = answer(
         api.req(reqwest::Method::DELETE, "/v1/orgs/acme/objects/users/alice")
+            .header("If-Match", "*")
             .send()
             .expect("send"),
     );
@@ -450,6 +458,10 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         ("wrong method", answer(api.req(reqwest::Method::POST, "/v1/orgs").send().expect("send")), 405, "method_not_allowed", None),
         ("audit of another object", answer(api.put("/v1/orgs/acme/objects/users/z", &json!({"spec": user("z")["spec"], "audit": {"kind": "User", "name": "alice", "action": "create"}}), ("If-None-Match", "*"))), 400, "invalid_body", Some("audit")),
         ("secret on a user", answer(api.put("/v1/orgs/acme/objects/users/z", &json!({"spec": user("z")["spec"], "secrets": {"email": "x"}}), ("If-None-Match", "*"))), 422, "validation_failed", Some("secrets.email")),
+        ("duplicate key", raw(put.clone(), "/v1/orgs/acme/objects/users/x", Some("application/json"), br#"{"spec": {"organization": "acme", "email": "a@acme.example", "email": "b@acme.example"}}"#.to_vec()), 400, "duplicate_key", Some("spec.email")),
+        ("duplicate top-level key", raw(put.clone(), "/v1/orgs/acme/objects/users/x", Some("application/json"), br#"{"spec": {}, "managed": true, "managed": false}"#.to_vec()), 400, "duplicate_key", Some("managed")),
+        ("grant of an unknown app", answer(api.req(reqwest::Method::PUT, "/v1/orgs/acme/manual-grants/u000/nosuch").json(&json!({"role": "user"})).send().expect("send")), 404, "not_found", Some("app")),
+        ("huge header", huge_header(&server), 431, "headers_too_large", None),
         ("grants of a missing user", answer(api.req(reqwest::Method::PUT, "/v1/orgs/acme/grants/ghost").json(&json!({"grants": []})).send().expect("send")), 404, "not_found", None),
     ];
     for (what, (status, body), want_status, want_code, want_field) in cases {
@@ -459,12 +471,74 @@ fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
             assert_eq!(body["error"]["field"].as_str(), Some(f), "{what}: {body}");
         }
     }
+    let (_, b) = raw(
+        put.clone(),
+        "/v1/orgs/acme/objects/users/x",
+        Some("application/json"),
+        br#"{"spec": {"organization": "acme", "email": "a@acme.example", "email": "b@acme.example"}}"#
+            .to_vec(),
+    );
+    assert_eq!(
+        b["error"]["message"],
+        "invalid body at spec.email: the key \"email\" is given twice"
+    );
+    let (_, b) = answer(
+        api.req(reqwest::Method::PUT, "/v1/orgs/acme/manual-grants/u000/nosuch")
+            .json(&json!({"role": "user"}))
+            .send()
+            .expect("send"),
+    );
+    assert_eq!(b["error"]["message"], "application \"nosuch\" does not exist");
     assert_eq!(api.revision(), before, "nothing was written");
     assert_eq!(
         answer(server.client().get(server.url("/healthz")).send().expect("send")).0,
         200,
         "still up"
     );
+}
+
+/// Connects to the server without HTTP: the raw socket, with a read bound.
+fn raw_socket(server: &Server) -> std::net::TcpStream {
+    let host = server.address.trim_start_matches("http://");
+    let stream = std::net::TcpStream::connect(host).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+}
+
+/// Status and JSON body of a raw answer.
+fn parse_raw(text: &str) -> (u16, Value) {
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{text}"
+    );
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {text}")),
+    )
+}
+
+/// A request whose one header is 512 KiB (more than the server buffers).
+fn huge_header(server: &Server) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut stream = raw_socket(server);
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(512 * 1024)
+    );
+    // The server answers and closes before it has read everything.
+    let _ = stream.write_all(head.as_bytes());
+    let mut text = Vec::new();
+    let _ = stream.read_to_end(&mut text);
+    parse_raw(&String::from_utf8_lossy(&text))
 }
 
 /// A PUT announcing a 5 MiB body: the server answers 413 before reading it.
@@ -662,7 +736,13 @@ fn https_verifies_the_certificate_unless_told_not_to() {
     };
     let (code, _, err) = run(&[]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert!(
+        err.contains(
+            "is not signed by a trusted CA (UnknownIssuer): pass the CA that signed it with --ca-file"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("retrying"), "{err}");
     assert!(!err.contains(TOKEN));
     let (code, out, err) = run(&["--ca-file", &cert.display().to_string()]);
     assert_eq!(code, Some(0), "{err}");
@@ -672,5 +752,156 @@ fn https_verifies_the_certificate_unless_told_not_to() {
     assert!(
         err.contains("warning") && err.contains("--insecure-skip-tls-verify"),
         "{err}"
+    );
+}
+
+#[test]
+fn slow_and_idle_connections_are_closed_and_real_clients_still_served() {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "--header-timeout",
+        "1",
+        "--body-timeout",
+        "1",
+        "--max-connections",
+        "6",
+    ];
+    let server = Server::start(
+        &dir.path().join("d.db"),
+        Opts {
+            args: args.iter().map(|a| a.to_string()).collect(),
+        },
+    );
+    let started = Instant::now();
+    // Six connections fill the server: idle ones, a slow head, a slow body.
+    let idle: Vec<_> = (0..4).map(|_| raw_socket(&server)).collect();
+    let mut slow_head = raw_socket(&server);
+    slow_head
+        .write_all(b"GET /v1/orgs HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let mut slow_body = raw_socket(&server);
+    let head = format!(
+        "PUT /v1/orgs/acme/objects/users/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nIf-None-Match: *\r\nContent-Length: 100\r\n\r\n{{\"spec\":"
+    );
+    slow_body.write_all(head.as_bytes()).expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    // A seventh is closed at once, without an answer.
+    let mut over = raw_socket(&server);
+    let mut buf = Vec::new();
+    let n = over.read_to_end(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "over the limit: {}", String::from_utf8_lossy(&buf));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "closed before any timeout"
+    );
+    // The slow body gets a 408; the others are closed without a word.
+    let mut text = String::new();
+    let _ = slow_body.read_to_string(&mut text);
+    let (status, body) = parse_raw(&text);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (408, Some("body_timeout")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["message"], "the body did not arrive within 1 s");
+    for mut s in idle.into_iter().chain([slow_head]) {
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        assert!(
+            buf.is_empty() || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+            "{}",
+            String::from_utf8_lossy(&buf)
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "every connection closed within its timeout: {:?}",
+        started.elapsed()
+    );
+    // The slots are free again: a real client is served.
+    let api = Api::new(&server);
+    let (s, b) = answer(api.get("/v1/orgs"));
+    assert_eq!(s, 200, "{b}");
+    assert!(server.log_text().contains("connection limit reached"));
+}
+
+#[test]
+fn grants_of_many_users_are_written_in_one_request_or_not_at_all() {
+    let (_dir, server) = start();
+    let api = Api::new(&server);
+    seed(&api, 3);
+    let jira = json!({"app": "jira", "role": "user", "rule": "all"});
+    let put = |body: &Value| {
+        answer(
+            api.req(reqwest::Method::PUT, "/v1/orgs/acme/grants")
+                .json(body)
+                .send()
+                .expect("send"),
+        )
+    };
+    let (s, b) = put(&json!({"users": {"u000": [jira], "u001": [jira], "u002": []}}));
+    assert_eq!(s, 200, "{b}");
+    let (_, g) = answer(api.get("/v1/orgs/acme/grants"));
+    assert_eq!(g["sets"], json!([[jira]]), "one list, stored once: {g}");
+    assert_eq!(g["users"], json!({"u000": 0, "u001": 0}), "{g}");
+    // A user who does not exist fails the whole batch, naming them.
+    let before = api.revision();
+    let (s, b) = put(&json!({"users": {"u002": [jira], "ghost": [jira]}}));
+    assert_eq!(
+        (s, b["error"]["object"].as_str()),
+        (404, Some("user \"ghost\"")),
+        "{b}"
+    );
+    assert_eq!(b["error"]["message"], "user \"ghost\" does not exist");
+    assert_eq!(api.revision(), before, "nothing was written");
+    let (_, g) = answer(api.get("/v1/orgs/acme/grants"));
+    assert_eq!(g["users"], json!({"u000": 0, "u001": 0}), "{g}");
+}
+
+#[test]
+fn a_ca_certificate_served_as_the_server_s_own_is_explained_and_not_retried() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let ca = params.self_signed(&key).expect("self-signed CA");
+    let cert = dir.path().join("ca.pem");
+    let key_file = dir.path().join("ca-key.pem");
+    std::fs::write(&cert, ca.pem()).expect("cert");
+    std::fs::write(&key_file, key.serialize_pem()).expect("key");
+    let server = Server::start(
+        &dir.path().join("d.db"),
+        Opts {
+            args: vec![
+                "--tls-cert".into(),
+                cert.display().to_string(),
+                "--tls-key".into(),
+                key_file.display().to_string(),
+            ],
+        },
+    );
+    let small = common::data("small").display().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgctl"))
+        .args(["plan", "-f", &small, "--ca-file", &cert.display().to_string()])
+        .env("ORGCTL_BACKEND", &server.address)
+        .env("ORGCTL_TOKEN", TOKEN)
+        .env("ORGCTL_TEST_PORTAL_SECRET", "x")
+        .env("NO_COLOR", "1")
+        .env_remove("ORGCTL_TOKEN_FILE")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let expected = format!(
+        "the certificate of {} is a CA certificate (CaUsedAsEndEntity): a server must present a certificate of its own, signed by a CA, and --ca-file names that CA. Make a CA, sign a certificate for the server's host name with it, serve that one (--tls-cert/--tls-key), and pass the CA's certificate to --ca-file",
+        server.address
+    );
+    assert!(err.contains(&expected), "{err}");
+    assert!(
+        !err.contains("retrying"),
+        "a certificate error is not retried: {err}"
     );
 }

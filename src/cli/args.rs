@@ -148,6 +148,15 @@ pub struct ServeArgs {
     /// PEM private key for HTTPS (with --tls-cert).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Seconds a connection gets to send a whole request head, from its start or its previous answer (so also how long an idle connection stays open).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a request gets to send its whole body (408 after).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Connections served at once; further ones are closed as they arrive.
+    #[arg(long, default_value_t = 512, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_connections: u64,
     /// Test only: answer every N-th API request with STATUS (STATUS:N[:RETRY_AFTER]).
     #[cfg(feature = "dev")]
     #[arg(long, value_name = "STATUS:N", hide = true)]

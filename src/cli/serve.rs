@@ -64,6 +64,11 @@ pub(super) fn serve(printer: &Printer, cli: &Cli, a: &ServeArgs) -> CmdResult {
         tls: a.tls_cert.clone().zip(a.tls_key.clone()),
         #[cfg(feature = "dev")]
         faults: a.inject_fault.clone(),
+        limits: serve::Limits {
+            header_timeout: Duration::from_secs(a.header_timeout),
+            body_timeout: Duration::from_secs(a.body_timeout),
+            max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
+        },
     };
     let result = serve::run(config, |addr, tls| {
         let scheme = if tls { "https" } else { "http" };

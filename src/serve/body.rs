@@ -2,9 +2,13 @@
 //! body size and JSON parsing. Every failure is a 4xx [`ApiError`] that names
 //! what was wrong (with the field path for JSON), and none echoes a secret.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::time::Duration;
+
 use axum::body::{to_bytes, Body};
 use axum::http::{header, HeaderMap, StatusCode};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error::ApiError;
 use crate::backend::http::wire::{self, DEFAULT_PAGE, MAX_BODY, MAX_PAGE};
@@ -130,12 +134,14 @@ pub fn cursor(value: Option<&str>) -> Result<Option<(Kind, Name)>, ApiError> {
 }
 
 /// Reads a JSON body: `Content-Type: application/json`, at most 4 MiB,
+/// arriving within `timeout` (408 after), without an object key given twice,
 /// parsed into `T` with the path of the first bad field. An empty body is
 /// `None` when `optional`.
 pub async fn json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
     optional: bool,
+    timeout: Duration,
 ) -> Result<Option<T>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -144,7 +150,16 @@ pub async fn json<T: DeserializeOwned>(
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large());
     }
-    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
+    let bytes = tokio::time::timeout(timeout, to_bytes(body, MAX_BODY))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the body did not arrive within {} s", timeout.as_secs()),
+            )
+        })?
+        .map_err(|_| too_large())?;
     if bytes.is_empty() && optional {
         return Ok(None);
     }
@@ -164,6 +179,13 @@ pub async fn json<T: DeserializeOwned>(
             "unsupported_media_type",
             "the body must be JSON sent with Content-Type: application/json",
         ));
+    }
+    if let Some((field, key)) = duplicate_key(&bytes) {
+        return Err(ApiError::bad_request(
+            "duplicate_key",
+            format!("invalid body at {field}: the key {key:?} is given twice"),
+        )
+        .field(field));
     }
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -189,6 +211,94 @@ pub async fn json<T: DeserializeOwned>(
     de.end()
         .map_err(|e| ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
     Ok(Some(value))
+}
+
+/// The first object key given twice in a JSON text: its path (`spec.email`)
+/// and the key. serde_json keeps the last of two equal keys without a word,
+/// and which one a sender meant is not ours to guess. `None` for text that is
+/// not JSON (the typed parse reports that).
+fn duplicate_key(bytes: &[u8]) -> Option<(String, String)> {
+    let found = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let _ = Unique {
+        path: String::new(),
+        found: &found,
+    }
+    .deserialize(&mut de);
+    found.into_inner()
+}
+
+/// A walk over one JSON value that records the first duplicate key in `found`.
+struct Unique<'a> {
+    path: String,
+    found: &'a RefCell<Option<(String, String)>>,
+}
+
+impl Unique<'_> {
+    fn child(&self, step: String) -> Self {
+        Unique {
+            path: step,
+            found: self.found,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Unique<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Unique<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while seq
+            .next_element_seed(self.child(format!("{}[{i}]", self.path)))?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if !seen.insert(key.clone()) {
+                *self.found.borrow_mut() = Some((path, key));
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value_seed(self.child(path))?;
+        }
+        Ok(())
+    }
 }
 
 fn too_large() -> ApiError {

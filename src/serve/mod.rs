@@ -14,6 +14,7 @@
 
 mod auth;
 mod body;
+mod conn;
 mod error;
 mod openapi;
 mod reads;
@@ -34,6 +35,7 @@ use axum::routing::{get, put};
 use axum::Router;
 
 pub use auth::{Scope, TokenError, Tokens};
+pub use conn::Limits;
 pub use error::ApiError;
 pub use openapi::{document as openapi_document, operations as openapi_operations};
 
@@ -59,6 +61,8 @@ pub struct ServeConfig {
     /// Injected faults (tests only: the `dev` feature).
     #[cfg(feature = "dev")]
     pub faults: Vec<Fault>,
+    /// Timeouts and the connection limit.
+    pub limits: Limits,
 }
 
 /// A test-only fault: every `every`-th API request is answered `status`
@@ -144,6 +148,7 @@ pub struct Inner {
     faults: Vec<Fault>,
     #[cfg(feature = "dev")]
     requests: AtomicU64,
+    body_timeout: Duration,
 }
 
 impl std::ops::Deref for AppState {
@@ -159,6 +164,7 @@ impl AppState {
         path: &str,
         tokens: Tokens,
         #[cfg(feature = "dev")] faults: Vec<Fault>,
+        body_timeout: Duration,
     ) -> Result<AppState, BackendError> {
         let writer = SqliteBackend::open_for_serving(path)?;
         Ok(AppState(Arc::new(Inner {
@@ -170,6 +176,7 @@ impl AppState {
             faults,
             #[cfg(feature = "dev")]
             requests: AtomicU64::new(0),
+            body_timeout,
         })))
     }
 
@@ -224,7 +231,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs", get(reads::organizations))
         .route("/v1/orgs/{org}", get(reads::organization))
         .route("/v1/orgs/{org}/snapshot", get(reads::snapshot))
-        .route("/v1/orgs/{org}/grants", get(reads::grants))
+        .route(
+            "/v1/orgs/{org}/grants",
+            get(reads::grants).put(writes::put_grants_batch),
+        )
         .route("/v1/orgs/{org}/grants/{user}", put(writes::put_grants))
         .route(
             "/v1/orgs/{org}/manual-grants/{user}/{app}",
@@ -315,12 +325,14 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
         tls,
         #[cfg(feature = "dev")]
         faults,
+        limits,
     } = config;
     let state = AppState::open(
         &db.to_string_lossy(),
         tokens,
         #[cfg(feature = "dev")]
         faults,
+        limits.body_timeout,
     )?;
     let listener =
         std::net::TcpListener::bind(listen).map_err(|source| ServeError::Bind { addr: listen, source })?;
@@ -355,8 +367,12 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
                         source,
                     })?;
                 on_listening(bound, true);
-                axum_server::from_tcp_rustls(listener, config)
+                let mut server = axum_server::from_tcp_rustls(listener, config)
                     .map_err(ServeError::Runtime)?
+                    .http1_only()
+                    .map(|tls| conn::Guard::new(tls, &limits));
+                timeouts(server.http_builder(), &limits);
+                server
                     .handle(handle)
                     .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                     .await
@@ -364,8 +380,12 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
             }
             None => {
                 on_listening(bound, false);
-                axum_server::from_tcp(listener)
+                let mut server = axum_server::from_tcp(listener)
                     .map_err(ServeError::Runtime)?
+                    .http1_only()
+                    .acceptor(conn::Guard::new(axum_server::accept::DefaultAcceptor, &limits));
+                timeouts(server.http_builder(), &limits);
+                server
                     .handle(handle)
                     .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                     .await
@@ -377,6 +397,21 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
     drop(runtime);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// hyper's header timeout: it runs from a connection's start and from the
+/// end of each answer until a whole request head arrived, so it closes slow
+/// senders and idle kept-alive connections alike. The server speaks HTTP/1.1
+/// only: the HTTP/2 sniffing of an "auto" connection waits for a first byte
+/// outside any timeout.
+fn timeouts(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &Limits,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
 }
 
 async fn wait_for_signal() {

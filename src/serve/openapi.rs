@@ -5,7 +5,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::backend::http::wire::{DEFAULT_PAGE, MAX_BODY, MAX_PAGE};
+use crate::backend::http::wire::{
+    resource_of, DEFAULT_HISTORY, DEFAULT_PAGE, MAX_BODY, MAX_HISTORY, MAX_PAGE,
+};
+use crate::model::Kind;
 
 /// One documented operation.
 struct Op {
@@ -23,7 +26,7 @@ struct Op {
 
 const READ_ERRORS: &[&str] = &["400", "401", "404", "429", "503"];
 const WRITE_ERRORS: &[&str] = &[
-    "400", "401", "403", "404", "412", "413", "415", "422", "428", "429", "503",
+    "400", "401", "403", "404", "408", "412", "413", "415", "422", "428", "429", "503",
 ];
 
 const OPS: &[Op] = &[
@@ -36,33 +39,27 @@ const OPS: &[Op] = &[
     Op { method: "get", path: "/v1/orgs/{org}", id: "getOrganization", summary: "An organization's revision (404 if it was never written).", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("OrgInfo")), errors: READ_ERRORS },
     Op { method: "get", path: "/v1/orgs/{org}/snapshot", id: "snapshot", summary: "Every object of the organization in pages of (kind, name) order; each page carries the organization revision it was read at.", auth: true, query: &["limit", "after"], headers: &[], body: None, ok: ("200", Some("ObjectList")), errors: READ_ERRORS },
     Op { method: "get", path: "/v1/orgs/{org}/grants", id: "getGrants", summary: "The materialized app assignments: distinct rule-made lists, user to list, hand-made grants.", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("Grants")), errors: READ_ERRORS },
+    Op { method: "put", path: "/v1/orgs/{org}/grants", id: "putGrantsBatch", summary: "Replace the rule-made grants of many users in one transaction (empty list: remove them); 404 naming a user who does not exist, and nothing is written.", auth: true, query: &[], headers: &[], body: Some("GrantsBatch"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
     Op { method: "put", path: "/v1/orgs/{org}/grants/{user}", id: "putGrants", summary: "Replace a user's rule-made grants (empty list: remove them).", auth: true, query: &[], headers: &[], body: Some("GrantsPut"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
-    Op { method: "put", path: "/v1/orgs/{org}/manual-grants/{user}/{app}", id: "putManualGrant", summary: "Make a grant by hand (plans never do).", auth: true, query: &[], headers: &[], body: Some("ManualGrantPut"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
+    Op { method: "put", path: "/v1/orgs/{org}/manual-grants/{user}/{app}", id: "putManualGrant", summary: "Make a grant by hand (plans never do); 404 when the user or the application does not exist.", auth: true, query: &[], headers: &[], body: Some("ManualGrantPut"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
     Op { method: "delete", path: "/v1/orgs/{org}/manual-grants/{user}/{app}", id: "deleteManualGrant", summary: "Remove a grant made by hand.", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
     Op { method: "get", path: "/v1/orgs/{org}/objects/{resource}", id: "listObjects", summary: "The objects of one kind, in pages, filtered by ownership marker and name prefix.", auth: true, query: &["limit", "after", "managed", "prefix"], headers: &[], body: None, ok: ("200", Some("ObjectList")), errors: READ_ERRORS },
     Op { method: "get", path: "/v1/orgs/{org}/objects/{resource}/{name}", id: "getObject", summary: "One object; ETag is its revision.", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("Object")), errors: READ_ERRORS },
-    Op { method: "put", path: "/v1/orgs/{org}/objects/{resource}/{name}", id: "putObject", summary: "Create (If-None-Match: *) or replace (If-Match: \"r12\") one object. 412 when the precondition no longer holds, 422 naming each field that breaks a domain rule.", auth: true, query: &[], headers: &["If-Match", "If-None-Match"], body: Some("PutBody"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
-    Op { method: "delete", path: "/v1/orgs/{org}/objects/{resource}/{name}", id: "deleteObject", summary: "Delete one object (already gone is success); If-Match optional.", auth: true, query: &[], headers: &["If-Match"], body: Some("DeleteBody"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
-    Op { method: "get", path: "/v1/history", id: "history", summary: "The audit log, newest first.", auth: true, query: &["org", "limit"], headers: &[], body: None, ok: ("200", Some("History")), errors: READ_ERRORS },
+    Op { method: "put", path: "/v1/orgs/{org}/objects/{resource}/{name}", id: "putObject", summary: "Create (If-None-Match: *, 201) or replace (If-Match: \"r12\", 200) one object; one of the two is required (428 without). 412 when the precondition no longer holds, 422 naming each field that breaks a domain rule.", auth: true, query: &[], headers: &["If-Match", "If-None-Match"], body: Some("PutBody"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
+    Op { method: "delete", path: "/v1/orgs/{org}/objects/{resource}/{name}", id: "deleteObject", summary: "Delete one object (already gone is success); If-Match is required (428 without): the revision it must still have, or `*` for any.", auth: true, query: &[], headers: &["If-Match!"], body: Some("DeleteBody"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
+    Op { method: "get", path: "/v1/history", id: "history", summary: "The audit log, newest first.", auth: true, query: &["org", "historyLimit"], headers: &[], body: None, ok: ("200", Some("History")), errors: READ_ERRORS },
 ];
 
+/// A query or header parameter (`If-Match!`: the header, required).
 fn parameter(name: &str) -> Value {
-    let resources = json!([
-        "organizations",
-        "users",
-        "groups",
-        "applications",
-        "identity-providers",
-        "roles",
-        "role-bindings",
-        "security-policies",
-        "app-assignments"
-    ]);
     let name_schema =
         json!({"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"});
     match name {
         "limit" => {
-            json!({"name": "limit", "in": "query", "description": format!("Page size (default {DEFAULT_PAGE}; history: default 20, at most 1000)."), "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}})
+            json!({"name": "limit", "in": "query", "description": format!("Page size (default {DEFAULT_PAGE})."), "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE}})
+        }
+        "historyLimit" => {
+            json!({"name": "limit", "in": "query", "description": format!("Entries to return, newest first (default {DEFAULT_HISTORY})."), "schema": {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY, "default": DEFAULT_HISTORY}})
         }
         "after" => {
             json!({"name": "after", "in": "query", "description": "Cursor: the `next` of the previous page (`Kind/name`).", "schema": {"type": "string"}})
@@ -80,11 +77,24 @@ fn parameter(name: &str) -> Value {
             json!({"name": "org", "in": "query", "description": "Only this organization.", "schema": name_schema})
         }
         "If-Match" => {
-            json!({"name": "If-Match", "in": "header", "description": "The object revision the write expects (`\"r12\"`, or `*`: any).", "schema": {"type": "string"}})
+            json!({"name": "If-Match", "in": "header", "description": "Replace only this revision (`\"r12\"`), or `*`: any existing one. Send this or If-None-Match.", "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"?r[0-9]{1,20}\"?)$"}})
+        }
+        "If-Match!" => {
+            json!({"name": "If-Match", "in": "header", "required": true, "description": "Delete only this revision (`\"r12\"`), or `*`: whatever is there.", "schema": {"type": "string", "pattern": "^(\\*|(W/)?\"?r[0-9]{1,20}\"?)$"}})
         }
         "If-None-Match" => {
-            json!({"name": "If-None-Match", "in": "header", "description": "`*`: create only if absent.", "schema": {"type": "string", "enum": ["*"]}})
+            json!({"name": "If-None-Match", "in": "header", "description": "`*`: create only if absent. Send this or If-Match.", "schema": {"type": "string", "enum": ["*"]}})
         }
+        other => json!({"name": other, "in": "query", "schema": {"type": "string"}}),
+    }
+}
+
+/// A path parameter: the resource segment or a name.
+fn path_parameter(name: &str) -> Value {
+    let name_schema =
+        json!({"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"});
+    let resources: Vec<&str> = Kind::ALL.iter().map(|k| resource_of(*k)).collect();
+    match name {
         "resource" => {
             json!({"name": "resource", "in": "path", "required": true, "schema": {"type": "string", "enum": resources}})
         }
@@ -97,16 +107,17 @@ fn schemas() -> Value {
     let kind = json!({"type": "string", "enum": ["Organization", "User", "Group", "Application", "IdentityProvider", "Role", "RoleBinding", "SecurityPolicy", "AppAssignment"]});
     let spec = json!({"type": "object", "description": "The kind's spec as in the YAML files (`orgctl schema KIND`); secret fields hold only {\"digest\": …}."});
     let grant = json!({"type": "object", "required": ["app", "role", "rule"], "properties": {"app": name, "role": name, "rule": name}});
-    let audit = json!({"type": "object", "required": ["kind", "name", "action"], "properties": {"kind": kind, "name": {"type": "string"}, "action": {"type": "string", "enum": ["create", "update", "replace", "delete"]}, "before": {}, "after": {}}});
+    let audit = json!({"type": "object", "required": ["kind", "name", "action"], "properties": {"kind": kind, "name": {"type": "string"}, "action": {"type": "string", "description": "`assign`: the rule-made app assignments an apply wrote (`name` empty; `after` counts users and grants).", "enum": ["create", "update", "replace", "delete", "assign"]}, "before": {}, "after": {}, "specBefore": {}}});
     json!({
         "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
         "Whoami": {"type": "object", "required": ["address"], "properties": {"address": {"type": "string"}}},
-        "Capabilities": {"type": "object", "required": ["unsupported", "transactional", "maxPage"], "properties": {"unsupported": {"type": "array", "items": {"type": "array", "prefixItems": [kind, {"type": "string"}]}}, "transactional": {"type": "boolean"}, "maxPage": {"type": "integer"}}},
+        "Capabilities": {"type": "object", "required": ["unsupported", "transactional", "maxPage"], "properties": {"unsupported": {"type": "array", "description": "Pairs of a kind and the dotted spec path of a field it cannot hold.", "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "string"}}}, "transactional": {"type": "boolean"}, "maxPage": {"type": "integer"}}},
         "OrgInfo": {"type": "object", "required": ["name", "revision"], "properties": {"name": name, "revision": {"type": "integer", "minimum": 0}}},
         "OrgList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/OrgInfo"}}, "next": {"type": "string"}}},
         "Object": {"type": "object", "required": ["kind", "name", "spec", "managed", "revision"], "properties": {"kind": kind, "name": name, "spec": spec, "managed": {"type": "boolean"}, "revision": {"type": "string", "pattern": "^r[0-9]+$"}}},
         "ObjectList": {"type": "object", "required": ["organization", "revision", "items"], "properties": {"organization": name, "revision": {"type": "integer"}, "items": {"type": "array", "items": {"$ref": "#/components/schemas/Object"}}, "next": {"type": "string", "description": "Cursor of the next page; absent on the last."}}},
         "Grants": {"type": "object", "required": ["revision", "sets", "users", "manual"], "properties": {"revision": {"type": "integer"}, "sets": {"type": "array", "items": {"type": "array", "items": grant}}, "users": {"type": "object", "additionalProperties": {"type": "integer"}}, "manual": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": name}}}},
+        "GrantsBatch": {"type": "object", "additionalProperties": false, "required": ["users"], "properties": {"users": {"type": "object", "description": "Each user's whole rule-made list, by user name.", "propertyNames": name, "additionalProperties": {"type": "array", "items": grant}}, "audit": {"type": "array", "items": audit}}},
         "GrantsPut": {"type": "object", "additionalProperties": false, "required": ["grants"], "properties": {"grants": {"type": "array", "items": grant}}},
         "ManualGrantPut": {"type": "object", "additionalProperties": false, "required": ["role"], "properties": {"role": name}},
         "PutBody": {"type": "object", "additionalProperties": false, "required": ["spec"], "properties": {"spec": spec, "managed": {"type": "boolean", "default": true}, "secrets": {"type": "object", "description": "Secret values by dotted spec path (never logged).", "additionalProperties": {"type": "string"}}, "audit": audit}},
@@ -114,7 +125,7 @@ fn schemas() -> Value {
         "WriteAnswer": {"type": "object", "required": ["revision"], "properties": {"revision": {"type": "integer"}, "objectRevision": {"type": "string"}}},
         "History": {"type": "array", "items": {"type": "object", "required": ["revision", "time", "organization", "changes"], "properties": {"revision": {"type": "integer"}, "time": {"type": "string", "format": "date-time"}, "organization": {"type": "string"}, "changes": {"type": "array", "items": audit}}}},
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string", "description": "Stable code: malformed_json, invalid_body, invalid_field, invalid_name, invalid_revision, invalid_cursor, invalid_limit, invalid_filter, unknown_parameter, unknown_resource, unsupported_media_type, payload_too_large, unauthorized, forbidden, not_found, no_route, method_not_allowed, precondition_required, precondition_failed, validation_failed, injected_fault, not_ready, internal."},
+            "code": {"type": "string", "description": "Stable code: malformed_request, uri_too_long, headers_too_large, body_timeout, malformed_json, duplicate_key, invalid_body, invalid_field, invalid_name, invalid_revision, invalid_cursor, invalid_limit, invalid_filter, unknown_parameter, unknown_resource, unsupported_media_type, payload_too_large, unauthorized, forbidden, not_found, no_route, method_not_allowed, precondition_required, precondition_failed, validation_failed, injected_fault, not_ready, internal."},
             "message": {"type": "string"},
             "field": {"type": "string", "description": "The field at fault (`spec.password.minLength`)."},
             "object": {"type": "string", "description": "The object concerned (`user \"alice\"`)."},
@@ -130,10 +141,11 @@ fn error_text(code: &str) -> &'static str {
         "403" => "The token may only read.",
         "404" => "No such organization or object.",
         "412" => "The object changed since it was read: re-plan.",
+        "408" => "The body did not arrive within the server's body timeout.",
         "413" => "The body exceeds the limit.",
         "415" => "The body is not application/json.",
         "422" => "The write breaks a domain rule; `field` names it.",
-        "428" => "A put needs If-Match or If-None-Match.",
+        "428" => "A precondition is required: a put needs If-None-Match: * (create) or If-Match (replace), a delete If-Match.",
         "429" => "Too many requests; retry after Retry-After.",
         "503" => "Unavailable; retry after Retry-After.",
         _ => "Error.",
@@ -148,7 +160,7 @@ pub fn document() -> Value {
             .path
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(parameter)
+            .map(path_parameter)
             .collect();
         params.extend(op.query.iter().chain(op.headers).map(|q| parameter(q)));
         let mut responses = Map::new();
@@ -158,6 +170,12 @@ pub fn document() -> Value {
             }
             None => json!({"description": "OK", "content": {"application/json": {}}}),
         };
+        // A put guarded by If-None-Match creates: 201.
+        if op.headers.contains(&"If-None-Match") {
+            let mut created = ok.clone();
+            created["description"] = json!("Created");
+            responses.insert("201".to_string(), created);
+        }
         responses.insert(op.ok.0.to_string(), ok);
         for code in op.errors {
             responses.insert(
@@ -187,7 +205,7 @@ pub fn document() -> Value {
         "info": {
             "title": "orgctl directory API",
             "version": "v1",
-            "description": format!("The orgctl directory served by `orgctl serve`. Bearer-token auth on /v1. Objects carry revisions (`r12`); writes take If-Match / If-None-Match and answer 412 on a mismatch. Bodies are JSON, at most {} MiB; pages hold at most {MAX_PAGE} items.", MAX_BODY / (1024 * 1024)),
+            "description": format!("The orgctl directory served by `orgctl serve`. Bearer-token auth on /v1. Objects carry revisions (`r12`); every object write needs a precondition (put: If-None-Match: * to create or If-Match: \"r12\" to replace; delete: If-Match: \"r12\" or *), answers 428 without one and 412 when it no longer holds. Every error answer is JSON (`Error`), 404/405 of unknown routes and 400/414/431 of unparseable requests included. Bodies are JSON, at most {} MiB; pages hold at most {MAX_PAGE} items.", MAX_BODY / (1024 * 1024)),
         },
         "security": [{"bearer": []}],
         "paths": paths,

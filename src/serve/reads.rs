@@ -14,14 +14,12 @@ use super::body::{self, cursor, limit, param, query};
 use super::error::ApiError;
 use super::AppState;
 use crate::backend::http::wire::{
-    self, CapabilitiesBody, GrantsBody, ObjectList, OrgInfo, OrgList, WhoamiBody, WireObject, MAX_PAGE,
+    self, CapabilitiesBody, GrantsBody, ObjectList, OrgInfo, OrgList, WhoamiBody, WireObject,
+    DEFAULT_HISTORY, MAX_HISTORY, MAX_PAGE,
 };
 use crate::backend::sqlite::served::{PageQuery, StoredObject};
 use crate::backend::Backend;
 use crate::model::{Kind, Name};
-
-/// Largest `limit` of the history.
-const MAX_HISTORY: usize = 1000;
 
 /// A JSON answer with the organization revision header.
 pub(super) fn json_answer<T: Serialize>(status: StatusCode, value: &T, revision: Option<u64>) -> Response {
@@ -295,7 +293,7 @@ pub async fn history(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         .map(|o| body::name("organization", o))
         .transpose()?;
     let limit = match param(&q, "limit") {
-        None => 20,
+        None => DEFAULT_HISTORY,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=MAX_HISTORY).contains(&n) => n,
             _ => {

@@ -21,7 +21,7 @@ use super::error::ApiError;
 use super::reads::{json_answer, label};
 use super::AppState;
 use crate::backend::http::wire::{
-    self, DeleteBody, GrantsPut, ManualGrantPut, Problem, PutBody, WriteAnswer,
+    self, DeleteBody, GrantsBatch, GrantsPut, ManualGrantPut, Problem, PutBody, WriteAnswer,
 };
 use crate::backend::{AuditChange, BackendError, JsonText, Write};
 use crate::model::{secret_paths, Kind, Name, SecretValue, Spec};
@@ -37,7 +37,7 @@ enum Precondition {
     Exists,
 }
 
-fn precondition(headers: &HeaderMap, required: bool) -> Result<Option<Precondition>, ApiError> {
+fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
     let text = |name: header::HeaderName| -> Result<Option<String>, ApiError> {
         headers
             .get(&name)
@@ -56,27 +56,26 @@ fn precondition(headers: &HeaderMap, required: bool) -> Result<Option<Preconditi
             "invalid_revision",
             "send either If-Match or If-None-Match, not both",
         )),
-        (None, Some(v)) if v == "*" => Ok(Some(Precondition::Absent)),
+        (None, Some(v)) if v == "*" => Ok(Precondition::Absent),
         (None, Some(_)) => Err(ApiError::bad_request(
             "invalid_revision",
             "If-None-Match takes only `*` (create only if absent)",
         )
         .field("If-None-Match")),
-        (Some(v), None) if v == "*" => Ok(Some(Precondition::Exists)),
+        (Some(v), None) if v == "*" => Ok(Precondition::Exists),
         (Some(v), None) => match wire::parse_etag(&v) {
-            Some(fp) => Ok(Some(Precondition::Revision(fp))),
+            Some(fp) => Ok(Precondition::Revision(fp)),
             None => Err(ApiError::bad_request(
                 "invalid_revision",
                 "If-Match must be an object revision such as \"r12\" (from ETag or `revision`)",
             )
             .field("If-Match")),
         },
-        (None, None) if required => Err(ApiError::new(
+        (None, None) => Err(ApiError::new(
             StatusCode::PRECONDITION_REQUIRED,
             "precondition_required",
-            "a write needs If-Match: \"<revision>\" to update or If-None-Match: * to create",
+            "a write needs If-Match: \"<revision>\" to update or delete (If-Match: * for any revision) or If-None-Match: * to create",
         )),
-        (None, None) => Ok(None),
     }
 }
 
@@ -252,6 +251,28 @@ fn expected_org_revision(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     }
 }
 
+/// The apply a write belongs to (`X-Orgctl-Apply`, 1-64 letters, digits or
+/// `-`), recorded with its audit row so `history` shows one entry per apply.
+fn apply_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get(crate::backend::http::APPLY_HEADER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .filter(|v| {
+                (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+            .map(|v| Some(v.to_string()))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_apply",
+                    "X-Orgctl-Apply must be 1 to 64 letters, digits or '-'",
+                )
+                .field(crate::backend::http::APPLY_HEADER)
+            }),
+    }
+}
+
 /// `PUT /v1/orgs/{org}/objects/{resource}/{name}`.
 pub async fn put_object(
     State(state): State<AppState>,
@@ -261,23 +282,24 @@ pub async fn put_object(
 ) -> Result<Response, ApiError> {
     let org = body::name("organization", &org)?;
     let org_rev = expected_org_revision(&headers)?;
+    let apply = apply_id(&headers)?;
     let kind = body::resource(&resource)?;
     let name = body::name(kind.noun(), &name)?;
     let object = label(kind, &name);
-    let pre = precondition(&headers, true)?;
+    let pre = precondition(&headers)?;
     let PutBody {
         spec: spec_json,
         managed,
         secrets,
         audit,
-    } = body::json::<PutBody>(&headers, request_body, false)
+    } = body::json::<PutBody>(&headers, request_body, false, state.body_timeout)
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
     check_audit(&audit, kind, &name)?;
     let values = secrets_of(kind, &spec_json, secrets, &object)?;
     let spec = parse_spec(kind, spec_json)?;
     check_rules(kind, &org, &name, &spec, &object)?;
-    let creating = matches!(pre, Some(Precondition::Absent));
+    let creating = matches!(pre, Precondition::Absent);
     let audit = audit.unwrap_or_else(|| AuditChange {
         kind,
         name: name.to_string(),
@@ -289,9 +311,9 @@ pub async fn put_object(
     let outcome = state
         .write(move |db| {
             let expected = match pre {
-                Some(Precondition::Absent) | None => None,
-                Some(Precondition::Revision(fp)) => Some(fp),
-                Some(Precondition::Exists) => {
+                Precondition::Absent => None,
+                Precondition::Revision(fp) => Some(fp),
+                Precondition::Exists => {
                     let (_, found) = db.object(&org, kind, &name).map_err(ApiError::backend)?;
                     let found =
                         found.ok_or_else(|| ApiError::backend(conflict(kind, &name, "it does not exist")))?;
@@ -307,7 +329,7 @@ pub async fn put_object(
                 expected,
                 changed: None,
             };
-            db.write_one(&org, write, vec![audit], org_rev)
+            db.write_one(&org, write, vec![audit], org_rev, apply.as_deref())
                 .map_err(ApiError::backend)
         })
         .await?;
@@ -331,7 +353,9 @@ fn conflict(kind: Kind, name: &Name, reason: &str) -> BackendError {
 }
 
 /// `DELETE /v1/orgs/{org}/objects/{resource}/{name}`: an object already gone
-/// is success; `If-Match` (optional) must hold if it exists.
+/// is success; `If-Match` is required (428 without), like a put's
+/// precondition: `"r12"` must hold if the object exists, `*` deletes
+/// whatever revision it has.
 pub async fn delete_object(
     State(state): State<AppState>,
     Path((org, resource, name)): Path<(String, String, String)>,
@@ -340,19 +364,20 @@ pub async fn delete_object(
 ) -> Result<Response, ApiError> {
     let org = body::name("organization", &org)?;
     let org_rev = expected_org_revision(&headers)?;
+    let apply = apply_id(&headers)?;
     let kind = body::resource(&resource)?;
     let name = body::name(kind.noun(), &name)?;
-    let expected = match precondition(&headers, false)? {
-        None | Some(Precondition::Exists) => None,
-        Some(Precondition::Revision(fp)) => Some(fp),
-        Some(Precondition::Absent) => {
+    let expected = match precondition(&headers)? {
+        Precondition::Exists => None,
+        Precondition::Revision(fp) => Some(fp),
+        Precondition::Absent => {
             return Err(ApiError::bad_request(
                 "invalid_revision",
                 "If-None-Match does not apply to a delete",
             ))
         }
     };
-    let DeleteBody { audit } = body::json::<DeleteBody>(&headers, request_body, true)
+    let DeleteBody { audit } = body::json::<DeleteBody>(&headers, request_body, true, state.body_timeout)
         .await?
         .unwrap_or_default();
     check_audit(&audit, kind, &name)?;
@@ -374,7 +399,7 @@ pub async fn delete_object(
                 name: name.clone(),
                 expected,
             };
-            db.write_one(&org, write, vec![audit], org_rev)
+            db.write_one(&org, write, vec![audit], org_rev, apply.as_deref())
                 .map_err(ApiError::backend)
         })
         .await?;
@@ -418,8 +443,9 @@ pub async fn put_grants(
 ) -> Result<Response, ApiError> {
     let org = body::name("organization", &org)?;
     let org_rev = expected_org_revision(&headers)?;
+    let apply = apply_id(&headers)?;
     let user = body::name("user", &user)?;
-    let GrantsPut { mut grants } = body::json::<GrantsPut>(&headers, request_body, false)
+    let GrantsPut { mut grants } = body::json::<GrantsPut>(&headers, request_body, false, state.body_timeout)
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
     grants.sort();
@@ -435,11 +461,53 @@ pub async fn put_grants(
                 },
                 Vec::new(),
                 org_rev,
+                apply.as_deref(),
             )
             .map_err(|e| match e {
                 BackendError::Conflict { .. } => ApiError::not_found(missing),
                 other => ApiError::backend(other),
             })
+        })
+        .await?;
+    Ok(written(StatusCode::OK, outcome.revision, None))
+}
+
+/// `PUT /v1/orgs/{org}/grants`: the rule-made lists of many users in one
+/// transaction (an apply's assignments in a few requests); a user who does
+/// not exist fails the whole batch with 404 naming them.
+pub async fn put_grants_batch(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> Result<Response, ApiError> {
+    let org = body::name("organization", &org)?;
+    let org_rev = expected_org_revision(&headers)?;
+    let apply = apply_id(&headers)?;
+    let GrantsBatch { users, audit } =
+        body::json::<GrantsBatch>(&headers, request_body, false, state.body_timeout)
+            .await?
+            .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
+    let writes: Vec<Write> = users
+        .into_iter()
+        .map(|(user, mut grants)| {
+            grants.sort();
+            grants.dedup();
+            Write::Grants {
+                user,
+                grants: grants.into(),
+            }
+        })
+        .collect();
+    let outcome = state
+        .write(move |db| {
+            db.write_many(&org, writes, audit, org_rev, apply.as_deref())
+                .map_err(|e| match e {
+                    BackendError::Conflict { object, .. } if object.starts_with("user ") => {
+                        ApiError::not_found(object)
+                    }
+                    other => ApiError::backend(other),
+                })
         })
         .await?;
     Ok(written(StatusCode::OK, outcome.revision, None))
@@ -452,9 +520,10 @@ pub async fn put_manual_grant(
     headers: HeaderMap,
     request_body: Body,
 ) -> Result<Response, ApiError> {
-    let ManualGrantPut { role } = body::json::<ManualGrantPut>(&headers, request_body, false)
-        .await?
-        .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
+    let ManualGrantPut { role } =
+        body::json::<ManualGrantPut>(&headers, request_body, false, state.body_timeout)
+            .await?
+            .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
     manual_grant(state, &headers, org, user, app, Some(role)).await
 }
 
@@ -477,16 +546,34 @@ async fn manual_grant(
 ) -> Result<Response, ApiError> {
     let org = body::name("organization", &org)?;
     let org_rev = expected_org_revision(headers)?;
+    let apply = apply_id(headers)?;
     let user = body::name("user", &user)?;
     let app = body::name("application", &app)?;
     let missing = label(Kind::User, &user);
     let outcome = state
         .write(move |db| {
-            db.write_one(&org, Write::ManualGrant { user, app, role }, Vec::new(), org_rev)
-                .map_err(|e| match e {
-                    BackendError::Conflict { .. } => ApiError::not_found(missing),
-                    other => ApiError::backend(other),
-                })
+            // A grant of an app the organization does not have would sit
+            // unseen by every plan; removing one is "already gone".
+            if role.is_some()
+                && db
+                    .object(&org, Kind::Application, &app)
+                    .map_err(ApiError::backend)?
+                    .1
+                    .is_none()
+            {
+                return Err(ApiError::not_found(label(Kind::Application, &app)).field("app"));
+            }
+            db.write_one(
+                &org,
+                Write::ManualGrant { user, app, role },
+                Vec::new(),
+                org_rev,
+                apply.as_deref(),
+            )
+            .map_err(|e| match e {
+                BackendError::Conflict { .. } => ApiError::not_found(missing),
+                other => ApiError::backend(other),
+            })
         })
         .await?;
     Ok(written(StatusCode::OK, outcome.revision, None))

@@ -5,7 +5,9 @@
 //! and 429 when it is safe to repeat (reads); writes only when the server
 //! certainly did not act on them (429 and 503 answers, which the server sends
 //! before looking at a request, and failed connects). `Retry-After` is
-//! honoured. The token is a sensitive header value: never logged or shown.
+//! honoured. A refused server certificate is never retried; its error says
+//! what is wrong and how to fix it. The token is a sensitive header value:
+//! never logged or shown.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -81,6 +83,10 @@ impl Transport {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(pool.max(1))
+            // Below the server's default header timeout (10 s), which also
+            // closes idle connections: a reused connection is never one the
+            // server is closing.
+            .pool_idle_timeout(Duration::from_secs(5))
             .user_agent(concat!("orgctl/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = ca {
             builder = builder.add_root_certificate(ca);
@@ -161,8 +167,14 @@ impl Transport {
                 }
                 Err(e) => {
                     let refused = e.is_connect();
-                    let retry = refused || (repeatable && (e.is_timeout() || e.is_request()));
-                    let message = if e.is_timeout() {
+                    // A refused certificate stays refused: no retry, and a
+                    // message saying what to change.
+                    let certificate = certificate_problem(&e, &self.base);
+                    let retry = certificate.is_none()
+                        && (refused || (repeatable && (e.is_timeout() || e.is_request())));
+                    let message = if let Some(problem) = certificate {
+                        format!("{what}: {problem}")
+                    } else if e.is_timeout() {
                         format!("{what}: no answer from {} in time", self.base)
                     } else if refused {
                         format!("{what}: cannot connect to {}: {}", self.base, root_cause(&e))
@@ -199,6 +211,42 @@ impl Transport {
             );
             std::thread::sleep(delay);
         }
+    }
+}
+
+/// What is wrong with the server's certificate, if that is why a request
+/// failed, and how to fix it. rustls's error reaches us only as the text of a
+/// cause ("invalid peer certificate: …") behind the connector's own error
+/// type, so the text is what is matched.
+fn certificate_problem(e: &dyn std::error::Error, base: &str) -> Option<String> {
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if let Some(detail) = text.strip_prefix("invalid peer certificate: ") {
+            return Some(describe_certificate(detail, base));
+        }
+        cause = c.source();
+    }
+    None
+}
+
+fn describe_certificate(detail: &str, base: &str) -> String {
+    if detail.contains("CaUsedAsEndEntity") {
+        format!(
+            "the certificate of {base} is a CA certificate (CaUsedAsEndEntity): a server must present a certificate of its own, signed by a CA, and --ca-file names that CA. Make a CA, sign a certificate for the server's host name with it, serve that one (--tls-cert/--tls-key), and pass the CA's certificate to --ca-file"
+        )
+    } else if detail.contains("UnknownIssuer") {
+        format!(
+            "the certificate of {base} is not signed by a trusted CA (UnknownIssuer): pass the CA that signed it with --ca-file"
+        )
+    } else if detail.contains("NotValidForName") {
+        format!(
+            "the certificate of {base} is not issued for that host name (NotValidForName): connect by a name the certificate lists, or issue one for this name"
+        )
+    } else if detail.contains("Expired") {
+        format!("the certificate of {base} has expired ({detail}): renew it on the server")
+    } else {
+        format!("the certificate of {base} was refused: {detail}")
     }
 }
 

@@ -5,7 +5,9 @@
 //! revision; never one request per object. Writes are per object, each
 //! guarded by its precondition (`If-None-Match: *` to create, `If-Match` with
 //! the fingerprint the plan read to replace or delete), run in dependency
-//! order in waves of one kind and action, up to `parallelism` at a time.
+//! order in waves of one kind and action, up to `parallelism` at a time;
+//! rule-made grants go in batches of [`wire::GRANTS_BATCH`] users, one
+//! request and one transaction each.
 //!
 //! Guarantees and caveats: the backend is not transactional. The first write
 //! of a request also carries the organization revision the plan was made
@@ -15,6 +17,7 @@
 //! says per write what happened. This module must not plan or print.
 
 mod client;
+mod size;
 pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +32,8 @@ use reqwest::Method;
 
 use self::client::{CallError, Transport};
 use self::wire::{
-    DeleteBody, GrantsBody, GrantsPut, ManualGrantPut, ObjectList, OrgInfo, OrgList, PutBody, WriteAnswer,
+    DeleteBody, GrantsBatch, GrantsBody, GrantsPut, ManualGrantPut, ObjectList, OrgInfo, OrgList, PutBody,
+    WriteAnswer,
 };
 use super::{
     AuditChange, AuditEntry, Backend, BackendError, Capabilities, LiveGrants, LiveObject, LiveOrg, Write,
@@ -43,6 +47,9 @@ pub const DEFAULT_PARALLELISM: usize = 8;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Header of the organization revision precondition on a request's first write.
 pub const EXPECTED_REVISION_HEADER: &str = "x-orgctl-expected-revision";
+/// Header naming the apply a write belongs to, so the server's history shows
+/// one entry per apply instead of one per request.
+pub const APPLY_HEADER: &str = "x-orgctl-apply";
 /// Snapshot reads retried when the organization moves between pages.
 const SNAPSHOT_ATTEMPTS: usize = 3;
 
@@ -113,6 +120,8 @@ pub struct HttpBackend {
     address: String,
     transport: Transport,
     parallelism: usize,
+    /// The id every write of the current `write` call carries.
+    apply: Option<String>,
 }
 
 impl HttpBackend {
@@ -156,6 +165,7 @@ impl HttpBackend {
             address,
             transport,
             parallelism,
+            apply: None,
         })
     }
 
@@ -240,9 +250,12 @@ impl HttpBackend {
     /// Sends one write; the organization revision after it.
     fn send(&self, org: &Name, job: &Job, expected_revision: Option<u64>) -> Result<u64, CallError> {
         let o = org.as_str();
-        let with_revision = |b: RequestBuilder| match expected_revision {
-            Some(r) => b.header(EXPECTED_REVISION_HEADER, r),
-            None => b,
+        let with_revision = |b: RequestBuilder| {
+            let b = self.with_apply(b);
+            match expected_revision {
+                Some(r) => b.header(EXPECTED_REVISION_HEADER, r),
+                None => b,
+            }
         };
         // A JSON body, with the organization revision expected.
         let with_json = |b: RequestBuilder, bytes: &Vec<u8>| {
@@ -277,6 +290,9 @@ impl HttpBackend {
                 let bytes = json_bytes(&body)?;
                 let path = object_path(*kind, name);
                 let what = format!("writing {}", label(*kind, name));
+                if let Some(message) = size::refused(bytes.len(), &what) {
+                    return Err(CallError::Transport(message));
+                }
                 self.transport.call(Method::PUT, &path, &what, &|b| {
                     let b = with_json(b, &bytes);
                     match expected {
@@ -296,7 +312,8 @@ impl HttpBackend {
                     let b = with_json(b, &bytes);
                     match expected {
                         Some(fp) => b.header(IF_MATCH, wire::etag(fp)),
-                        None => b,
+                        // A delete of whatever is there: the server requires a precondition.
+                        None => b.header(IF_MATCH, "*"),
                     }
                 })?
             }
@@ -326,6 +343,52 @@ impl HttpBackend {
                 }
             }
         };
+        let answer: WriteAnswer = response.json().map_err(|e| {
+            CallError::Transport(format!("the server's answer to a write is unreadable: {e}"))
+        })?;
+        Ok(answer.revision)
+    }
+
+    /// Names the current apply on a write request.
+    fn with_apply(&self, b: RequestBuilder) -> RequestBuilder {
+        match &self.apply {
+            Some(id) => b.header(APPLY_HEADER, id.as_str()),
+            None => b,
+        }
+    }
+
+    /// Writes the rule-made grant lists of `jobs` (all `Write::Grants`) in
+    /// one request and one transaction.
+    fn send_grants(
+        &self,
+        org: &Name,
+        jobs: &[Job],
+        expected_revision: Option<u64>,
+        audit: Vec<AuditChange>,
+    ) -> Result<u64, CallError> {
+        let users = jobs
+            .iter()
+            .filter_map(|j| match &j.write {
+                Write::Grants { user, grants } => Some((user.clone(), grants.to_vec())),
+                _ => None,
+            })
+            .collect();
+        let bytes = json_bytes(&GrantsBatch { users, audit })?;
+        let what = format!("writing the app assignments of {} users", jobs.len());
+        if let Some(message) = size::refused(bytes.len(), &what) {
+            return Err(CallError::Transport(message));
+        }
+        let path = format!("/v1/orgs/{}/grants", org.as_str());
+        let response = self.transport.call(Method::PUT, &path, &what, &|b| {
+            let b = self
+                .with_apply(b)
+                .header(CONTENT_TYPE, "application/json")
+                .body(bytes.clone());
+            match expected_revision {
+                Some(r) => b.header(EXPECTED_REVISION_HEADER, r),
+                None => b,
+            }
+        })?;
         let answer: WriteAnswer = response.json().map_err(|e| {
             CallError::Transport(format!("the server's answer to a write is unreadable: {e}"))
         })?;
@@ -383,11 +446,38 @@ struct Job {
     audit: Option<AuditChange>,
 }
 
+/// Consecutive batches of grants jobs, each at most [`wire::GRANTS_BATCH`]
+/// users and [`wire::GRANTS_BATCH_GRANTS`] grants, so a body stays well below
+/// the server's limit however many apps a rule gives.
+fn grant_batches(jobs: &[Job]) -> Vec<&[Job]> {
+    let mut batches = Vec::new();
+    let (mut start, mut grants) = (0, 0);
+    for (i, job) in jobs.iter().enumerate() {
+        let n = match &job.write {
+            Write::Grants { grants, .. } => grants.len(),
+            _ => 0,
+        };
+        if i > start && (i - start >= wire::GRANTS_BATCH || grants + n > wire::GRANTS_BATCH_GRANTS) {
+            batches.push(&jobs[start..i]);
+            start = i;
+            grants = 0;
+        }
+        grants += n;
+    }
+    if start < jobs.len() {
+        batches.push(&jobs[start..]);
+    }
+    batches
+}
+
+/// The wave of rule-made grant writes (sent in batches).
+const GRANTS_WAVE: (u8, Kind) = (1, Kind::User);
+
 /// Writes that may run side by side: same action, same kind.
 fn wave_key(w: &Write) -> (u8, Kind) {
     match w {
         Write::Put { kind, .. } => (0, *kind),
-        Write::Grants { .. } => (1, Kind::User),
+        Write::Grants { .. } => GRANTS_WAVE,
         Write::Delete { kind, .. } => (2, *kind),
         Write::ManualGrant { .. } => (3, Kind::User),
     }
@@ -411,9 +501,11 @@ impl Backend for HttpBackend {
         self.address.clone()
     }
 
-    /// The server holds the same model as the files; each write commits alone.
+    /// The server holds the same model as the files; each write commits
+    /// alone; an object too large for its body limit is a plan error.
     fn capabilities(&self) -> Capabilities {
         Capabilities {
+            check: Some(size::check),
             transactional: false,
             revisions: true,
             ..Capabilities::default()
@@ -491,6 +583,7 @@ impl Backend for HttpBackend {
                 results: Vec::new(),
             });
         }
+        self.apply = Some(apply_id());
         // The audit record of a change rides on the last put or delete of its object.
         let mut last: HashMap<(Kind, &str), usize> = HashMap::new();
         for (i, w) in writes.iter().enumerate() {
@@ -499,12 +592,20 @@ impl Backend for HttpBackend {
             }
         }
         let mut audit_at: HashMap<usize, AuditChange> = HashMap::new();
+        // Records of no one object (the `assign` summary) ride on the first
+        // grants request.
+        let mut loose: Vec<AuditChange> = Vec::new();
         for change in audit {
-            let Ok(kind_name) = change.name.parse::<Name>() else {
-                continue;
-            };
-            if let Some(i) = last.get(&(change.kind, kind_name.as_str())) {
-                audit_at.insert(*i, change);
+            let at = change
+                .name
+                .parse::<Name>()
+                .ok()
+                .and_then(|n| last.get(&(change.kind, n.as_str())).copied());
+            match at {
+                Some(i) => {
+                    audit_at.insert(i, change);
+                }
+                None => loose.push(change),
             }
         }
         let jobs: Vec<Job> = writes
@@ -523,7 +624,16 @@ impl Backend for HttpBackend {
         let Some(first) = jobs.first() else {
             return Ok(WriteOutcome { revision, results });
         };
-        match self.send(&organization, first, Some(expected_revision)) {
+        let sent = match first.write {
+            Write::Grants { .. } => self.send_grants(
+                &organization,
+                std::slice::from_ref(first),
+                Some(expected_revision),
+                std::mem::take(&mut loose),
+            ),
+            _ => self.send(&organization, first, Some(expected_revision)),
+        };
+        match sent {
             Ok(r) => {
                 revision = revision.max(r);
                 results.push(Ok(()));
@@ -560,6 +670,32 @@ impl Backend for HttpBackend {
                     wave.iter()
                         .map(|_| Err("not attempted: an earlier change failed".to_string())),
                 );
+            } else if key == Some(GRANTS_WAVE) {
+                // Rule-made grants go in batches, each one transaction.
+                for chunk in grant_batches(wave) {
+                    if failed {
+                        results.extend(
+                            chunk
+                                .iter()
+                                .map(|_| Err("not attempted: an earlier write failed".to_string())),
+                        );
+                        continue;
+                    }
+                    let result = self.send_grants(&organization, chunk, None, std::mem::take(&mut loose));
+                    done_count += chunk.len();
+                    progress(done_count);
+                    match result {
+                        Ok(r) => {
+                            revision = revision.max(r);
+                            results.extend(chunk.iter().map(|_| Ok(())));
+                        }
+                        Err(e) => {
+                            failed = true;
+                            let message = e.to_string();
+                            results.extend(chunk.iter().map(|_| Err(message.clone())));
+                        }
+                    }
+                }
             } else {
                 let mut wave_results: Vec<Option<Result<(), String>>> = vec![None; wave.len()];
                 self.run_wave(&organization, wave, &mut |i, result| {
@@ -601,7 +737,58 @@ impl Backend for HttpBackend {
     }
 }
 
+/// A new apply id: unique enough to tell one apply's writes from the next
+/// apply's (time, process and a counter), which is all `history` needs.
+fn apply_id() -> String {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{nanos:x}-{:x}-{:x}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// A request body as JSON bytes.
 fn json_bytes<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, CallError> {
     serde_json::to_vec(body).map_err(|e| CallError::Transport(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{grant_batches, Job};
+    use crate::backend::{RuleGrant, Write};
+
+    fn job(user: usize, grants: usize) -> Job {
+        let grant = |i: usize| RuleGrant {
+            app: format!("app{i}").parse().expect("name"),
+            role: "user".parse().expect("name"),
+            rule: "all".parse().expect("name"),
+        };
+        Job {
+            write: Write::Grants {
+                user: format!("u{user}").parse().expect("name"),
+                grants: (0..grants).map(grant).collect::<Vec<_>>().into(),
+            },
+            audit: None,
+        }
+    }
+
+    #[test]
+    fn grant_batches_are_bounded_by_users_and_by_grants() {
+        let many_users: Vec<Job> = (0..4500).map(|u| job(u, 1)).collect();
+        let sizes: Vec<usize> = grant_batches(&many_users).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [2000, 2000, 500]);
+        // 71 grants a user (the benchmark's): 225 users make 15,975 grants.
+        let many_grants: Vec<Job> = (0..1000).map(|u| job(u, 71)).collect();
+        let sizes: Vec<usize> = grant_batches(&many_grants).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [225, 225, 225, 225, 100]);
+        // One user over the bound still goes, alone.
+        let huge = vec![job(0, 20_000), job(1, 1)];
+        let sizes: Vec<usize> = grant_batches(&huge).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [1, 1]);
+    }
 }

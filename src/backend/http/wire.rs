@@ -17,6 +17,10 @@ pub const PREFIX: &str = "/v1";
 pub const MAX_PAGE: usize = 5000;
 /// Page size when a list does not say.
 pub const DEFAULT_PAGE: usize = 500;
+/// Largest `limit` of the audit history.
+pub const MAX_HISTORY: usize = 1000;
+/// History entries when a request does not say.
+pub const DEFAULT_HISTORY: usize = 20;
 /// Largest request body the server reads.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Response header carrying the organization's revision after a read or write.
@@ -185,6 +189,24 @@ pub struct DeleteBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditChange>,
 }
+
+/// Body of `PUT /v1/orgs/{org}/grants`: the whole rule-made lists of many
+/// users, written in one transaction.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantsBatch {
+    /// Each user's list, sorted by app (empty: remove them all).
+    pub users: BTreeMap<Name, Vec<RuleGrant>>,
+    /// What the audit log records with them (the apply's `assign` summary).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditChange>,
+}
+
+/// Most users per `PUT /v1/orgs/{org}/grants` the client sends.
+pub const GRANTS_BATCH: usize = 2000;
+/// Most grants per `PUT /v1/orgs/{org}/grants` the client sends: about 60
+/// bytes each as JSON, so a batch stays near 1 MiB, far below [`MAX_BODY`].
+pub const GRANTS_BATCH_GRANTS: usize = 16_000;
 
 /// Body of `PUT …/users/{name}/grants`: the user's whole rule-made list.
 #[derive(Debug, Serialize, Deserialize)]

@@ -58,11 +58,11 @@ use crate::model::{Kind, Name, Spec};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The newest audit rows of one organization (`?1`), at most `?2`.
-const HISTORY_OF_ORG: &str = "SELECT id, revision, time, organization, changes FROM audit
-     WHERE organization = ?1 ORDER BY id DESC LIMIT ?2";
+const HISTORY_OF_ORG: &str = "SELECT id, revision, time, organization, changes, apply FROM audit
+     WHERE organization = ?1 ORDER BY id DESC";
 /// The newest audit rows of every organization, at most `?1`.
 const HISTORY_ALL: &str =
-    "SELECT id, revision, time, organization, changes FROM audit ORDER BY id DESC LIMIT ?1";
+    "SELECT id, revision, time, organization, changes, apply FROM audit ORDER BY id DESC";
 
 /// The embedded SQLite directory.
 pub struct SqliteBackend {
@@ -331,31 +331,82 @@ fn history_of(
     organization: Option<&Name>,
     limit: usize,
 ) -> Result<Vec<AuditEntry>, BackendError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut entries = Vec::new();
-    let mut collect = |row: &Row<'_>| -> Result<(), BackendError> {
-        entries.push(read_audit(row)?);
-        Ok(())
-    };
+    let mut history = History::new(limit);
     match organization {
         Some(org) => {
             let mut stmt = conn.prepare_cached(HISTORY_OF_ORG).map_err(storage)?;
-            let mut rows = stmt
-                .query(rusqlite::params![org.as_str(), limit])
-                .map_err(storage)?;
+            let mut rows = stmt.query([org.as_str()]).map_err(storage)?;
             while let Some(row) = rows.next().map_err(storage)? {
-                collect(row)?;
+                if !history.add(row)? {
+                    break;
+                }
             }
         }
         None => {
             let mut stmt = conn.prepare_cached(HISTORY_ALL).map_err(storage)?;
-            let mut rows = stmt.query([limit]).map_err(storage)?;
+            let mut rows = stmt.query([]).map_err(storage)?;
             while let Some(row) = rows.next().map_err(storage)? {
-                collect(row)?;
+                if !history.add(row)? {
+                    break;
+                }
             }
         }
     }
-    Ok(entries)
+    Ok(history.finish())
+}
+
+/// Audit rows, newest first, gathered into entries: the rows one apply wrote
+/// over HTTP (one per request, all carrying its apply id) read as one entry,
+/// as the one row of an apply on SQLite does.
+struct History {
+    limit: usize,
+    entries: Vec<AuditEntry>,
+    /// The entry being gathered, its apply id, and its rows' changes newest first.
+    current: Option<(AuditEntry, Option<String>, Vec<Vec<AuditChange>>)>,
+}
+
+impl History {
+    fn new(limit: usize) -> Self {
+        History {
+            limit,
+            entries: Vec::new(),
+            current: None,
+        }
+    }
+
+    /// Adds the next (older) row; false once `limit` entries are complete.
+    fn add(&mut self, row: &Row<'_>) -> Result<bool, BackendError> {
+        let mut entry = read_audit(row)?;
+        let apply: Option<String> = row.get(5).map_err(storage)?;
+        if let Some((current, current_apply, parts)) = &mut self.current {
+            if apply.is_some() && apply == *current_apply && entry.organization == current.organization {
+                parts.push(std::mem::take(&mut entry.changes));
+                return Ok(true);
+            }
+        }
+        self.close();
+        if self.entries.len() == self.limit {
+            return Ok(false);
+        }
+        let changes = std::mem::take(&mut entry.changes);
+        self.current = Some((entry, apply, vec![changes]));
+        Ok(true)
+    }
+
+    /// Completes the entry being gathered: its changes in the order written.
+    fn close(&mut self) {
+        if let Some((mut entry, _, parts)) = self.current.take() {
+            entry.changes = parts.into_iter().rev().flatten().collect();
+            self.entries.push(entry);
+        }
+    }
+
+    fn finish(mut self) -> Vec<AuditEntry> {
+        if self.entries.len() < self.limit {
+            self.close();
+        }
+        self.entries
+    }
 }
 
 /// Wraps any storage failure (SQLite, JSON encoding, integer range).

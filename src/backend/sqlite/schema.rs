@@ -79,8 +79,17 @@ CREATE TABLE manual_grants (
 ) WITHOUT ROWID;
 ";
 
+/// Schema version 3: the users of a grant list, so a write that releases a
+/// list checks that one list for other users instead of every user's; the
+/// apply an audit row belongs to (`orgctl serve` writes one row per request,
+/// and `history` reads the rows of one apply as one entry).
+const V3: &str = "
+CREATE INDEX user_grants_by_set ON user_grants (organization, set_id);
+ALTER TABLE audit ADD COLUMN apply TEXT;
+";
+
 /// Every migration in order; the schema version of a file is how many ran.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The highest schema version this build understands.
 pub(super) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

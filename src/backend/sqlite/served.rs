@@ -233,17 +233,39 @@ impl SqliteBackend {
         write: Write,
         audit: Vec<AuditChange>,
         expected_revision: Option<u64>,
+        apply: Option<&str>,
+    ) -> Result<WriteOutcome, BackendError> {
+        self.write_many(organization, vec![write], audit, expected_revision, apply)
+    }
+
+    /// Applies several writes to one organization in one transaction (the
+    /// users' grant lists of `PUT /v1/orgs/{org}/grants`); all or none. Its
+    /// audit row carries `apply`, the id of the client's apply, so `history`
+    /// shows the rows of one apply as one entry.
+    pub fn write_many(
+        &mut self,
+        organization: &Name,
+        writes: Vec<Write>,
+        audit: Vec<AuditChange>,
+        expected_revision: Option<u64>,
+        apply: Option<&str>,
     ) -> Result<WriteOutcome, BackendError> {
         let request = WriteRequest {
             organization: organization.clone(),
             expected_revision: expected_revision.unwrap_or(0),
-            writes: vec![write],
+            writes,
             audit,
         };
         if self.pending_create {
             *self = Self::open_file(&self.path)?;
         }
-        write::write_checked(&mut self.conn, request, &mut |_| {}, expected_revision.is_some())
+        write::write_checked(
+            &mut self.conn,
+            request,
+            &mut |_| {},
+            expected_revision.is_some(),
+            apply,
+        )
     }
 }
 

@@ -878,6 +878,12 @@ fn rule_grants_are_stored_once_per_distinct_list_and_read_back_per_user() {
     assert_eq!(live.grants.of_user("ann"), []);
     assert_eq!(live.grants.of_user("cid"), shared.as_slice());
     assert_eq!(grant_rows(&b, "grant_sets"), 1);
+
+    // A list goes with its last user: kept while cid holds it, then dropped.
+    apply_now(&mut b, "acme", vec![delete(Kind::User, "bob", None)]);
+    assert_eq!(grant_rows(&b, "grant_sets"), 1);
+    apply_now(&mut b, "acme", vec![delete(Kind::User, "cid", None)]);
+    assert_eq!(grant_rows(&b, "grant_sets"), 0);
 }
 
 #[test]
@@ -939,7 +945,7 @@ fn granting_to_a_user_that_is_gone_is_a_conflict_and_writes_nothing() {
 }
 
 #[test]
-fn a_version_one_file_is_migrated_to_version_two_keeping_its_objects() {
+fn a_version_one_file_is_migrated_to_the_current_version_keeping_its_objects() {
     let (_dir, path) = temp_db();
     {
         let mut b = SqliteBackend::open(&path).unwrap();
@@ -948,7 +954,7 @@ fn a_version_one_file_is_migrated_to_version_two_keeping_its_objects() {
         b.conn
             .execute_batch(
                 "DROP TABLE grant_sets; DROP TABLE user_grants; DROP TABLE manual_grants;
-                 PRAGMA user_version = 1;",
+                 ALTER TABLE audit DROP COLUMN apply; PRAGMA user_version = 1;",
             )
             .unwrap();
     }
@@ -957,7 +963,16 @@ fn a_version_one_file_is_migrated_to_version_two_keeping_its_objects() {
         .conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+    let index: i64 = b
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'user_grants_by_set'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 1, "version 3 indexes the users of a grant list");
     assert!(b
         .snapshot(&name("acme"))
         .unwrap()

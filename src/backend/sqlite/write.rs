@@ -10,7 +10,7 @@
 //! fields redacted; `null` when it did not exist), so history can undo it.
 //! Secret values are written here and nowhere else, and never logged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
@@ -60,8 +60,10 @@ const DELETE_USER_MANUAL: &str = "DELETE FROM manual_grants WHERE organization =
 /// Removes every grant made by hand of an app.
 const DELETE_APP_MANUAL: &str = "DELETE FROM manual_grants WHERE organization = ?1 AND app = ?2";
 /// Drops rule-made lists no user holds any more.
-const DROP_UNUSED_SETS: &str = "DELETE FROM grant_sets WHERE organization = ?1
-     AND id NOT IN (SELECT set_id FROM user_grants WHERE organization = ?1)";
+const DROP_UNUSED_SET: &str = "DELETE FROM grant_sets WHERE organization = ?1 AND id = ?2
+     AND NOT EXISTS (SELECT 1 FROM user_grants WHERE organization = ?1 AND set_id = ?2)";
+/// The rule-made list a user points at.
+const SELECT_USER_SET: &str = "SELECT set_id FROM user_grants WHERE organization = ?1 AND user = ?2";
 
 /// Applies `request` in one transaction; see the module doc for the guarantees.
 pub(super) fn write(
@@ -69,7 +71,7 @@ pub(super) fn write(
     request: WriteRequest,
     progress: &mut dyn FnMut(usize),
 ) -> Result<WriteOutcome, BackendError> {
-    write_checked(conn, request, progress, true)
+    write_checked(conn, request, progress, true, None)
 }
 
 /// [`write`], with the organization revision check optional: single-object
@@ -80,6 +82,7 @@ pub(super) fn write_checked(
     request: WriteRequest,
     progress: &mut dyn FnMut(usize),
     check_revision: bool,
+    apply: Option<&str>,
 ) -> Result<WriteOutcome, BackendError> {
     let WriteRequest {
         organization,
@@ -118,7 +121,10 @@ pub(super) fn write_checked(
     let revision_sql = revision_to_sql(revision)?;
 
     let mut written = false;
-    let mut grants_written = false;
+    // Grant lists some user stopped pointing at: dropped at the end if no
+    // other user points at them (checking only these keeps a one-user grants
+    // write from scanning every user of the organization).
+    let mut released: BTreeSet<i64> = BTreeSet::new();
     // Per object, its stored spec text before its first write of this
     // request (`None`: it did not exist), for the audit's `spec_before`.
     let mut before: HashMap<(Kind, String), Option<String>> = HashMap::new();
@@ -205,9 +211,9 @@ pub(super) fn write_checked(
                         let who = params![org, name.as_str()];
                         match kind {
                             Kind::User => {
+                                released.extend(user_set(&tx, org, name.as_str())?);
                                 tx.execute(DELETE_USER_GRANTS, who).map_err(storage)?;
                                 tx.execute(DELETE_USER_MANUAL, who).map_err(storage)?;
-                                grants_written = true;
                             }
                             Kind::Application => {
                                 tx.execute(DELETE_APP_MANUAL, who).map_err(storage)?;
@@ -221,16 +227,18 @@ pub(super) fn write_checked(
                     if live.is_none() {
                         return Err(conflict(Kind::User, user, "it no longer exists".to_string()));
                     }
+                    let old = user_set(&tx, org, user.as_str())?;
                     if grants.is_empty() {
                         tx.execute(DELETE_USER_GRANTS, params![org, user.as_str()])
                             .map_err(storage)?;
+                        released.extend(old);
                     } else {
                         let set = grant_lists.id_of(&tx, org, grants)?;
                         tx.prepare_cached(UPSERT_USER_GRANTS)
                             .and_then(|mut s| s.execute(params![org, user.as_str(), set]))
                             .map_err(storage)?;
+                        released.extend(old.filter(|o| *o != set));
                     }
-                    grants_written = true;
                     written = true;
                 }
                 Write::ManualGrant { user, app, role } => {
@@ -263,8 +271,10 @@ pub(super) fn write_checked(
         });
     }
 
-    if grants_written {
-        tx.execute(DROP_UNUSED_SETS, [org]).map_err(storage)?;
+    for set in released {
+        tx.prepare_cached(DROP_UNUSED_SET)
+            .and_then(|mut s| s.execute(params![org, set]))
+            .map_err(storage)?;
     }
     tx.execute("UPDATE revision SET value = ?1 WHERE id = 0", [revision_sql])
         .map_err(storage)?;
@@ -284,9 +294,16 @@ pub(super) fn write_checked(
             .map_err(storage)?;
         change.spec_before = Some(spec);
     }
-    insert_audit(&tx, revision_sql, org, &audit)?;
+    insert_audit(&tx, revision_sql, org, &audit, apply)?;
     tx.commit().map_err(storage)?;
     Ok(WriteOutcome { revision, results })
+}
+
+/// The grant list `user` points at, if any.
+fn user_set(tx: &Connection, org: &str, user: &str) -> Result<Option<i64>, BackendError> {
+    tx.prepare_cached(SELECT_USER_SET)
+        .and_then(|mut s| s.query_row(params![org, user], |r| r.get(0)).optional())
+        .map_err(storage)
 }
 
 /// Counts the bytes written through it.
@@ -312,13 +329,14 @@ fn insert_audit(
     revision: i64,
     org: &str,
     audit: &[AuditChange],
+    apply: Option<&str>,
 ) -> Result<(), BackendError> {
     let mut counter = Counter(0);
     serde_json::to_writer(&mut counter, audit).map_err(storage)?;
     let len = i64::try_from(counter.0).map_err(storage)?;
     tx.execute(
-        "INSERT INTO audit (revision, time, organization, changes) VALUES (?1, ?2, ?3, zeroblob(?4))",
-        params![revision, now_rfc3339()?, org, len],
+        "INSERT INTO audit (revision, time, organization, changes, apply) VALUES (?1, ?2, ?3, zeroblob(?4), ?5)",
+        params![revision, now_rfc3339()?, org, len, apply],
     )
     .map_err(storage)?;
     let mut blob = tx

@@ -10,8 +10,8 @@ mod impact;
 mod json;
 mod lines;
 mod markdown;
-mod structured;
 pub mod posture;
+mod structured;
 mod text;
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 #[path = "support/fake_api.rs"]
 mod fake_api;
+#[path = "support/kanidm_sim.rs"]
+mod kanidm_sim;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1009,6 +1011,68 @@ async fn an_organization_with_a_keycloak_connection_is_reconciled_into_its_realm
     for kind in Kind::ALL {
         for o in env.api.all(&res(kind)) {
             assert!(!o.to_string().contains(&kc.client_secret), "{o}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_with_a_kanidm_connection_is_reconciled_into_the_domain() {
+    // The Kanidm simulator of tests/support (no real Kanidm installs here).
+    let sim = kanidm_sim::KanidmSim::start();
+    use tokio::task::block_in_place as blocking;
+    let env = Env::start(Duration::from_secs(60));
+    env.api.create(
+        &Res::new("", "secrets"),
+        NS,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kanidm-token"},
+               "data": {"token": base64(kanidm_sim::SIM_TOKEN)}}),
+    );
+    env.create(
+        Kind::Organization,
+        "fabrikam",
+        json!({
+            "displayName": "Fabrikam",
+            "superAdmin": "ana",
+            "connection": {
+                "backend": sim.address(),
+                "tokenSecretRef": {"name": "kanidm-token", "key": "token"},
+            },
+        }),
+    );
+    env.create(
+        Kind::RoleBinding,
+        "org-admins",
+        json!({"organization": "fabrikam", "role": "admin", "subjects": {"users": ["ana"]}}),
+    );
+    env.create(
+        Kind::SecurityPolicy,
+        "baseline",
+        json!({"organization": "fabrikam", "default": true, "password": {"minLength": 12}}),
+    );
+    env.create(
+        Kind::User,
+        "ana",
+        json!({"organization": "fabrikam", "email": "ana@fabrikam.example", "firstName": "Ana", "lastName": "Lima"}),
+    );
+    eventually("the organization is Ready", Duration::from_secs(60), || {
+        is_ready(&env, Kind::User, "ana") && is_ready(&env, Kind::Organization, "fabrikam")
+    })
+    .await;
+    let (status, person) = blocking(|| sim.call("GET", "/person/ana", None));
+    assert_eq!(status, 200);
+    assert!(person.to_string().contains("ana@fabrikam.example"), "{person}");
+    let (_, policy) = blocking(|| {
+        sim.call(
+            "GET",
+            "/group/idm_all_persons/_attr/auth_password_minimum_length",
+            None,
+        )
+    });
+    assert_eq!(policy, json!(["12"]), "the default policy is idm_all_persons's");
+    // The token never reaches a stored object.
+    for kind in Kind::ALL {
+        for o in env.api.all(&res(kind)) {
+            assert!(!o.to_string().contains(kanidm_sim::SIM_TOKEN), "{o}");
         }
     }
 }

@@ -117,6 +117,17 @@ impl Connect for OpenBackend {
                 credentials,
             )?));
         }
+        if address.starts_with("kanidm+") {
+            // The connection's Secret holds the service account's API token,
+            // else the controller's environment.
+            let settings = match &login.token {
+                Some(token) => backend::kanidm::Settings::with_token(token.clone())?,
+                None => backend::kanidm::Settings::from_env()?,
+            };
+            return Ok(Box::new(backend::kanidm::KanidmBackend::open_with(
+                address, settings,
+            )?));
+        }
         // `sqlite:` takes no token; http(s) backends get it in their options.
         let options = backend::http::HttpOptions {
             token: login.token.clone(),

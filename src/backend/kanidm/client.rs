@@ -44,16 +44,29 @@ impl Settings {
                 "no Kanidm token: set ORGCTL_KANIDM_TOKEN or ORGCTL_KANIDM_TOKEN_FILE to a read-write API token of a service account (kanidm service-account api-token generate --readwrite)".into(),
             )
         })?;
-        let ca_pem = match lookup("ORGCTL_KANIDM_CA_FILE").filter(|v| !v.is_empty()) {
-            Some(path) => Some(std::fs::read(&path).map_err(|e| {
-                BackendError::Config(format!("ORGCTL_KANIDM_CA_FILE: cannot read {path}: {e}"))
-            })?),
-            None => None,
-        };
         Ok(Settings {
             token: SecretValue::new(token),
-            ca_pem,
+            ca_pem: ca_pem(lookup)?,
         })
+    }
+
+    /// Settings with a token from elsewhere (the controller's Secret) and the
+    /// CA from `ORGCTL_KANIDM_CA_FILE`.
+    pub fn with_token(token: SecretValue) -> Result<Settings, BackendError> {
+        Ok(Settings {
+            token,
+            ca_pem: ca_pem(&|k| std::env::var(k).ok())?,
+        })
+    }
+}
+
+/// The PEM of `ORGCTL_KANIDM_CA_FILE`, if set.
+fn ca_pem(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Vec<u8>>, BackendError> {
+    match lookup("ORGCTL_KANIDM_CA_FILE").filter(|v| !v.is_empty()) {
+        Some(path) => Ok(Some(std::fs::read(&path).map_err(|e| {
+            BackendError::Config(format!("ORGCTL_KANIDM_CA_FILE: cannot read {path}: {e}"))
+        })?)),
+        None => Ok(None),
     }
 }
 

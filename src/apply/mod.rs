@@ -432,6 +432,19 @@ impl<'p> Run<'p> {
                             (Ok(()), _) => ChangeOutcome::Applied,
                         };
                     }
+                    // A backend that stopped early (a remote server gone)
+                    // answers fewer results than writes: whatever owns an
+                    // unanswered write was not (wholly) written.
+                    for w in outcome.results.len()..owners.len() {
+                        let slot = match owners.get(w) {
+                            Some(&ASSIGNMENTS) => assignments.as_mut().map(|a| &mut a.outcome),
+                            Some(i) => results.get_mut(*i).map(|r| &mut r.outcome),
+                            None => None,
+                        };
+                        if let Some(o) = slot.filter(|o| !matches!(o, ChangeOutcome::Failed(_))) {
+                            *o = ChangeOutcome::NotAttempted;
+                        }
+                    }
                 }
                 Err(e) => {
                     let message = crate::diagnostic::error_chain(&e);
@@ -473,6 +486,7 @@ impl<'p> Run<'p> {
 mod tests {
     use super::*;
     use crate::backend::{self, Backend};
+    use crate::model::Name;
     use crate::plan::PlanOptions;
     use crate::synth::{generate, SynthParams};
 
@@ -500,6 +514,57 @@ mod tests {
         }
         let org = "synth".parse().expect("name");
         (reports, b.snapshot(&org).expect("snapshot"))
+    }
+
+    /// A backend that stops answering before the last write of a request,
+    /// as a remote server that goes away mid-apply does.
+    struct StopsBeforeTheLast(Box<dyn Backend>);
+
+    impl Backend for StopsBeforeTheLast {
+        fn describe(&self) -> String {
+            self.0.describe()
+        }
+        fn capabilities(&self) -> crate::backend::Capabilities {
+            self.0.capabilities()
+        }
+        fn organizations(&self) -> Result<Vec<Name>, BackendError> {
+            self.0.organizations()
+        }
+        fn snapshot(&self, organization: &Name) -> Result<backend::LiveOrg, BackendError> {
+            self.0.snapshot(organization)
+        }
+        fn write(
+            &mut self,
+            mut request: WriteRequest,
+            progress: &mut dyn FnMut(usize),
+        ) -> Result<crate::backend::WriteOutcome, BackendError> {
+            request.writes.pop();
+            self.0.write(request, progress)
+        }
+        fn history(
+            &self,
+            organization: Option<&Name>,
+            limit: usize,
+        ) -> Result<Vec<crate::backend::AuditEntry>, BackendError> {
+            self.0.history(organization, limit)
+        }
+    }
+
+    #[test]
+    fn assignments_a_backend_never_answered_are_not_reported_as_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inner = backend::open(&format!("sqlite:{}", dir.path().join("d.db").display())).expect("open");
+        let mut b = StopsBeforeTheLast(inner);
+        let sources = generate(&SynthParams::small(40));
+        let planned = crate::engine::plan(&sources, &b, &PlanOptions::default(), &EnvAndFiles).expect("plan");
+        // From empty, the last write of the request is a user's app assignments.
+        let report = execute(&planned.plan, &mut b, &planned.secrets, &mut |_, _| {});
+        let org = &report.organizations[0];
+        assert_eq!(
+            org.assignments.as_ref().map(|a| &a.outcome),
+            Some(&ChangeOutcome::NotAttempted)
+        );
+        assert!(!report.succeeded());
     }
 
     #[test]

@@ -491,3 +491,52 @@ spec: {organization: small, check: ADMIN-MFA-NOT-REQUIRED, objects: [SecurityPol
         accepted.stdout
     );
 }
+
+#[test]
+fn an_exception_that_accepts_nothing_is_pointed_out_with_a_did_you_mean() {
+    let env = Env::new();
+    let exceptions = env.write(
+        "exceptions.yaml",
+        "apiVersion: orgctl.io/v1alpha1
+kind: PostureException
+metadata: {name: typo}
+spec:
+  organization: acme
+  check: ADMIN-ANY-ADDRESS
+  objects: [User/kavya.redy]
+  reason: travels
+---
+apiVersion: orgctl.io/v1alpha1
+kind: PostureException
+metadata: {name: nothing-to-accept}
+spec:
+  organization: acme
+  check: ADMIN-ANY-ADDRESS
+  objects: [User/jonas.weber]
+  reason: no finding of this check concerns him
+",
+    );
+    let run = env.run(&["posture", "-f", ACME, "--exceptions", s(&exceptions)]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("accepts no finding"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", run.stderr);
+    assert!(
+        warnings[0].ends_with(
+            "exception \"typo\" accepts no finding: organization \"acme\" has no user \"kavya.redy\" (did you mean \"kavya.reddy\"?)"
+        ),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("exceptions.yaml:"), "{}", warnings[0]);
+    assert!(
+        warnings[1].ends_with(
+            "exception \"nothing-to-accept\" accepts no finding: no ADMIN-ANY-ADDRESS finding concerns the objects it names"
+        ),
+        "{}",
+        warnings[1]
+    );
+}

@@ -83,6 +83,8 @@ pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
         ..Settings::default()
     };
     let mut report = Vec::new();
+    // Every object checked, per organization: what exceptions may name.
+    let mut known: std::collections::BTreeSet<(Name, Kind, Name)> = std::collections::BTreeSet::new();
     let use_live = a.live || a.files.is_empty();
     // Files alone need a backend only for what it cannot hold; the embedded
     // directory holds everything, and opening it would create its file.
@@ -120,6 +122,7 @@ pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
                 .unwrap_or_default();
             let objects: Vec<(Kind, &Name, &Spec)> =
                 d.objects.iter().map(|((k, n), o)| (*k, n, &o.spec)).collect();
+            known.extend(objects.iter().map(|(k, n, _)| (org.clone(), *k, (*n).clone())));
             let model = AccessModel::from_desired(d);
             let mut one = check_one(org, "files", &model, &objects, None, &gaps, &settings);
             posture::locate(&mut one.findings, d, &sources);
@@ -146,6 +149,7 @@ pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
             let live = backend.snapshot(org).map_err(fail)?;
             let objects: Vec<(Kind, &Name, &Spec)> =
                 live.objects.iter().map(|((k, n), o)| (*k, n, &o.spec)).collect();
+            known.extend(objects.iter().map(|(k, n, _)| (org.clone(), *k, (*n).clone())));
             let model = AccessModel::from_live(&live);
             report.push(check_one(
                 org,
@@ -161,6 +165,20 @@ pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
     let today = a.today.unwrap_or_else(today);
     for org in &mut report {
         exceptions::apply(&mut org.findings, &org.organization, &exceptions, today);
+    }
+    let names_of = |org: &Name, kind: Kind| -> Vec<Name> {
+        known
+            .iter()
+            .filter(|(o, k, _)| o == org && *k == kind)
+            .map(|(_, _, n)| n.clone())
+            .collect()
+    };
+    for (x, why) in exceptions::unused(&exceptions, &report, &names_of) {
+        printer.warn(&format!(
+            "{}: exception {:?} accepts no finding: {why}",
+            x.location,
+            x.name.as_str()
+        ));
     }
     let out = match a.output {
         PostureFormat::Text => render::text(&report, printer.color),

@@ -415,3 +415,46 @@ pub fn apply(
             });
     }
 }
+
+/// Exceptions of the checked organizations that accepted no finding, each
+/// with why: an object it names that the organization does not have (and
+/// the nearest name it has), or no finding of its check for what it names.
+pub fn unused<'x>(
+    exceptions: &'x [PostureException],
+    report: &[super::OrgPosture],
+    known: &dyn Fn(&Name, Kind) -> Vec<Name>,
+) -> Vec<(&'x PostureException, String)> {
+    let used: std::collections::BTreeSet<(&Name, &str)> = report
+        .iter()
+        .flat_map(|o| {
+            o.findings
+                .iter()
+                .filter_map(move |f| f.exception.as_ref().map(|a| (&o.organization, a.name.as_str())))
+        })
+        .collect();
+    exceptions
+        .iter()
+        .filter(|x| report.iter().any(|o| o.organization == x.organization))
+        .filter(|x| !used.contains(&(&x.organization, x.name.as_str())))
+        .map(|x| {
+            let missing = x.objects.iter().find_map(|o| {
+                let names = known(&x.organization, o.kind);
+                (!names.contains(&o.name)).then(|| {
+                    let hint =
+                        crate::diagnostic::did_you_mean(o.name.as_str(), names.iter().map(Name::as_str))
+                            .map(|n| format!(" (did you mean {:?}?)", n))
+                            .unwrap_or_default();
+                    format!(
+                        "organization {:?} has no {} {:?}{hint}",
+                        x.organization.as_str(),
+                        o.kind.noun(),
+                        o.name.as_str()
+                    )
+                })
+            });
+            let why =
+                missing.unwrap_or_else(|| format!("no {} finding concerns the objects it names", x.check));
+            (x, why)
+        })
+        .collect()
+}

@@ -40,3 +40,25 @@ pub(crate) fn transport(e: reqwest::Error, server: &str) -> String {
         s
     }
 }
+
+/// A JSON request with the bearer `token` as a sensitive header (never
+/// logged); `bad_token` is the error when the token cannot be a header value.
+pub(crate) fn bearer_request(
+    http: &reqwest::blocking::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &crate::model::SecretValue,
+    body: Option<&serde_json::Value>,
+    bad_token: impl FnOnce() -> BackendError,
+) -> Result<reqwest::blocking::RequestBuilder, BackendError> {
+    use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+    let mut header = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| bad_token())?;
+    header.set_sensitive(true);
+    let mut request = http.request(method, url).header(AUTHORIZATION, header);
+    if let Some(b) = body {
+        request = request
+            .header(CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(b).unwrap_or_default());
+    }
+    Ok(request)
+}

@@ -7,11 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::blocking::Client as Http;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::backend::remote::{env_or_file, transport};
+use crate::backend::remote::{bearer_request, env_or_file, transport};
 use crate::backend::BackendError;
 use crate::model::SecretValue;
 
@@ -154,18 +153,9 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut header = HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
-                .map_err(|_| BackendError::Config("the Kanidm token cannot travel in a header".into()))?;
-            header.set_sensitive(true);
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                .header(AUTHORIZATION, header);
-            if let Some(b) = body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(serde_json::to_vec(b).unwrap_or_default());
-            }
+            let request = bearer_request(&self.http, method.clone(), &url, &self.token, body, || {
+                BackendError::Config("the Kanidm token cannot travel in a header".into())
+            })?;
             self.requests.fetch_add(1, Ordering::Relaxed);
             match request.send() {
                 Ok(response) => {

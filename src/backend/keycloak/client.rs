@@ -9,11 +9,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client as Http, Response};
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::backend::remote::{env_or_file, transport};
+use crate::backend::remote::{bearer_request, env_or_file, transport};
 use crate::backend::BackendError;
 use crate::model::SecretValue;
 
@@ -276,18 +276,9 @@ impl Client {
         loop {
             attempt += 1;
             let token = self.token()?;
-            let mut header = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                .map_err(|_| BackendError::Remote("keycloak issued a token a header cannot carry".into()))?;
-            header.set_sensitive(true);
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                .header(AUTHORIZATION, header);
-            if let Some(b) = body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(serde_json::to_vec(b).unwrap_or_default());
-            }
+            let request = bearer_request(&self.http, method.clone(), &url, &token, body, || {
+                BackendError::Remote("keycloak issued a token a header cannot carry".into())
+            })?;
             self.requests.fetch_add(1, Ordering::Relaxed);
             match request.send() {
                 Ok(response) => {

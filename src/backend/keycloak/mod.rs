@@ -165,14 +165,19 @@ struct GrantGroup {
     damaged: bool,
 }
 
+/// A grant list as its group's attribute holds it (sorted, so equal lists
+/// read back equal and hash alike).
+fn grants_text(list: &[crate::backend::RuleGrant]) -> String {
+    let mut sorted = list.to_vec();
+    sorted.sort();
+    serde_json::to_string(&sorted).unwrap_or_default()
+}
+
 /// The key of a rule-made grant list: its grant group's name and the suffix
 /// of its realm role (a content hash, so equal lists share one group).
 fn grant_key(list: &[crate::backend::RuleGrant]) -> String {
     use sha2::{Digest, Sha256};
-    let mut sorted = list.to_vec();
-    sorted.sort();
-    let text = serde_json::to_string(&sorted).unwrap_or_default();
-    let digest = Sha256::digest(text.as_bytes());
+    let digest = Sha256::digest(grants_text(list).as_bytes());
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -15,9 +15,9 @@ use super::flows::{Flows, REALM_BROWSER, REALM_DIRECT};
 use super::mapping::{admin_roles_for, policy_with_password};
 use super::read::{flat_attrs, USER_FIELDS};
 use super::{
-    grant_key, Index, ACCESS_ROLE, BINDING_PREFIX, CONTAINER, GRANTS, GRANTS_ATTR, GRANTS_PREFIX, KIND_ATTR,
-    MANAGED, MFA_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX, SECRET_DIGEST, SPEC_ATTR,
-    SUPER_ADMIN_ATTR, TYPE_ATTR,
+    grant_key, grants_text, Index, ACCESS_ROLE, BINDING_PREFIX, CONTAINER, GRANTS, GRANTS_ATTR,
+    GRANTS_PREFIX, KIND_ATTR, MANAGED, MFA_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX,
+    SECRET_DIGEST, SPEC_ATTR, SUPER_ADMIN_ATTR, TYPE_ATTR,
 };
 use crate::backend::{BackendError, RuleGrant, Write};
 use crate::model::{
@@ -37,13 +37,6 @@ const COMPUTED: &[&str] = &[
     "subGroups",
     "notBefore",
 ];
-
-/// A grant list as stored in its group's attribute (sorted, so equal lists read back equal).
-fn grants_text(list: &[RuleGrant]) -> String {
-    let mut sorted = list.to_vec();
-    sorted.sort();
-    serde_json::to_string(&sorted).unwrap_or_default()
-}
 
 /// The `id` of a representation.
 fn id_of_value(v: &Value) -> String {

@@ -416,7 +416,7 @@ pub fn real_kanidm(suite: &str) -> Option<RealKanidm> {
                 use std::io::Write as _;
                 let _ = writeln!(
                     std::io::stderr(),
-                    "{suite}: skipped, no real Kanidm (set ORGCTL_TEST_KANIDM_URL and ORGCTL_TEST_KANIDM_TOKEN, see README \"Kanidm\"); the simulator cases ran"
+                    "{suite}: skipped, no real Kanidm (set ORGCTL_TEST_KANIDM_URL and ORGCTL_TEST_KANIDM_TOKEN, see docs/kanidm.md); the simulator cases ran"
                 );
             });
             None

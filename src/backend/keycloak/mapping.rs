@@ -150,7 +150,7 @@ pub fn admin_roles_for(wanted: &Permissions) -> Result<Vec<&'static str>, String
     Err(format!(
         "Keycloak's realm-management roles cannot give {} alone ({})",
         missing.join(", "),
-        "view-realm, manage-realm, view-users, manage-users, view-clients, manage-clients and view-events each give a fixed set; see the README's Keycloak mapping"
+        "view-realm, manage-realm, view-users, manage-users, view-clients, manage-clients and view-events each give a fixed set; see docs/keycloak.md"
     ))
 }
 

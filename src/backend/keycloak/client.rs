@@ -280,6 +280,7 @@ impl Client {
                 BackendError::Remote("keycloak issued a token a header cannot carry".into())
             })?;
             self.requests.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
             match request.send() {
                 Ok(response) => {
                     let status = response.status();
@@ -292,7 +293,10 @@ impl Client {
                         *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
                         continue;
                     }
-                    return Ok(answer(response));
+                    let a = answer(response);
+                    // The path names ids only, never a value or a token.
+                    tracing::debug!(%method, path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "keycloak");
+                    return Ok(a);
                 }
                 Err(e) => {
                     let retry = (read || e.is_connect()) && attempt < READ_ATTEMPTS;

@@ -13,6 +13,7 @@ pub mod client;
 mod flows;
 pub mod mapping;
 mod read;
+mod wave;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};

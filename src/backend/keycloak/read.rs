@@ -26,53 +26,81 @@ const READERS: usize = 8;
 /// Attribute names of a user that hold model fields (not custom attributes).
 pub const USER_FIELDS: [&str; 3] = ["department", "designation", "location"];
 
-/// Runs `f` over `items` on a few threads, each taking the next item when
-/// done (member lists differ a lot in size), keeping the order of results.
+/// Runs `f` over `items` on [`READERS`] threads, each taking the next item
+/// when done (member lists differ a lot in size), keeping the order of
+/// results; the first failure stops the reads and is the answer.
 fn parallel<T: Sync, R: Send>(
     items: &[T],
     f: &(dyn Fn(&T) -> Result<R, BackendError> + Sync),
 ) -> Result<Vec<R>, BackendError> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<R>>> =
-        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let failed: std::sync::Mutex<Option<BackendError>> = std::sync::Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..READERS.min(items.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                if failed.lock().map(|f| f.is_some()).unwrap_or(true) {
-                    break;
-                }
-                match f(item) {
-                    Ok(r) => {
-                        if let Ok(mut slot) = results[i].lock() {
-                            *slot = Some(r);
-                        }
-                    }
-                    Err(e) => {
-                        if let Ok(mut first) = failed.lock() {
-                            first.get_or_insert(e);
-                        }
-                        break;
-                    }
-                }
-            });
+    let answers = super::wave::run(items, READERS, f, Result::is_err, |_| {});
+    let mut out = Vec::with_capacity(items.len());
+    for answer in answers {
+        match answer {
+            Some(Ok(r)) => out.push(r),
+            Some(Err(e)) => return Err(e),
+            // Reads never started follow a failure, which comes first.
+            None => break,
         }
-    });
-    if let Some(e) = failed.into_inner().ok().flatten() {
-        return Err(e);
     }
-    results
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .ok_or_else(|| BackendError::Remote("a reader thread panicked".into()))
-        })
-        .collect()
+    if out.len() == items.len() {
+        return Ok(out);
+    }
+    Err(BackendError::Remote(
+        "keycloak: a read stopped without an answer".into(),
+    ))
+}
+
+/// Users in a page: smaller than the member pages so that a realm of
+/// thousands reads on every reader thread.
+const USER_PAGE: usize = 500;
+
+/// Every user of the realm with attributes: the pages the count says there
+/// are, read in parallel (Keycloak builds each user's full representation,
+/// the snapshot's largest cost), then on from the last page while pages
+/// come back full (users created meanwhile).
+fn all_users(client: &Client, r: &str) -> Result<Vec<Value>, BackendError> {
+    let list = format!("{r}/users?briefRepresentation=false");
+    let count = client
+        .get(&format!("{r}/users/count"), "users (count)")?
+        .as_u64()
+        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let firsts: Vec<usize> = (0..count.div_ceil(USER_PAGE).max(1))
+        .map(|p| p * USER_PAGE)
+        .collect();
+    let pages = parallel(&firsts, &|first: &usize| match client
+        .get(&format!("{list}&first={first}&max={USER_PAGE}"), "users")?
+    {
+        Value::Array(items) => Ok(items),
+        _ => Err(BackendError::Remote(
+            "keycloak: reading users: expected a list".into(),
+        )),
+    })?;
+    let last_full = pages.last().is_some_and(|p| p.len() == USER_PAGE);
+    let mut users: Vec<Value> = pages.into_iter().flatten().collect();
+    if last_full {
+        let mut first = users.len();
+        loop {
+            let Value::Array(items) =
+                client.get(&format!("{list}&first={first}&max={USER_PAGE}"), "users")?
+            else {
+                return Err(BackendError::Remote(
+                    "keycloak: reading users: expected a list".into(),
+                ));
+            };
+            let n = items.len();
+            users.extend(items);
+            first += n;
+            if n < USER_PAGE {
+                break;
+            }
+        }
+    }
+    // A user created during the reads shifts the pages after it: one seen
+    // twice counts once.
+    let mut seen = BTreeSet::new();
+    users.retain(|u| seen.insert(id_of(u)));
+    Ok(users)
 }
 
 /// A content fingerprint of what Keycloak returned for one object.
@@ -142,7 +170,7 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
             &format!("realm {:?} (partial export)", realm.as_str()),
         )?
         .body;
-    let users = client.get_all(&format!("{r}/users?briefRepresentation=false"), PAGE, "users")?;
+    let users = all_users(client, &r)?;
     let mut index = Index::default();
     let mut objects = BTreeMap::new();
     let mut put = |kind: Kind, name: Name, spec: Value, managed: bool| -> Result<(), BackendError> {

@@ -1,4 +1,6 @@
-//! Writes to one realm, one primitive write at a time. Each update reads the
+//! Writes to one realm, in the request's order; runs of users, of grant
+//! lists and the memberships of groups go out a few at a time (`wave.rs`),
+//! everything else one write at a time. Each update reads the
 //! object's current representation, changes only the fields the spec
 //! manages, drops what the server computes, and sends back everything else
 //! it holds (Keycloak's PUTs replace attribute maps and user records whole).
@@ -14,6 +16,7 @@ use super::client::{seg, Client};
 use super::flows::{Flows, REALM_BROWSER, REALM_DIRECT};
 use super::mapping::{admin_roles_for, policy_with_password};
 use super::read::{flat_attrs, USER_FIELDS};
+use super::wave;
 use super::{
     grant_key, grants_text, Index, ACCESS_ROLE, BINDING_PREFIX, CONTAINER, GRANTS, GRANTS_ATTR,
     GRANTS_PREFIX, KIND_ATTR, MANAGED, MFA_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX,
@@ -44,6 +47,166 @@ fn id_of_value(v: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
+}
+
+/// DELETE that treats 404 as done.
+fn delete_path(client: &Client, path: &str, object: &str) -> Result<(), BackendError> {
+    let a = client.call(Method::DELETE, path, None, object)?;
+    if a.status.is_success() || a.status.as_u16() == 404 {
+        return Ok(());
+    }
+    Err(client.refused(&Method::DELETE, object, &a))
+}
+
+/// POST that creates an object and answers its id.
+fn post_id(client: &Client, path: &str, body: &Value, object: &str) -> Result<String, BackendError> {
+    let a = client.send(Method::POST, path, Some(body), object)?;
+    a.created_id()
+        .ok_or_else(|| BackendError::Remote(format!("keycloak: creating {object}: no id in the answer")))
+}
+
+/// Writes that go out a few at a time when several follow each other.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaveClass {
+    /// Users created or updated: each its own representation.
+    Users,
+    /// Users moved between grant groups (the groups exist first).
+    Grants,
+}
+
+fn wave_class(w: &Write) -> Option<WaveClass> {
+    match w {
+        Write::Put {
+            spec: Spec::User(_), ..
+        } => Some(WaveClass::Users),
+        Write::Grants { .. } => Some(WaveClass::Grants),
+        _ => None,
+    }
+}
+
+/// A user's move between grant groups, prepared on the writer's thread.
+struct GrantMove<'w> {
+    /// Its write's index in the wave.
+    at: usize,
+    user: &'w Name,
+    uid: String,
+    /// The grant list the user ends in.
+    key: Option<String>,
+    /// The group to join (`None`: already in it, or no list).
+    join: Option<String>,
+    /// The list and group to leave.
+    leave: Option<(String, String)>,
+}
+
+/// What happened to one [`GrantMove`].
+#[derive(Default)]
+struct Moved {
+    joined: bool,
+    left: bool,
+    error: Option<BackendError>,
+}
+
+/// Joins the new list's group, then leaves the old one.
+fn send_move(client: &Client, realm_path: &str, m: &GrantMove) -> Moved {
+    let object = format!("app assignments of user {:?}", m.user.as_str());
+    let mut moved = Moved::default();
+    if let Some(gid) = &m.join {
+        let path = format!("{realm_path}/users/{}/groups/{}", seg(&m.uid), seg(gid));
+        if let Err(e) = client.send(Method::PUT, &path, None, &object) {
+            moved.error = Some(e);
+            return moved;
+        }
+        moved.joined = true;
+    }
+    if let Some((_, gid)) = &m.leave {
+        let path = format!("{realm_path}/users/{}/groups/{}", seg(&m.uid), seg(gid));
+        match delete_path(client, &path, &object) {
+            Ok(()) => moved.left = true,
+            Err(e) => moved.error = Some(e),
+        }
+    }
+    moved
+}
+
+/// One user joining or leaving one group.
+struct MemberOp {
+    /// The group write it belongs to.
+    at: usize,
+    uid: String,
+    gid: String,
+    group: Name,
+    user: Name,
+    join: bool,
+}
+
+/// The message of a write a wave never started because Keycloak stopped answering.
+fn not_started(cause: &str) -> String {
+    format!("not attempted: {cause}")
+}
+
+/// Creates a user (answering its new id) or updates one: read, change the
+/// fields the spec manages, send back everything else.
+fn write_user(
+    client: &Client,
+    realm_path: &str,
+    name: &Name,
+    s: &UserSpec,
+    managed: bool,
+    existing: Option<&str>,
+) -> Result<Option<String>, BackendError> {
+    let object = what(Kind::User, name);
+    match existing {
+        Some(id) => {
+            let path = format!("{realm_path}/users/{}", seg(id));
+            let user = user_body(client.get(&path, &object)?, s, managed);
+            client.send(Method::PUT, &path, Some(&user), &object)?;
+            Ok(None)
+        }
+        None => {
+            let user = user_body(json!({ "username": name.as_str(), "enabled": true }), s, managed);
+            post_id(client, &format!("{realm_path}/users"), &user, &object).map(Some)
+        }
+    }
+}
+
+/// A user's representation with the fields `s` manages set.
+fn user_body(mut user: Value, s: &UserSpec, managed: bool) -> Value {
+    strip_computed(&mut user);
+    if let Some(e) = &s.email {
+        user["email"] = json!(e.as_str());
+    }
+    set_str(&mut user, "firstName", &s.first_name);
+    set_str(&mut user, "lastName", &s.last_name);
+    for (key, field) in [
+        ("department", &s.department),
+        ("designation", &s.designation),
+        ("location", &s.location),
+    ] {
+        match field {
+            Field::Unset => {}
+            Field::Clear => set_list_attr(&mut user, key, None),
+            Field::Set(v) => set_list_attr(&mut user, key, Some(v)),
+        }
+    }
+    match &s.custom_attributes {
+        Field::Unset => {}
+        other => {
+            let keep = |k: &str| USER_FIELDS.contains(&k) || k.starts_with("orgctl.io/");
+            if let Some(attrs) = user.get_mut("attributes").and_then(Value::as_object_mut) {
+                attrs.retain(|k, _| keep(k));
+            }
+            if let Field::Set(custom) = other {
+                for (k, v) in custom.iter() {
+                    set_list_attr(&mut user, k, Some(v));
+                }
+            }
+        }
+    }
+    if let Some(status) = s.status.get() {
+        user["enabled"] = json!(*status == UserStatus::Active);
+    }
+    set_list_attr(&mut user, MANAGED, managed.then_some("true"));
+    user
 }
 
 /// Deferred work of a request, with the write it belongs to.
@@ -178,7 +341,31 @@ impl<'a> Writer<'a> {
     pub fn run(&mut self, writes: &[Write], progress: &mut dyn FnMut(usize)) -> Vec<Result<(), String>> {
         let mut results: Vec<Result<(), String>> = Vec::with_capacity(writes.len());
         let mut group_phase = false;
-        for (i, w) in writes.iter().enumerate() {
+        let mut i = 0;
+        while let Some(w) = writes.get(i) {
+            // Runs of users and of grant lists go out a few at a time.
+            let run_end = writes[i..]
+                .iter()
+                .position(|x| wave_class(x) != wave_class(w))
+                .map_or(writes.len(), |n| i + n);
+            if wave_class(w).is_some() && run_end - i > 1 {
+                if group_phase {
+                    self.flush_members(&mut results);
+                    group_phase = false;
+                }
+                let wave = &writes[i..run_end];
+                let answered = match wave_class(w) {
+                    Some(WaveClass::Users) => self.user_wave(wave, &mut |n| progress(i + n)),
+                    _ => self.grant_wave(wave, &mut |n| progress(i + n)),
+                };
+                let complete = answered.len() == wave.len();
+                results.extend(answered);
+                if !complete {
+                    return results;
+                }
+                i = run_end;
+                continue;
+            }
             let kind = w.target().0;
             if group_phase && kind != Kind::Group {
                 self.flush_members(&mut results);
@@ -200,6 +387,7 @@ impl<'a> Writer<'a> {
             if fatal {
                 return results;
             }
+            i += 1;
         }
         self.flush_members(&mut results);
         self.flush_super_admin(&mut results);
@@ -221,24 +409,79 @@ impl<'a> Writer<'a> {
         results
     }
 
+    /// The deferred members and children of the request's groups: user
+    /// memberships of every group a few at a time, then the children.
     fn flush_members(&mut self, results: &mut [Result<(), String>]) {
         let later = std::mem::take(&mut self.later);
-        let mut kept = Vec::new();
+        let mut groups = Vec::new();
         for l in later {
             match l {
-                Later::Members(i, name, spec) => {
-                    if let Err(e) = self.members(&name, &spec) {
-                        if let Some(slot) = results.get_mut(i) {
-                            if slot.is_ok() {
-                                *slot = Err(crate::diagnostic::error_chain(&e));
-                            }
-                        }
-                    }
-                }
-                other => kept.push(other),
+                Later::Members(i, name, spec) => groups.push((i, name, spec)),
+                other => self.later.push(other),
             }
         }
-        self.later = kept;
+        let fail = |results: &mut [Result<(), String>], i: usize, message: String| {
+            if let Some(slot) = results.get_mut(i).filter(|s| s.is_ok()) {
+                *slot = Err(message);
+            }
+        };
+        let mut ops = Vec::new();
+        for (i, name, spec) in &groups {
+            match self.membership_ops(*i, name, spec) {
+                Ok(o) => ops.extend(o),
+                Err(e) => fail(results, *i, crate::diagnostic::error_chain(&e)),
+            }
+        }
+        let (client, prefix) = (self.client, self.r(""));
+        let answers = wave::run(
+            &ops,
+            wave::WRITERS,
+            |op| {
+                let path = format!("{prefix}/users/{}/groups/{}", seg(&op.uid), seg(&op.gid));
+                let object = format!(
+                    "membership of user {:?} in group {:?}",
+                    op.user.as_str(),
+                    op.group.as_str()
+                );
+                if op.join {
+                    client.send(Method::PUT, &path, None, &object).map(|_| ())
+                } else {
+                    delete_path(client, &path, &object)
+                }
+            },
+            |r| matches!(r, Err(BackendError::Unavailable(_))),
+            |_| {},
+        );
+        let mut gone = None;
+        for (op, answer) in ops.iter().zip(answers) {
+            match answer {
+                Some(Ok(())) => {
+                    let members = self.index.group_members.entry(op.group.clone()).or_default();
+                    if op.join {
+                        members.insert(op.user.clone());
+                    } else {
+                        members.remove(&op.user);
+                    }
+                }
+                Some(Err(e)) => {
+                    if matches!(e, BackendError::Unavailable(_)) {
+                        gone = Some(crate::diagnostic::error_chain(&e));
+                    }
+                    fail(results, op.at, crate::diagnostic::error_chain(&e));
+                }
+                None => {
+                    let cause = gone
+                        .clone()
+                        .unwrap_or_else(|| "Keycloak stopped answering".into());
+                    fail(results, op.at, not_started(&cause));
+                }
+            }
+        }
+        for (i, name, spec) in groups {
+            if let Err(e) = self.children(&name, &spec) {
+                fail(results, i, crate::diagnostic::error_chain(&e));
+            }
+        }
     }
 
     fn flush_super_admin(&mut self, results: &mut [Result<(), String>]) {
@@ -300,17 +543,11 @@ impl<'a> Writer<'a> {
 
     /// DELETE that treats 404 as done.
     fn delete_path(&self, path: &str, object: &str) -> Result<(), BackendError> {
-        let a = self.client.call(Method::DELETE, path, None, object)?;
-        if a.status.is_success() || a.status.as_u16() == 404 {
-            return Ok(());
-        }
-        Err(self.client.refused(&Method::DELETE, object, &a))
+        delete_path(self.client, path, object)
     }
 
     fn post_id(&self, path: &str, body: &Value, object: &str) -> Result<String, BackendError> {
-        let a = self.client.send(Method::POST, path, Some(body), object)?;
-        a.created_id()
-            .ok_or_else(|| BackendError::Remote(format!("keycloak: creating {object}: no id in the answer")))
+        post_id(self.client, path, body, object)
     }
 
     // ---- organization ----------------------------------------------------
@@ -474,69 +711,74 @@ impl<'a> Writer<'a> {
         managed: bool,
         creating: bool,
     ) -> Result<(), BackendError> {
-        let object = what(Kind::User, name);
         self.ensure_profile()?;
         let existing = if creating {
             None
         } else {
             self.index.users.get(name).cloned()
         };
-        let mut user = match &existing {
-            Some(id) => self
-                .client
-                .get(&self.r(&format!("/users/{}", seg(id))), &object)?,
-            None => json!({ "username": name.as_str(), "enabled": true }),
-        };
-        strip_computed(&mut user);
-        if let Some(e) = &s.email {
-            user["email"] = json!(e.as_str());
-        }
-        set_str(&mut user, "firstName", &s.first_name);
-        set_str(&mut user, "lastName", &s.last_name);
-        for (key, field) in [
-            ("department", &s.department),
-            ("designation", &s.designation),
-            ("location", &s.location),
-        ] {
-            match field {
-                Field::Unset => {}
-                Field::Clear => set_list_attr(&mut user, key, None),
-                Field::Set(v) => set_list_attr(&mut user, key, Some(v)),
-            }
-        }
-        match &s.custom_attributes {
-            Field::Unset => {}
-            other => {
-                let keep = |k: &str| USER_FIELDS.contains(&k) || k.starts_with("orgctl.io/");
-                if let Some(attrs) = user.get_mut("attributes").and_then(Value::as_object_mut) {
-                    attrs.retain(|k, _| keep(k));
-                }
-                if let Field::Set(custom) = other {
-                    for (k, v) in custom.iter() {
-                        set_list_attr(&mut user, k, Some(v));
-                    }
-                }
-            }
-        }
-        if let Some(status) = s.status.get() {
-            user["enabled"] = json!(*status == UserStatus::Active);
-        }
-        set_list_attr(&mut user, MANAGED, managed.then_some("true"));
-        match existing {
-            Some(id) => {
-                self.client.send(
-                    Method::PUT,
-                    &self.r(&format!("/users/{}", seg(&id))),
-                    Some(&user),
-                    &object,
-                )?;
-            }
-            None => {
-                let id = self.post_id(&self.r("/users"), &user, &object)?;
-                self.index.users.insert(name.clone(), id);
-            }
+        if let Some(id) = write_user(self.client, &self.r(""), name, s, managed, existing.as_deref())? {
+            self.index.users.insert(name.clone(), id);
         }
         Ok(())
+    }
+
+    /// A run of user writes, a few at a time; one result per write answered
+    /// (fewer than the writes when Keycloak stopped answering).
+    fn user_wave(&mut self, wave: &[Write], done: &mut dyn FnMut(usize)) -> Vec<Result<(), String>> {
+        if let Err(e) = self.ensure_profile() {
+            let message = crate::diagnostic::error_chain(&e);
+            if matches!(e, BackendError::Unavailable(_)) {
+                return vec![Err(message)];
+            }
+            return wave.iter().map(|_| Err(message.clone())).collect();
+        }
+        let jobs: Vec<(Name, Option<&UserSpec>, bool, Option<String>)> = wave
+            .iter()
+            .map(|w| match w {
+                Write::Put {
+                    name,
+                    spec: Spec::User(s),
+                    managed,
+                    expected,
+                    ..
+                } => {
+                    let existing = expected
+                        .as_ref()
+                        .and_then(|_| self.index.users.get(name).cloned());
+                    (name.clone(), Some(&**s), *managed, existing)
+                }
+                other => (other.target().1.clone(), None, false, None),
+            })
+            .collect();
+        let (client, prefix) = (self.client, self.r(""));
+        let answers = wave::run(
+            &jobs,
+            wave::WRITERS,
+            |(name, spec, managed, existing)| match spec {
+                Some(s) => write_user(client, &prefix, name, s, *managed, existing.as_deref()),
+                None => Err(BackendError::Remote(format!(
+                    "keycloak: {} is not a user write",
+                    what(Kind::User, name)
+                ))),
+            },
+            |r| matches!(r, Err(BackendError::Unavailable(_))),
+            done,
+        );
+        let mut results = Vec::with_capacity(wave.len());
+        for ((name, ..), answer) in jobs.iter().zip(answers) {
+            match answer {
+                None => break,
+                Some(Ok(created)) => {
+                    if let Some(id) = created {
+                        self.index.users.insert(name.clone(), id);
+                    }
+                    results.push(Ok(()));
+                }
+                Some(Err(e)) => results.push(Err(crate::diagnostic::error_chain(&e))),
+            }
+        }
+        results
     }
 
     // ---- groups ----------------------------------------------------------
@@ -588,39 +830,36 @@ impl<'a> Writer<'a> {
     }
 
     /// A group's user members and child groups, as its spec says.
-    fn members(&mut self, name: &Name, s: &GroupSpec) -> Result<(), BackendError> {
+    /// The user memberships `s` adds and removes, with the ids they need.
+    fn membership_ops(&self, at: usize, name: &Name, s: &GroupSpec) -> Result<Vec<MemberOp>, BackendError> {
+        let mut ops = Vec::new();
+        let Some(users) = s.members.get().and_then(|m| m.users.get()) else {
+            return Ok(ops);
+        };
+        let gid = self.group_id(name)?;
+        let current = self.index.group_members.get(name).cloned().unwrap_or_default();
+        let (add, remove) = delta(&current, users);
+        for (list, join) in [(add, true), (remove, false)] {
+            for user in list {
+                ops.push(MemberOp {
+                    at,
+                    uid: self.user_id(&user)?,
+                    gid: gid.clone(),
+                    group: name.clone(),
+                    user,
+                    join,
+                });
+            }
+        }
+        Ok(ops)
+    }
+
+    /// The child groups `s` adds (moved under it) and removes (moved to the top).
+    fn children(&mut self, name: &Name, s: &GroupSpec) -> Result<(), BackendError> {
         let Some(members) = s.members.get() else {
             return Ok(());
         };
         let gid = self.group_id(name)?;
-        if let Some(users) = members.users.get() {
-            let current = self.index.group_members.get(name).cloned().unwrap_or_default();
-            let (add, remove) = delta(&current, users);
-            for u in add {
-                let uid = self.user_id(&u)?;
-                self.client.send(
-                    Method::PUT,
-                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&gid))),
-                    None,
-                    &format!("membership of user {:?} in group {:?}", u.as_str(), name.as_str()),
-                )?;
-                self.index
-                    .group_members
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(u);
-            }
-            for u in remove {
-                let uid = self.user_id(&u)?;
-                self.delete_path(
-                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&gid))),
-                    &format!("membership of user {:?} in group {:?}", u.as_str(), name.as_str()),
-                )?;
-                if let Some(m) = self.index.group_members.get_mut(name) {
-                    m.remove(&u);
-                }
-            }
-        }
         if let Some(children) = members.groups.get() {
             let current: BTreeSet<Name> = self
                 .index
@@ -1354,40 +1593,119 @@ impl<'a> Writer<'a> {
 
     /// A user's rule-made grants: membership of the one grant group of its list.
     fn grants(&mut self, user: &Name, grants: &[RuleGrant]) -> Result<(), BackendError> {
-        let uid = self.user_id(user)?;
-        let object = format!("app assignments of user {:?}", user.as_str());
-        let wanted = (!grants.is_empty()).then(|| grant_key(grants));
-        let current = self.index.grant_of.get(user).cloned();
-        if let Some(key) = &wanted {
-            let gid = self.grant_group(key, grants, &object)?;
-            if current.as_ref() != Some(key) {
-                self.client.send(
-                    Method::PUT,
-                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&gid))),
-                    None,
-                    &object,
-                )?;
+        let m = self.prepare_move(0, user, grants)?;
+        let moved = send_move(self.client, &self.r(""), &m);
+        self.record_move(&m, &moved);
+        moved.error.map_or(Ok(()), Err)
+    }
+
+    /// The index after a move: members of the lists and the user's list.
+    fn record_move(&mut self, m: &GrantMove, moved: &Moved) {
+        if moved.joined {
+            if let Some(key) = &m.key {
                 if let Some(g) = self.index.grant_groups.get_mut(key) {
                     g.members += 1;
                 }
-                self.index.grant_of.insert(user.clone(), key.clone());
+                self.index.grant_of.insert(m.user.clone(), key.clone());
             }
         }
-        if let Some(old) = current.filter(|c| Some(c) != wanted.as_ref()) {
-            if let Some(g) = self.index.grant_groups.get(&old).cloned() {
-                self.delete_path(
-                    &self.r(&format!("/users/{}/groups/{}", seg(&uid), seg(&g.id))),
-                    &object,
-                )?;
-                if let Some(g) = self.index.grant_groups.get_mut(&old) {
+        if moved.left {
+            if let Some((old, _)) = &m.leave {
+                if let Some(g) = self.index.grant_groups.get_mut(old) {
                     g.members = g.members.saturating_sub(1);
                 }
             }
-            if wanted.is_none() {
-                self.index.grant_of.remove(user);
+            if m.key.is_none() {
+                self.index.grant_of.remove(m.user);
             }
         }
-        Ok(())
+    }
+
+    /// A run of grant-list writes: the groups of the lists made or repaired
+    /// here first, then the users moved a few at a time. One result per
+    /// write answered.
+    fn grant_wave(&mut self, wave: &[Write], done: &mut dyn FnMut(usize)) -> Vec<Result<(), String>> {
+        let mut prepared: Vec<Result<(), String>> = Vec::with_capacity(wave.len());
+        let mut moves: Vec<GrantMove> = Vec::new();
+        for (at, w) in wave.iter().enumerate() {
+            let Write::Grants { user, grants } = w else {
+                prepared.push(Err(format!(
+                    "keycloak: {} is not a grant write",
+                    what(w.target().0, w.target().1)
+                )));
+                continue;
+            };
+            match self.prepare_move(at, user, grants) {
+                Ok(m) => {
+                    prepared.push(Ok(()));
+                    moves.push(m);
+                }
+                Err(e) => {
+                    prepared.push(Err(crate::diagnostic::error_chain(&e)));
+                    if matches!(e, BackendError::Unavailable(_)) {
+                        break;
+                    }
+                }
+            }
+        }
+        let client = self.client;
+        let prefix = self.r("");
+        let answers = wave::run(
+            &moves,
+            wave::WRITERS,
+            |m| send_move(client, &prefix, m),
+            |m| matches!(m.error, Some(BackendError::Unavailable(_))),
+            done,
+        );
+        // Answered: every write before the first move that never started
+        // (and before the preparation that found Keycloak gone).
+        let mut answered = prepared.len();
+        for (m, answer) in moves.iter().zip(answers) {
+            let Some(moved) = answer else {
+                answered = answered.min(m.at);
+                break;
+            };
+            self.record_move(m, &moved);
+            if let Some(e) = moved.error {
+                if let Some(slot) = prepared.get_mut(m.at) {
+                    *slot = Err(crate::diagnostic::error_chain(&e));
+                }
+            }
+        }
+        prepared.truncate(answered);
+        prepared
+    }
+
+    /// What one user's grant write needs: the group of the new list (made or
+    /// repaired now, on this thread) and the group of the old one.
+    fn prepare_move<'w>(
+        &mut self,
+        at: usize,
+        user: &'w Name,
+        grants: &[RuleGrant],
+    ) -> Result<GrantMove<'w>, BackendError> {
+        let uid = self.user_id(user)?;
+        let object = format!("app assignments of user {:?}", user.as_str());
+        let key = (!grants.is_empty()).then(|| grant_key(grants));
+        let current = self.index.grant_of.get(user).cloned();
+        let join = match &key {
+            Some(k) => {
+                let gid = self.grant_group(k, grants, &object)?;
+                (current.as_ref() != Some(k)).then_some(gid)
+            }
+            None => None,
+        };
+        let leave = current
+            .filter(|c| Some(c) != key.as_ref())
+            .and_then(|old| self.index.grant_groups.get(&old).map(|g| (old, g.id.clone())));
+        Ok(GrantMove {
+            at,
+            user,
+            uid,
+            key,
+            join,
+            leave,
+        })
     }
 
     /// Deletes grant groups no user is in any more, with their realm roles.

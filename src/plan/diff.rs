@@ -12,7 +12,7 @@ use super::fields::{merge, Differ};
 use super::{Action, Change, ObjectRef, OrgPlan, Plan, PlanOptions, FORMAT_VERSION};
 use crate::backend::{Capabilities, LiveOrg};
 use crate::json_text::JsonText;
-use crate::model::{secret_paths, Kind, Name, Spec, UserStatus};
+use crate::model::{path, secret_paths, Kind, Name, Spec, UserStatus};
 use crate::validate::DesiredState;
 
 /// Identifies one secret field of one object: (organization, kind, name, path).
@@ -96,7 +96,7 @@ fn gaps_hit(caps: &Capabilities, kind: Kind, spec: &Value) -> Vec<(String, Strin
         let found = if gap.path.is_empty() {
             true
         } else {
-            let pointer = format!("/{}", gap.path.replace('.', "/"));
+            let pointer = path::pointer(gap.path);
             match (spec.pointer(&pointer), gap.value) {
                 (None | Some(Value::Null), _) => false,
                 (Some(_), None) => true,
@@ -141,7 +141,7 @@ fn immutable(kind: Kind) -> &'static [&'static str] {
 }
 
 fn describe(kind: Kind, name: &Name) -> String {
-    format!("{} {:?}", kind.noun(), name.as_str())
+    kind.label(name.as_str()).to_string()
 }
 
 /// Replaces secret references by the digests of their resolved values, so the
@@ -154,19 +154,18 @@ fn with_digests(
     digests: &BTreeMap<SecretKey, String>,
     errors: &mut Vec<PlanError>,
 ) -> Value {
-    for path in secret_paths(kind) {
-        let pointer = format!("/{}", path.replace('.', "/"));
-        let Some(slot) = spec.pointer_mut(&pointer) else {
+    for field in secret_paths(kind) {
+        let Some(slot) = spec.pointer_mut(&path::pointer(field)) else {
             continue;
         };
         if slot.is_null() {
             continue;
         }
-        match digests.get(&(org.clone(), kind, name.clone(), path.to_string())) {
+        match digests.get(&(org.clone(), kind, name.clone(), field.to_string())) {
             Some(d) => *slot = serde_json::json!({ "digest": d }),
             None => errors.push(PlanError::MissingSecret {
                 object: describe(kind, name),
-                path: path.to_string(),
+                path: field.to_string(),
             }),
         }
     }
@@ -607,7 +606,7 @@ mod tests {
                 true,
                 FieldDiff::Value {
                     before: Value::Null,
-                    after: Value::from("(sensitive value)")
+                    after: Value::from(crate::model::SENSITIVE)
                 }
             ))
         );

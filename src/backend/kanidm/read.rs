@@ -131,7 +131,7 @@ pub fn snapshot(index: &Index, org: &Name) -> Result<LiveOrg, BackendError> {
     let mut put = |kind: Kind, name: Name, spec: Value, managed: bool| -> Result<(), BackendError> {
         let fp = fingerprint(&spec, managed);
         let spec = Spec::from_json(kind, spec).map_err(|e| BackendError::Corrupt {
-            object: format!("{} {:?}", kind.noun(), name.as_str()),
+            object: kind.label(name.as_str()).to_string(),
             message: format!("Kanidm holds a value orgctl cannot read: {e}"),
         })?;
         objects.insert(

@@ -1,6 +1,6 @@
 //! Access-engine benchmark: model build, full evaluation (every user × every
 //! rule, policy and binding), `explain` of one user (with and without
-//! building the model) and the plan impact of two evaluations, on the synthetic
+//! building the model), on the synthetic
 //! benchmark organization (500 groups, 100 apps, 200 rules, 20 roles,
 //! 10 policies) at 10,000 and 100,000 users. Prints the best and median of
 //! several runs.
@@ -73,11 +73,6 @@ fn run(users: usize) {
             .explain_user(name.as_str())
             .expect("known user")
     });
-    // Plan impact: before and after are two models of the same org (no change).
-    let other = AccessModel::from_desired(org);
-    let (before, after) = (model.evaluate(), other.evaluate());
-    let (impact_best, impact_med, _, changes) = time(runs, || orgctl::access::impact(&before, &after).len());
-    assert_eq!(changes, 0);
     println!(
         "access users={users} rules={} assignments={assignments} apps(explained user)={}",
         model.rule_count(),
@@ -110,11 +105,6 @@ fn run(users: usize) {
         "  build + explain      best {} median {}",
         ms(cold_best),
         ms(cold_med)
-    );
-    println!(
-        "  impact (no change)   best {} median {}",
-        ms(impact_best),
-        ms(impact_med)
     );
 }
 

@@ -1,6 +1,7 @@
-//! The pipeline as one call for drivers: load → validate → resolve secrets →
-//! snapshot → diff → access effects (assignments, impact, lockout guards). The CLI and the controller both plan through here, so
-//! they cannot drift apart.
+//! The pipeline as one call for drivers: load → validate (the live snapshots
+//! read meanwhile) → resolve secrets → diff → access effects (assignments,
+//! impact, lockout guards). The CLI and the controller both plan through
+//! here, so they cannot drift apart.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -174,7 +174,7 @@ fn plan_case(dir: &Path) -> String {
     for (org, o) in &state.organizations {
         for ((kind, name), obj) in &o.objects {
             for path in orgctl::model::secret_paths(*kind) {
-                let pointer = format!("/{}", path.replace('.', "/"));
+                let pointer = orgctl::model::path::pointer(path);
                 if let Some(r) = obj
                     .spec
                     .to_json()

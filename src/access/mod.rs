@@ -10,7 +10,9 @@
 //! [`AccessModel::evaluate`] every user into an [`EffectiveAccess`], or
 //! [`AccessModel::explain_user`] one user into a [`UserExplanation`], or ask
 //! for [`AccessModel::policy_conflicts`] (validation errors to report).
-//! [`impact`] lists what changes per user between two evaluations.
+//! The plan compares two evaluations (live "before", desired "after") in
+//! [`crate::plan`]'s `impact.rs`, through the crate-internal accessors of
+//! [`EffectiveAccess`] and `expand_mask`.
 //! [`AccessModel::explain_signin`] (`signin.rs`, with a [`SignInContext`] of
 //! the same organization's policies and identity providers) evaluates a
 //! sign-in against the policy `explain_user` chooses; its module doc holds
@@ -38,8 +40,7 @@
 //! rules apply to it, so each distinct set of applying rules is resolved once
 //! and shared (about a thousand sets for 100,000 synthetic users); policies
 //! and bindings are resolved per user. Results are stored by id
-//! (`effective.rs`) and turned into names on demand; [`impact`] compares two
-//! evaluations (live "before", desired "after") user by user.
+//! (`effective.rs`) and turned into names on demand.
 //!
 //! Both paths answer the same questions through one probe interface
 //! (`probe.rs`: the user's groups, listed sets, leaves) and share every
@@ -114,7 +115,6 @@ mod effective;
 mod evaluate;
 mod explain;
 mod groups;
-mod impact;
 mod index;
 mod model;
 mod policy;
@@ -136,7 +136,7 @@ pub(crate) use model::join_users;
 /// Admin permissions as bits (for comparing two evaluations in the crate).
 pub(crate) type AdminMask = admin::Mask;
 
-/// The permissions of a mask, per module.
+/// The permissions of a mask, per module: the one mask → action list.
 pub(crate) fn expand_mask(
     mask: AdminMask,
 ) -> std::collections::BTreeMap<crate::model::Module, Vec<crate::model::Action>> {
@@ -155,7 +155,6 @@ pub use explain::{
     AppExplanation, ExcludedRule, FailedCondition, LosingGrant, LossReason, PolicyExplanation, PolicyRef,
     UnmatchedRule, UserExplanation,
 };
-pub use impact::{impact, AppRole, RoleChange, UserImpact};
 pub use model::AccessModel;
 pub use signin::{
     evaluate as evaluate_signin, mode_name, policy_reason, AsOfState, Denial, DenialCode, Note, NoteCode,

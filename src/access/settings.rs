@@ -1,7 +1,7 @@
 //! Security settings compared field by field: what a user's effective
 //! policy enforces before and after a change, and whether each difference
 //! makes sign-in stricter or looser. Absent fields read as the backend's
-//! defaults (DESIGN.md): minimum length 8, no history, no expiry, MFA not
+//! defaults: minimum length 8, no history, no expiry, MFA not
 //! required, every MFA mode allowed, backup codes allowed, sessions of 30
 //! days, no idle timeout, 50 concurrent sessions, any address, federated
 //! sign-in allowed with any provider, SSO not enforced.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::backend::{AuditChange, Backend, BackendError, GrantList, JsonText, Write, WriteRequest};
-use crate::model::{secret_paths, Kind, Spec};
+use crate::model::{secret_paths, Kind, Spec, SENSITIVE};
 use crate::plan::{Action, Change, FieldDiff, OrgPlan, Plan};
 pub use report::{ApplyReport, AssignmentResult, ChangeOutcome, ChangeResult, OrgReport};
 pub use secrets::{resolve, EnvAndFiles, ResolvedSecrets, SecretError, SecretSource};
@@ -88,7 +88,7 @@ fn audit_of(change: &Change) -> AuditChange {
     let mut after = Map::new();
     for f in change.field_changes().iter() {
         let (b, a) = match (&f.diff, f.sensitive) {
-            (_, true) => (json!("(sensitive value)"), json!("(sensitive value)")),
+            (_, true) => (json!(SENSITIVE), json!(SENSITIVE)),
             (FieldDiff::Value { before, after }, false) => (before.clone(), after.clone()),
             (FieldDiff::Set { added, removed }, false) => {
                 (json!({ "removed": removed }), json!({ "added": added }))
@@ -131,8 +131,7 @@ fn writes_of(org: &OrgPlan, change: &Change, secrets: &ResolvedSecrets) -> Resul
     let mut after = change.after.as_ref().map_or(Value::Null, JsonText::value);
     let mut values = BTreeMap::new();
     for path in secret_paths(change.kind) {
-        let pointer = format!("/{}", path.replace('.', "/"));
-        let Some(slot) = after.pointer_mut(&pointer) else {
+        let Some(slot) = after.pointer_mut(&crate::model::path::pointer(path)) else {
             continue;
         };
         if slot.is_null() || slot.get("digest").is_some() {
@@ -451,7 +450,7 @@ impl<'p> Run<'p> {
                     let culprit = match &e {
                         BackendError::Conflict { object, .. } => results
                             .iter()
-                            .position(|r| format!("{} {:?}", r.kind.noun(), r.name.as_str()) == *object),
+                            .position(|r| r.kind.label(r.name.as_str()).to_string() == *object),
                         _ => None,
                     };
                     for (i, r) in results.iter_mut().enumerate() {

@@ -177,9 +177,8 @@ fn resolve_object(
     errors: &mut Vec<SecretError>,
 ) {
     for path in secret_paths(owner.kind) {
-        let pointer = format!("/{}", path.replace('.', "/"));
         let Some(reference) = spec
-            .pointer(&pointer)
+            .pointer(&crate::model::path::pointer(path))
             .filter(|v| !v.is_null())
             .and_then(|v| serde_json::from_value::<SecretRef>(v.clone()).ok())
             .filter(|r| r.source_count() == 1)
@@ -198,7 +197,7 @@ fn resolve_object(
             }
             Err(reason) => errors.push(SecretError {
                 place: owner.place.clone(),
-                object: format!("{} {:?}", owner.kind.noun(), owner.name.as_str()),
+                object: owner.kind.label(owner.name.as_str()).to_string(),
                 path: path.to_string(),
                 reason,
                 origin: owner.origin.cloned(),

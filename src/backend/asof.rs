@@ -36,8 +36,8 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{AuditChange, AuditEntry, Backend, BackendError, JsonText, LiveObject, LiveOrg, SENSITIVE};
-use crate::model::{secret_paths, Kind, Name, Spec};
+use super::{AuditChange, AuditEntry, Backend, BackendError, JsonText, LiveObject, LiveOrg};
+use crate::model::{path, secret_paths, Kind, Name, Spec, SENSITIVE};
 
 /// Why an organization cannot be shown as it was.
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +194,7 @@ fn undo(
         return Ok(());
     }
     let kind = change.kind;
-    let object = format!("{} {:?}", kind.noun(), change.name);
+    let object = kind.label(&change.name).to_string();
     let fail = |reason: String| AsOfError::CannotUndo {
         revision: entry.revision,
         time: entry.time.clone(),
@@ -243,8 +243,8 @@ fn undo(
 /// Puts back the current value of each redacted secret field, or drops it.
 fn with_current_secrets(kind: Kind, mut spec: Value, current: Option<&LiveObject>) -> Value {
     let now = current.map(|c| c.spec.to_json());
-    for path in secret_paths(kind) {
-        let pointer = format!("/{}", path.replace('.', "/"));
+    for field in secret_paths(kind) {
+        let pointer = path::pointer(field);
         if spec.pointer(&pointer).and_then(Value::as_str) != Some(SENSITIVE) {
             continue;
         }
@@ -258,21 +258,12 @@ fn with_current_secrets(kind: Kind, mut spec: Value, current: Option<&LiveObject
                     *slot = v.clone();
                 }
             }
-            None => remove_path(&mut spec, path),
+            None => {
+                path::remove(&mut spec, field);
+            }
         }
     }
     spec
-}
-
-/// Removes the field at a dotted `path`, if present.
-fn remove_path(spec: &mut Value, path: &str) {
-    let (parent, leaf) = match path.rsplit_once('.') {
-        Some((p, l)) => (format!("/{}", p.replace('.', "/")), l),
-        None => (String::new(), path),
-    };
-    if let Some(obj) = spec.pointer_mut(&parent).and_then(Value::as_object_mut) {
-        obj.remove(leaf);
-    }
 }
 
 /// Sets the field at a dotted `path`, creating parent objects as needed.
@@ -307,12 +298,12 @@ fn undo_fields(mut spec: Value, change: &AuditChange) -> Result<Value, String> {
     );
     let before = before.as_ref().and_then(Value::as_object).unwrap_or(&empty);
     let after = after.as_ref().and_then(Value::as_object).unwrap_or(&empty);
-    for (path, new) in after {
-        let old = before.get(path).unwrap_or(&Value::Null);
+    for (field, new) in after {
+        let old = before.get(field).unwrap_or(&Value::Null);
         if new.as_str() == Some(SENSITIVE) || old.as_str() == Some(SENSITIVE) {
             continue; // secrets are not recorded: they stay as they are
         }
-        let pointer = format!("/{}", path.replace('.', "/"));
+        let pointer = path::pointer(field);
         match (new.get("added"), old.get("removed")) {
             (Some(Value::Array(added)), Some(Value::Array(removed))) => {
                 let mut items: Vec<Value> = spec
@@ -327,13 +318,15 @@ fn undo_fields(mut spec: Value, change: &AuditChange) -> Result<Value, String> {
                     }
                 }
                 if items.is_empty() {
-                    remove_path(&mut spec, path);
+                    path::remove(&mut spec, field);
                 } else {
-                    set_path(&mut spec, path, Value::Array(items))?;
+                    set_path(&mut spec, field, Value::Array(items))?;
                 }
             }
-            _ if old.is_null() => remove_path(&mut spec, path),
-            _ => set_path(&mut spec, path, old.clone())?,
+            _ if old.is_null() => {
+                path::remove(&mut spec, field);
+            }
+            _ => set_path(&mut spec, field, old.clone())?,
         }
     }
     Ok(spec)

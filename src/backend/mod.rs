@@ -276,7 +276,7 @@ pub struct AuditChange {
     /// The changed fields after (absent on delete).
     pub after: Option<JsonText>,
     /// The object's whole stored spec just before the request, secret fields
-    /// as [`SENSITIVE`]; `null` when the object did not exist. Filled in by
+    /// as [`crate::model::SENSITIVE`]; `null` when the object did not exist. Filled in by
     /// the backend when it writes the entry (callers leave it `None`), so a
     /// change can be undone exactly ([`asof`]). `None` (absent in the JSON)
     /// in entries recorded before backends kept it.
@@ -293,23 +293,6 @@ pub struct AuditChange {
 /// takes the `default` (`None`).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<serde_json::Value>>, D::Error> {
     Option::<serde_json::Value>::deserialize(d).map(Some)
-}
-
-/// What the audit log shows instead of a secret field's value (or digest).
-pub const SENSITIVE: &str = "(sensitive value)";
-
-/// `spec` (the JSON of a spec of `kind`) with every set secret field replaced
-/// by [`SENSITIVE`]: not even a digest enters the audit log.
-pub fn redact_secrets(kind: Kind, mut spec: serde_json::Value) -> serde_json::Value {
-    for path in crate::model::secret_paths(kind) {
-        let pointer = format!("/{}", path.replace('.', "/"));
-        if let Some(slot) = spec.pointer_mut(&pointer) {
-            if !slot.is_null() {
-                *slot = serde_json::Value::from(SENSITIVE);
-            }
-        }
-    }
-    spec
 }
 
 /// One applied write request as the audit log shows it.

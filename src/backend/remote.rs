@@ -1,8 +1,12 @@
 //! What the clients of remote backends we do not own (Keycloak, Kanidm)
-//! share: settings read from a variable or the file another names, and
-//! transport failures worded for people.
+//! share: settings read from a variable or the file another names,
+//! transport failures worded for people, and live objects read from the
+//! JSON spec a snapshot builds (these servers keep no revision per object).
 
-use crate::backend::BackendError;
+use serde_json::Value;
+
+use crate::backend::{BackendError, LiveObject};
+use crate::model::{Kind, Name, Spec};
 
 /// Reads `NAME`, or the file named by `NAME_FILE` (trailing newline trimmed).
 pub(crate) fn env_or_file(
@@ -61,4 +65,27 @@ pub(crate) fn bearer_request(
             .body(serde_json::to_vec(b).unwrap_or_default());
     }
     Ok(request)
+}
+
+/// A live object from the spec JSON a snapshot built of `server`'s
+/// entries, fingerprinted by its content and ownership: these servers have
+/// no revision per object, so a saved plan compares content.
+pub(crate) fn live_object(
+    kind: Kind,
+    name: &Name,
+    spec: Value,
+    managed: bool,
+    server: &str,
+) -> Result<LiveObject, BackendError> {
+    let text = format!("{managed}{spec}");
+    let fingerprint = format!("xxh3:{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()));
+    let spec = Spec::from_json(kind, spec).map_err(|e| BackendError::Corrupt {
+        object: kind.label(name.as_str()).to_string(),
+        message: format!("{server} holds a value orgctl cannot read: {e}"),
+    })?;
+    Ok(LiveObject {
+        spec,
+        managed,
+        fingerprint,
+    })
 }

@@ -19,19 +19,6 @@ use crate::load::emit;
 use crate::model::{secret_paths, Kind, Metadata, Name, Object, Spec};
 use crate::plan::Action;
 
-/// Replaces secret fields by a marker so no digest or reference is shown.
-fn redact(kind: Kind, mut spec: Value) -> Value {
-    for path in secret_paths(kind) {
-        let pointer = format!("/{}", path.replace('.', "/"));
-        if let Some(slot) = spec.pointer_mut(&pointer) {
-            if !slot.is_null() {
-                *slot = Value::from("(sensitive value)");
-            }
-        }
-    }
-    spec
-}
-
 fn document(kind: Kind, name: &Name, spec: Value) -> Value {
     serde_json::json!({
         "apiVersion": crate::model::API_VERSION,
@@ -60,7 +47,7 @@ pub fn diff(printer: &Printer, cli: &Cli, a: &DiffArgs) -> CmdResult {
                     emit::document(&document(
                         change.kind,
                         &change.name,
-                        redact(change.kind, o.spec.to_json()),
+                        crate::model::redact_secrets(change.kind, o.spec.to_json()),
                     ))
                 })
                 .unwrap_or_default();
@@ -68,7 +55,7 @@ pub fn diff(printer: &Printer, cli: &Cli, a: &DiffArgs) -> CmdResult {
                 (Some(after), a) if a != Action::Delete => emit::document(&document(
                     change.kind,
                     &change.name,
-                    redact(change.kind, after.value()),
+                    crate::model::redact_secrets(change.kind, after.value()),
                 )),
                 _ => String::new(),
             };
@@ -95,17 +82,12 @@ pub fn diff(printer: &Printer, cli: &Cli, a: &DiffArgs) -> CmdResult {
     })
 }
 
+/// The file of a kind in the `kind` layout: its plural, but the one
+/// organization an export holds goes to `organization.yaml`.
 fn file_stem(kind: Kind) -> &'static str {
     match kind {
         Kind::Organization => "organization",
-        Kind::User => "users",
-        Kind::Group => "groups",
-        Kind::Application => "applications",
-        Kind::IdentityProvider => "identity-providers",
-        Kind::Role => "roles",
-        Kind::RoleBinding => "role-bindings",
-        Kind::SecurityPolicy => "security-policies",
-        Kind::AppAssignment => "app-assignments",
+        other => other.plural(),
     }
 }
 
@@ -113,14 +95,8 @@ fn file_stem(kind: Kind) -> &'static str {
 fn without_secrets(kind: Kind, mut spec: Value) -> (Value, usize) {
     let mut dropped = 0;
     for path in secret_paths(kind) {
-        let (parent, leaf) = match path.rsplit_once('.') {
-            Some((p, l)) => (format!("/{}", p.replace('.', "/")), l),
-            None => (String::new(), *path),
-        };
-        if let Some(obj) = spec.pointer_mut(&parent).and_then(Value::as_object_mut) {
-            if obj.remove(leaf).is_some() {
-                dropped += 1;
-            }
+        if crate::model::path::remove(&mut spec, path).is_some() {
+            dropped += 1;
         }
     }
     (spec, dropped)
@@ -159,9 +135,8 @@ pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
             },
             spec: Spec::from_json(*kind, spec).map_err(|e| {
                 printer.error(&format!(
-                    "stored {} {:?} is unreadable: {e}",
-                    kind.noun(),
-                    name.as_str()
+                    "stored {} is unreadable: {e}",
+                    kind.label(name.as_str())
                 ));
                 Reported
             })?,
@@ -287,7 +262,7 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
                 "replace" => "-/+",
                 _ => "~",
             };
-            out.push_str(&format!("  {sym} {} {:?}\n", c.kind.noun(), c.name));
+            out.push_str(&format!("  {sym} {}\n", c.kind.label(&c.name)));
             if c.action == "update" || c.action == "replace" {
                 let empty = serde_json::Map::new();
                 let (before, after) = (

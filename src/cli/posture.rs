@@ -250,11 +250,10 @@ pub(super) fn refused_by(plan: &Plan, level: SeverityArg) -> Vec<String> {
         .flat_map(|o| o.impact.posture.introduced_at_least(level).map(move |f| (o, f)))
         .map(|(o, f)| {
             format!(
-                "the plan introduces posture finding {} ({}) on {} {:?} of organization {:?}: {}",
+                "the plan introduces posture finding {} ({}) on {} of organization {:?}: {}",
                 f.check,
                 f.severity,
-                f.subject.kind.noun(),
-                f.subject.name.as_str(),
+                f.subject,
                 o.organization.as_str(),
                 f.message
             )

@@ -24,7 +24,7 @@ pub fn text(plan: &Plan, report: &ApplyReport, color: bool) -> String {
     let (mut added, mut changed, mut destroyed) = (0, 0, 0);
     for org in &report.organizations {
         for r in &org.results {
-            let object = format!("{} {:?}", r.kind.noun(), r.name.as_str());
+            let object = r.kind.label(r.name.as_str()).to_string();
             match &r.outcome {
                 ChangeOutcome::Applied => {
                     match r.action {

@@ -12,8 +12,9 @@
 //! validation too, and what depends on it with it.
 //!
 //! Must not: decide statuses (the caller does from [`EngineResult`]), or
-//! plan by any other path than the engine (the one exception, a whole
-//! organization's teardown, hands a delete-only plan to apply).
+//! plan by any other path than the engine (a whole organization's teardown,
+//! when no resource is left to plan with, is `plan::teardown`: the diff's
+//! own deletion step).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -104,72 +105,39 @@ pub(super) struct EngineResult {
     pub(super) outcome: Option<Result<Done, ReconcileError>>,
 }
 
-/// The plan when every resource of an organization is deleted at once:
-/// each live managed object of a resource with `deletionPolicy: Delete`,
-/// in reverse dependency order (the Organization last), with the live
-/// fingerprints as preconditions, executed by `apply::execute_owned`. Objects
-/// already gone are not in it (their deletion succeeded).
+/// Deletes the managed live objects of resources with `deletionPolicy:
+/// Delete` when every resource of an organization is deleted at once:
+/// `plan::teardown` (the diff's deletion step, so the same ownership and
+/// ordering rules, live fingerprints as preconditions) executed by
+/// `apply::execute_owned`.
 fn teardown(
     organization: &str,
-    delete: &BTreeSet<(Kind, Name)>,
+    delete: BTreeSet<(Kind, Name)>,
     backend: &mut dyn crate::backend::Backend,
     suspend: bool,
 ) -> Result<Done, ReconcileError> {
     let Ok(org) = organization.parse::<Name>() else {
-        return Ok(Done::of(&empty_plan(backend, Vec::new())));
+        // No backend holds an organization of that name: nothing to delete.
+        return Ok(Done {
+            changes: BTreeMap::new(),
+            summary: Summary::default(),
+            empty: true,
+            revision: None,
+            impact: None,
+            report: None,
+        });
     };
     let live = backend
         .snapshot(&org)
         .map_err(|e| ReconcileError::BackendUnavailable(error_chain(&e)))?;
-    let mut changes = Vec::new();
-    for kind in Kind::ALL.iter().rev() {
-        for ((k, n), object) in &live.objects {
-            if k == kind && object.managed && delete.contains(&(*k, n.clone())) {
-                changes.push(plan::Change {
-                    kind: *k,
-                    name: n.clone(),
-                    action: Action::Delete,
-                    adopt: false,
-                    destructive: Some("its custom resource was deleted with deletionPolicy Delete".into()),
-                    replace_reason: None,
-                    fields: Vec::new(),
-                    unchanged_fields: 0,
-                    after: None,
-                });
-            }
-        }
-    }
-    let org_plan = plan::OrgPlan {
-        organization: org,
-        revision: live.revision,
-        fingerprints: live
-            .objects
-            .iter()
-            .map(|((k, n), o)| (format!("{k}/{n}"), o.fingerprint.clone()))
-            .collect(),
-        changes,
-        prune_candidates: Vec::new(),
-        unmanaged: 0,
-        assignments: plan::AssignmentPlan::default(),
-        impact: AccessImpact::default(),
-        forced: Vec::new(),
-    };
-    let plan = empty_plan(backend, vec![org_plan]);
+    let plan = plan::teardown(org, &live, delete, &backend.describe());
+    drop(live);
     Ok(Done::apply(
         plan,
         backend,
         &apply::ResolvedSecrets::default(),
         suspend,
     ))
-}
-
-fn empty_plan(backend: &dyn crate::backend::Backend, organizations: Vec<plan::OrgPlan>) -> Plan {
-    Plan {
-        format_version: plan::FORMAT_VERSION,
-        backend: backend.describe(),
-        options: PlanOptions::default(),
-        organizations,
-    }
 }
 
 /// A diagnostic as a status message: the field path and the problem (the
@@ -299,7 +267,7 @@ fn run_job(job: EngineJob) -> EngineResult {
     let Some(desired) = desired else {
         // Every resource of the organization is being deleted: nothing is
         // left to plan with, so the deletions are the whole plan.
-        result.outcome = Some(teardown(&organization, &delete, backend.as_mut(), suspend));
+        result.outcome = Some(teardown(&organization, delete, backend.as_mut(), suspend));
         return result;
     };
     // Only resources being deleted are pruned: the plan (its access

@@ -144,7 +144,7 @@ pub async fn read_key(
 pub fn references(kind: Kind, spec: &Value) -> Vec<SecretRef> {
     secret_paths(kind)
         .iter()
-        .filter_map(|path| spec.pointer(&format!("/{}", path.replace('.', "/"))))
+        .filter_map(|path| spec.pointer(&crate::model::path::pointer(path)))
         .filter(|v| !v.is_null())
         .filter_map(|v| serde_json::from_value::<SecretRef>(v.clone()).ok())
         .collect()

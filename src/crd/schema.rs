@@ -639,7 +639,8 @@ fn enum_values<T: JsonSchema>() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The domain rules of DESIGN.md the API server can check, per kind.
+/// The per-object domain rules (`validate::domain`) the API server can
+/// check, per kind.
 fn patches(kind: Kind) -> Vec<Patch> {
     use PatchOp::{DurationRule as D, ModuleKeys, Rule};
     let p = |path, op| Patch { path, op };

@@ -10,6 +10,7 @@ mod field;
 mod group;
 mod idp;
 mod organization;
+pub mod path;
 mod policy;
 mod role;
 pub mod rules;
@@ -37,7 +38,7 @@ pub use policy::{
 };
 pub use role::{describe_permissions, Action, Module, RoleBindingSpec, RoleSpec, BUILTIN_ROLES};
 pub use scalar::{check_domain, Duration, Email, IpRule, Name};
-pub use secret::{SecretKeyRef, SecretRef, SecretValue};
+pub use secret::{redact_secrets, secret_paths, SecretKeyRef, SecretRef, SecretValue, SENSITIVE};
 pub use user::{UserSpec, UserStatus};
 
 /// The one API version objects are written in.
@@ -110,6 +111,27 @@ impl Kind {
         }
     }
 
+    /// How messages and plans name an object of this kind: `user "alice"`.
+    pub fn label(self, name: &str) -> Label<'_> {
+        Label { kind: self, name }
+    }
+
+    /// The plural, lowercase and hyphenated (`security-policies`): the HTTP
+    /// API's resource segment and the file name of `export`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Organization => "organizations",
+            Kind::User => "users",
+            Kind::Group => "groups",
+            Kind::Application => "applications",
+            Kind::IdentityProvider => "identity-providers",
+            Kind::Role => "roles",
+            Kind::RoleBinding => "role-bindings",
+            Kind::SecurityPolicy => "security-policies",
+            Kind::AppAssignment => "app-assignments",
+        }
+    }
+
     /// Position in dependency order.
     pub fn rank(self) -> usize {
         Kind::ALL.iter().position(|k| *k == self).unwrap_or(0)
@@ -157,6 +179,20 @@ impl Kind {
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// An object named as messages and plans name it: `user "alice"`
+/// ([`Kind::label`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Label<'a> {
+    kind: Kind,
+    name: &'a str,
+}
+
+impl fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} {:?}", self.kind.noun(), self.name)
     }
 }
 
@@ -300,7 +336,7 @@ pub struct ObjectKey {
 
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{} {:?}", self.kind.noun(), self.name.as_str())
+        self.kind.label(self.name.as_str()).fmt(f)
     }
 }
 
@@ -343,14 +379,5 @@ impl Object {
             "metadata": meta,
             "spec": self.spec.to_json(),
         })
-    }
-}
-
-/// Paths (dotted, within `spec`) that hold secrets, per kind.
-pub fn secret_paths(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::Application => &["saml.signingKey", "oidc.clientSecret"],
-        Kind::IdentityProvider => &["clientSecret"],
-        _ => &[],
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Kind, Spec};
 
-/// Shortest password `password.minLength` allows (DESIGN.md: at least 8).
+/// Shortest password `password.minLength` allows (the domain rule: at least 8).
 pub const MIN_PASSWORD_LENGTH: u32 = 8;
 /// Fewest concurrent sessions per user `session.concurrentSessions` allows.
 pub const MIN_CONCURRENT_SESSIONS: u32 = 1;

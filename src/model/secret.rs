@@ -8,6 +8,34 @@ use schemars::JsonSchema;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::Kind;
+
+/// What every plan, log, audit record and export shows instead of a secret
+/// field's value (or digest).
+pub const SENSITIVE: &str = "(sensitive value)";
+
+/// Paths (dotted, within `spec`) that hold secrets, per kind.
+pub fn secret_paths(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Application => &["saml.signingKey", "oidc.clientSecret"],
+        Kind::IdentityProvider => &["clientSecret"],
+        _ => &[],
+    }
+}
+
+/// `spec` (the JSON of a spec of `kind`) with every set secret field replaced
+/// by [`SENSITIVE`]: not even a digest or a reference is shown.
+pub fn redact_secrets(kind: Kind, mut spec: serde_json::Value) -> serde_json::Value {
+    for path in secret_paths(kind) {
+        if let Some(slot) = spec.pointer_mut(&super::path::pointer(path)) {
+            if !slot.is_null() {
+                *slot = serde_json::Value::from(SENSITIVE);
+            }
+        }
+    }
+    spec
+}
+
 /// Where a secret comes from (exactly one source), or, when read from a
 /// backend, the digest of the value it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -125,7 +153,7 @@ impl SecretRef {
     }
 }
 
-/// A resolved secret. Debug and Display print `(sensitive value)`.
+/// A resolved secret. Debug and Display print [`SENSITIVE`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretValue(String);
 
@@ -149,13 +177,13 @@ impl SecretValue {
 
 impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("(sensitive value)")
+        f.write_str(SENSITIVE)
     }
 }
 
 impl fmt::Display for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("(sensitive value)")
+        f.write_str(SENSITIVE)
     }
 }
 

@@ -33,9 +33,8 @@ impl<'l> After<'l> {
             let Some(after) = &change.after else { continue };
             let spec = Spec::from_json_str(change.kind, after.as_str()).map_err(|e| PlanError::Internal {
                 message: format!(
-                    "planned spec of {} {:?} does not read back: {e}",
-                    change.kind.noun(),
-                    change.name.as_str()
+                    "planned spec of {} does not read back: {e}",
+                    change.kind.label(change.name.as_str())
                 ),
             })?;
             planned.push((change.kind, change.name.clone(), spec));

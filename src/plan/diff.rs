@@ -4,16 +4,16 @@
 //! backend's capabilities, and records the fingerprint of every live object
 //! read so a saved plan can be refused as stale.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use super::fields::{merge, Differ};
 use super::{Action, Change, ObjectRef, OrgPlan, Plan, PlanOptions, FORMAT_VERSION};
-use crate::backend::{Capabilities, LiveOrg};
+use crate::backend::{Capabilities, LiveObject, LiveOrg};
 use crate::json_text::JsonText;
-use crate::model::{secret_paths, Kind, Name, Spec, UserStatus};
-use crate::validate::DesiredState;
+use crate::model::{path, secret_paths, Kind, Name, Spec, UserStatus};
+use crate::validate::{DesiredObject, DesiredOrg, DesiredState};
 
 /// Identifies one secret field of one object: (organization, kind, name, path).
 pub type SecretKey = (Name, Kind, Name, String);
@@ -96,7 +96,7 @@ fn gaps_hit(caps: &Capabilities, kind: Kind, spec: &Value) -> Vec<(String, Strin
         let found = if gap.path.is_empty() {
             true
         } else {
-            let pointer = format!("/{}", gap.path.replace('.', "/"));
+            let pointer = path::pointer(gap.path);
             match (spec.pointer(&pointer), gap.value) {
                 (None | Some(Value::Null), _) => false,
                 (Some(_), None) => true,
@@ -113,7 +113,7 @@ fn gaps_hit(caps: &Capabilities, kind: Kind, spec: &Value) -> Vec<(String, Strin
 /// What `caps` cannot hold of one organization's desired objects: the
 /// backend's own check, then every field gap, each as a plan would name it
 /// (posture reports these as findings instead of refusing).
-pub fn unsupported(org: &crate::validate::DesiredOrg, caps: &Capabilities) -> Vec<crate::backend::GapFound> {
+pub fn unsupported(org: &DesiredOrg, caps: &Capabilities) -> Vec<crate::backend::GapFound> {
     let mut out = Vec::new();
     if let Some(check) = caps.check {
         let mut objects = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec));
@@ -141,7 +141,7 @@ fn immutable(kind: Kind) -> &'static [&'static str] {
 }
 
 fn describe(kind: Kind, name: &Name) -> String {
-    format!("{} {:?}", kind.noun(), name.as_str())
+    kind.label(name.as_str()).to_string()
 }
 
 /// Replaces secret references by the digests of their resolved values, so the
@@ -154,26 +154,36 @@ fn with_digests(
     digests: &BTreeMap<SecretKey, String>,
     errors: &mut Vec<PlanError>,
 ) -> Value {
-    for path in secret_paths(kind) {
-        let pointer = format!("/{}", path.replace('.', "/"));
-        let Some(slot) = spec.pointer_mut(&pointer) else {
+    for field in secret_paths(kind) {
+        let Some(slot) = spec.pointer_mut(&path::pointer(field)) else {
             continue;
         };
         if slot.is_null() {
             continue;
         }
-        match digests.get(&(org.clone(), kind, name.clone(), path.to_string())) {
+        match digests.get(&(org.clone(), kind, name.clone(), field.to_string())) {
             Some(d) => *slot = serde_json::json!({ "digest": d }),
             None => errors.push(PlanError::MissingSecret {
                 object: describe(kind, name),
-                path: path.to_string(),
+                path: field.to_string(),
             }),
         }
     }
     spec
 }
 
-/// Diffs the desired state against one live snapshot per organization.
+/// What the steps of a diff read besides the objects themselves.
+struct Context<'a> {
+    digests: &'a BTreeMap<SecretKey, String>,
+    caps: &'a Capabilities,
+    options: &'a PlanOptions,
+    backend: &'a str,
+}
+
+/// Diffs the desired state against one live snapshot per organization: per
+/// organization the backend's own check, the per-object step for each
+/// desired object and the deletion step over the live ones, then the
+/// `--max-deletes` bound over the whole plan. Every problem is returned.
 pub fn diff(
     desired: &DesiredState,
     live: &BTreeMap<Name, LiveOrg>,
@@ -182,174 +192,25 @@ pub fn diff(
     options: &PlanOptions,
     backend: &str,
 ) -> Result<Plan, Vec<PlanError>> {
+    let cx = Context {
+        digests,
+        caps,
+        options,
+        backend,
+    };
     let mut errors = Vec::new();
     let empty = LiveOrg::default();
     let mut organizations = Vec::new();
     for (org_name, org) in &desired.organizations {
         let live_org = live.get(org_name).unwrap_or(&empty);
-        let mut deletes = Vec::new();
-        let mut others = Vec::new();
-        let mut prune_candidates = Vec::new();
-        let mut unmanaged = 0;
-        if let Some(check) = caps.check {
-            let mut objects = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec));
-            for gap in check(&mut objects) {
-                errors.push(PlanError::Unsupported {
-                    object: describe(gap.kind, &gap.name),
-                    field: gap.path,
-                    backend: backend.to_string(),
-                    reason: gap.reason,
-                });
-            }
-        }
+        backend_check(&cx, org, &mut errors);
+        let mut changes = Vec::new();
         for ((kind, name), obj) in &org.objects {
-            let kind = *kind;
-            let desired_json = with_digests(org_name, kind, name, obj.spec.to_json(), digests, &mut errors);
-            for (field, reason) in gaps_hit(caps, kind, &desired_json) {
-                errors.push(PlanError::Unsupported {
-                    object: describe(kind, name),
-                    field,
-                    backend: backend.to_string(),
-                    reason,
-                });
-            }
-            // The spec to write keeps secret references (not digests); built
-            // only for objects that change.
-            let after_spec = || obj.spec.to_json();
-            let Some(current) = live_org.get(kind, name) else {
-                // Its field list is derived from `after` when asked for
-                // (`Change::field_changes`): a first apply of a large
-                // organization would otherwise hold every value twice.
-                others.push(Change {
-                    kind,
-                    name: name.clone(),
-                    action: Action::Create,
-                    adopt: false,
-                    destructive: None,
-                    replace_reason: None,
-                    fields: Vec::new(),
-                    unchanged_fields: 0,
-                    after: merge(kind, "", None, &after_spec()).map(JsonText::from),
-                });
-                continue;
-            };
-            if !current.managed && !options.adopt {
-                errors.push(PlanError::Unmanaged {
-                    object: describe(kind, name),
-                    organization: org_name.to_string(),
-                });
-                continue;
-            }
-            let live_json = current.spec.to_json();
-            let mut differ = Differ::new(kind, secret_paths(kind));
-            differ.diff("", &desired_json, Some(&live_json));
-            let replaced: Vec<&str> = immutable(kind)
-                .iter()
-                .copied()
-                .filter(|p| differ.changes.iter().any(|c| c.path == *p))
-                .collect();
-            if !replaced.is_empty() {
-                let mut full = Differ::new(kind, secret_paths(kind));
-                full.diff("", &desired_json, Some(&live_json));
-                others.push(Change {
-                    kind,
-                    name: name.clone(),
-                    action: Action::Replace,
-                    adopt: !current.managed,
-                    destructive: Some(format!(
-                        "{} will be deleted and created again",
-                        describe(kind, name)
-                    )),
-                    replace_reason: Some(format!("{} cannot change in place", replaced.join(", "))),
-                    fields: full.changes,
-                    unchanged_fields: full.unchanged,
-                    after: merge(kind, "", None, &after_spec()).map(JsonText::from),
-                });
-                continue;
-            }
-            if differ.changes.is_empty() && current.managed {
-                continue;
-            }
-            let closing = matches!(&obj.spec, Spec::User(u) if u.status.get() == Some(&UserStatus::Closed))
-                && differ.changes.iter().any(|c| c.path == "status");
-            others.push(Change {
-                kind,
-                name: name.clone(),
-                action: Action::Update,
-                adopt: !current.managed,
-                destructive: closing
-                    .then(|| format!("closing user {:?} deletes the account's data", name.as_str())),
-                replace_reason: None,
-                fields: differ.changes,
-                unchanged_fields: differ.unchanged,
-                after: merge(kind, "", Some(&live_json), &after_spec()).map(JsonText::from),
-            });
+            let current = live_org.get(*kind, name);
+            changes.extend(object_step(&cx, org_name, *kind, name, obj, current, &mut errors));
         }
-        for ((kind, name), current) in &live_org.objects {
-            if org.objects.contains_key(&(*kind, name.clone())) {
-                continue;
-            }
-            if !current.managed {
-                unmanaged += 1;
-            } else if options.prune
-                && options
-                    .prune_only
-                    .as_ref()
-                    .is_none_or(|only| only.contains(&(*kind, name.clone())))
-            {
-                deletes.push(Change {
-                    kind: *kind,
-                    name: name.clone(),
-                    action: Action::Delete,
-                    adopt: false,
-                    destructive: Some(format!(
-                        "{} will be deleted from the backend",
-                        describe(*kind, name)
-                    )),
-                    replace_reason: None,
-                    fields: Vec::new(),
-                    unchanged_fields: 0,
-                    after: None,
-                });
-            } else {
-                prune_candidates.push(ObjectRef {
-                    kind: *kind,
-                    name: name.clone(),
-                });
-            }
-        }
-        // Display order: deletions first in reverse dependency order, then the
-        // rest in dependency order; names break ties (BTreeMap order already).
-        deletes.sort_by(|a, b| {
-            b.kind
-                .rank()
-                .cmp(&a.kind.rank())
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        others.sort_by(|a, b| {
-            a.kind
-                .rank()
-                .cmp(&b.kind.rank())
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        let mut changes = deletes;
-        changes.extend(others);
-        let fingerprints = live_org
-            .objects
-            .iter()
-            .map(|((k, n), o)| (format!("{k}/{n}"), o.fingerprint.clone()))
-            .collect();
-        organizations.push(OrgPlan {
-            organization: org_name.clone(),
-            revision: live_org.revision,
-            fingerprints,
-            changes,
-            prune_candidates,
-            unmanaged,
-            assignments: Default::default(),
-            impact: Default::default(),
-            forced: Vec::new(),
-        });
+        let deletions = deletion_step(live_org, |key| org.objects.contains_key(key), options);
+        organizations.push(org_plan(org_name.clone(), live_org, deletions, changes));
     }
     let plan = Plan {
         format_version: FORMAT_VERSION,
@@ -370,251 +231,263 @@ pub fn diff(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::load::Source;
-    use crate::plan::FieldDiff;
-
-    fn desired(yaml: &str) -> DesiredState {
-        let base = "apiVersion: orgctl.io/v1alpha1\nkind: Organization\nmetadata: {name: acme}\nspec: {superAdmin: alice}\n---\napiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: alice}\nspec: {organization: acme, email: alice@acme.example}\n---\napiVersion: orgctl.io/v1alpha1\nkind: RoleBinding\nmetadata: {name: admins}\nspec: {organization: acme, role: admin, subjects: {users: [alice]}}\n---\n";
-        let sources = [Source {
-            name: "t.yaml".into(),
-            text: format!("{base}{yaml}"),
-        }];
-        crate::validate::run(&sources).expect("valid")
-    }
-
-    #[test]
-    fn prune_only_deletes_the_objects_named_and_leaves_the_rest_as_candidates() {
-        use crate::backend::LiveObject;
-        let state = desired(
-            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec: {organization: acme, default: true}\n",
-        );
-        let mut org = LiveOrg::default();
-        for ((k, n), object) in &state.organizations[&"acme".parse::<Name>().unwrap()].objects {
-            let spec = object.spec.clone();
-            org.objects.insert(
-                (*k, n.clone()),
-                LiveObject {
-                    spec,
-                    managed: true,
-                    fingerprint: "r1".into(),
-                },
-            );
-        }
-        for group in ["goes", "stays"] {
-            let spec =
-                crate::model::Spec::from_json(Kind::Group, serde_json::json!({"organization": "acme"}))
-                    .unwrap();
-            org.objects.insert(
-                (Kind::Group, group.parse().unwrap()),
-                LiveObject {
-                    spec,
-                    managed: true,
-                    fingerprint: "r1".into(),
-                },
-            );
-        }
-        let live = BTreeMap::from([("acme".parse::<Name>().unwrap(), org)]);
-        let options = PlanOptions {
-            prune: true,
-            prune_only: Some([(Kind::Group, "goes".parse().unwrap())].into()),
-            ..PlanOptions::default()
-        };
-        let plan = diff(
-            &state,
-            &live,
-            &BTreeMap::new(),
-            &Capabilities::default(),
-            &options,
-            "sqlite:x",
-        )
-        .expect("a plan");
-        let org = &plan.organizations[0];
-        let deleted: Vec<&str> = org
-            .changes
-            .iter()
-            .filter(|c| c.action == Action::Delete)
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(deleted, ["goes"]);
-        let candidates: Vec<&str> = org.prune_candidates.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(candidates, ["stays"]);
-    }
-
-    #[test]
-    fn a_field_the_backend_cannot_hold_is_a_plan_error_naming_field_and_backend() {
-        let state = desired(
-            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec:\n  organization: acme\n  default: true\n  password: {minLength: 12}\n",
-        );
-        let caps = Capabilities {
-            gaps: vec![
-                crate::backend::Gap::field(Kind::SecurityPolicy, "password.minLength", "no such setting"),
-                crate::backend::Gap::value(Kind::SecurityPolicy, "mfa.required", "true", "no MFA"),
-            ],
-            ..Capabilities::default()
-        };
-        let errors = diff(
-            &state,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            &caps,
-            &PlanOptions::default(),
-            "realm:x",
-        )
-        .expect_err("refused");
-        assert_eq!(
-            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            vec!["security policy \"default\": field spec.password.minLength cannot be stored by backend realm:x: no such setting"]
-        );
-        // Not setting the field is fine on the same backend.
-        let state = desired(
-            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec: {organization: acme, default: true}\n",
-        );
-        assert!(diff(
-            &state,
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            &caps,
-            &PlanOptions::default(),
-            "realm:x"
-        )
-        .is_ok());
-        // A value gap hits that value only.
-        let mfa = |required: bool| {
-            desired(&format!(
-                "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {{name: default}}\nspec: {{organization: acme, default: true, mfa: {{required: {required}, modes: [totp]}}}}\n"
-            ))
-        };
-        let errors = diff(
-            &mfa(true),
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            &caps,
-            &PlanOptions::default(),
-            "realm:x",
-        )
-        .expect_err("refused");
-        assert_eq!(
-            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            vec!["security policy \"default\": field spec.mfa.required cannot be stored by backend realm:x: no MFA"]
-        );
-        assert!(diff(
-            &mfa(false),
-            &BTreeMap::new(),
-            &BTreeMap::new(),
-            &caps,
-            &PlanOptions::default(),
-            "realm:x"
-        )
-        .is_ok());
-    }
-
-    #[test]
-    fn plans_are_deterministic_whatever_the_input_order() {
-        let a = desired(
-            "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: bob}\nspec: {organization: acme, email: bob@acme.example}\n---\napiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec: {organization: acme, default: true}\n",
-        );
-        let b = desired(
-            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\nspec: {organization: acme, default: true}\n---\napiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: bob}\nspec: {organization: acme, email: bob@acme.example}\n",
-        );
-        let plan = |s: &DesiredState| {
-            diff(
-                s,
-                &BTreeMap::new(),
-                &BTreeMap::new(),
-                &Capabilities::default(),
-                &PlanOptions::default(),
-                "x",
-            )
-            .expect("plan")
-        };
-        let (pa, pb) = (plan(&a), plan(&b));
-        assert_eq!(pa.organizations[0].changes, pb.organizations[0].changes);
-        let kinds: Vec<Kind> = pa.organizations[0].changes.iter().map(|c| c.kind).collect();
-        assert_eq!(
-            kinds,
-            vec![
-                Kind::Organization,
-                Kind::User,
-                Kind::User,
-                Kind::RoleBinding,
-                Kind::SecurityPolicy
-            ],
-            "creates in dependency order"
-        );
-    }
-
-    #[test]
-    fn a_create_derives_from_its_spec_the_fields_a_diff_against_nothing_lists() {
-        let state = desired(concat!(
-            "apiVersion: orgctl.io/v1alpha1\nkind: IdentityProvider\nmetadata: {name: google}\n",
-            "spec: {organization: acme, type: google, displayName: '', clientId: abc, clientSecret: {fromEnv: GOOGLE_SECRET}}\n---\n",
-            "apiVersion: orgctl.io/v1alpha1\nkind: Group\nmetadata: {name: helpers}\n",
-            "spec: {organization: acme, description: Helpers, members: {users: {mode: additive, items: [bob, alice]}}}\n---\n",
-            "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {name: bob}\n",
-            "spec: {organization: acme, email: bob@acme.example, department: '', customAttributes: {costCenter: '42'}}\n---\n",
-            "apiVersion: orgctl.io/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: default}\n",
-            "spec: {organization: acme, default: true, password: {minLength: 12}}\n",
-        ));
-        let acme: Name = "acme".parse().unwrap();
-        let digests = BTreeMap::from([(
-            (
-                acme.clone(),
-                Kind::IdentityProvider,
-                "google".parse().unwrap(),
-                "clientSecret".to_string(),
-            ),
-            "sha256:00ff".to_string(),
-        )]);
-        let plan = diff(
-            &state,
-            &BTreeMap::new(),
-            &digests,
-            &Capabilities::default(),
-            &PlanOptions::default(),
-            "sqlite:x",
-        )
-        .expect("a plan");
-        let objects = &state.organizations[&acme].objects;
-        let changes = &plan.organizations[0].changes;
-        assert_eq!(changes.len(), objects.len());
-        for c in changes {
-            assert_eq!(c.action, Action::Create);
-            assert!(c.fields.is_empty(), "{c:?}");
-            // What the plan derives from the spec it writes (secret
-            // references) is what a diff of the desired spec (secret
-            // digests) against no live object lists.
-            let mut errors = Vec::new();
-            let spec = objects[&(c.kind, c.name.clone())].spec.to_json();
-            let json = with_digests(&acme, c.kind, &c.name, spec, &digests, &mut errors);
-            assert!(errors.is_empty());
-            let mut differ = Differ::new(c.kind, secret_paths(c.kind));
-            differ.create("", &json);
-            assert!(!differ.changes.is_empty());
-            assert_eq!(*c.field_changes(), *differ.changes, "{}/{}", c.kind, c.name);
-        }
-        let google = changes.iter().find(|c| c.kind == Kind::IdentityProvider).unwrap();
-        let secret = google
-            .field_changes()
-            .iter()
-            .find(|f| f.path == "clientSecret")
-            .cloned();
-        assert_eq!(
-            secret.map(|f| (f.sensitive, f.diff)),
-            Some((
-                true,
-                FieldDiff::Value {
-                    before: Value::Null,
-                    after: Value::from("(sensitive value)")
-                }
-            ))
-        );
-        // The JSON form lists them; read back, they are kept as stored.
-        let text = serde_json::to_string(google).unwrap();
-        let back: Change = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.fields, *google.field_changes());
-        assert_eq!(back.field_changes(), google.field_changes());
+/// The plan that deletes `objects` of an organization when nothing of it is
+/// left to plan with (the controller, when every resource of the
+/// organization is deleted at once): `diff`'s deletion step over an
+/// organization that declares nothing, pruning only `objects`, so the same
+/// rules hold — only managed live objects are deleted (others are counted as
+/// unmanaged or listed as prune candidates), in reverse dependency order,
+/// each live fingerprint recorded as the precondition of its delete. An
+/// object already gone is not in it (its deletion has succeeded).
+pub fn teardown(organization: Name, live: &LiveOrg, objects: BTreeSet<(Kind, Name)>, backend: &str) -> Plan {
+    let options = PlanOptions {
+        prune: true,
+        prune_only: Some(objects),
+        ..PlanOptions::default()
+    };
+    let deletions = deletion_step(live, |_| false, &options);
+    let org = org_plan(organization, live, deletions, Vec::new());
+    Plan {
+        format_version: FORMAT_VERSION,
+        backend: backend.to_string(),
+        options,
+        organizations: vec![org],
     }
 }
+
+/// The backend's own check over one organization's desired objects (what
+/// no single field gap expresses).
+fn backend_check(cx: &Context<'_>, org: &DesiredOrg, errors: &mut Vec<PlanError>) {
+    let Some(check) = cx.caps.check else { return };
+    let mut objects = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec));
+    for gap in check(&mut objects) {
+        errors.push(PlanError::Unsupported {
+            object: describe(gap.kind, &gap.name),
+            field: gap.path,
+            backend: cx.backend.to_string(),
+            reason: gap.reason,
+        });
+    }
+}
+
+/// The per-object step: the change one desired object needs against its
+/// live counterpart (`current`), if any; field gaps, missing secrets and an
+/// unmanaged object without `--adopt` are errors.
+fn object_step(
+    cx: &Context<'_>,
+    org_name: &Name,
+    kind: Kind,
+    name: &Name,
+    obj: &DesiredObject,
+    current: Option<&LiveObject>,
+    errors: &mut Vec<PlanError>,
+) -> Option<Change> {
+    let desired_json = with_digests(org_name, kind, name, obj.spec.to_json(), cx.digests, errors);
+    for (field, reason) in gaps_hit(cx.caps, kind, &desired_json) {
+        errors.push(PlanError::Unsupported {
+            object: describe(kind, name),
+            field,
+            backend: cx.backend.to_string(),
+            reason,
+        });
+    }
+    let Some(current) = current else {
+        return Some(create(kind, name, obj));
+    };
+    if !current.managed && !cx.options.adopt {
+        errors.push(PlanError::Unmanaged {
+            object: describe(kind, name),
+            organization: org_name.to_string(),
+        });
+        return None;
+    }
+    let live_json = current.spec.to_json();
+    let mut differ = Differ::new(kind, secret_paths(kind));
+    differ.diff("", &desired_json, Some(&live_json));
+    let adopt = !current.managed;
+    let replaced: Vec<&str> = immutable(kind)
+        .iter()
+        .copied()
+        .filter(|p| differ.changes.iter().any(|c| c.path == *p))
+        .collect();
+    if !replaced.is_empty() {
+        return Some(replace(kind, name, obj, adopt, differ, &replaced));
+    }
+    if differ.changes.is_empty() && !adopt {
+        return None;
+    }
+    Some(update(kind, name, obj, adopt, differ, &live_json))
+}
+
+/// A create. The spec to write keeps secret references (not digests); its
+/// field list is derived from it when asked for (`Change::field_changes`):
+/// a first apply of a large organization would otherwise hold every value
+/// twice.
+fn create(kind: Kind, name: &Name, obj: &DesiredObject) -> Change {
+    Change {
+        kind,
+        name: name.clone(),
+        action: Action::Create,
+        adopt: false,
+        destructive: None,
+        replace_reason: None,
+        fields: Vec::new(),
+        unchanged_fields: 0,
+        after: merge(kind, "", None, &obj.spec.to_json()).map(JsonText::from),
+    }
+}
+
+/// A delete and create again, because `replaced` fields cannot change in
+/// place.
+fn replace(
+    kind: Kind,
+    name: &Name,
+    obj: &DesiredObject,
+    adopt: bool,
+    differ: Differ,
+    replaced: &[&str],
+) -> Change {
+    Change {
+        kind,
+        name: name.clone(),
+        action: Action::Replace,
+        adopt,
+        destructive: Some(format!(
+            "{} will be deleted and created again",
+            describe(kind, name)
+        )),
+        replace_reason: Some(format!("{} cannot change in place", replaced.join(", "))),
+        fields: differ.changes,
+        unchanged_fields: differ.unchanged,
+        after: merge(kind, "", None, &obj.spec.to_json()).map(JsonText::from),
+    }
+}
+
+/// An update in place (or the adoption of an unmanaged object): the spec to
+/// write is the live one with the managed fields merged in. Closing a user
+/// is destructive.
+fn update(
+    kind: Kind,
+    name: &Name,
+    obj: &DesiredObject,
+    adopt: bool,
+    differ: Differ,
+    live_json: &Value,
+) -> Change {
+    let closing = matches!(&obj.spec, Spec::User(u) if u.status.get() == Some(&UserStatus::Closed))
+        && differ.changes.iter().any(|c| c.path == "status");
+    Change {
+        kind,
+        name: name.clone(),
+        action: Action::Update,
+        adopt,
+        destructive: closing.then(|| format!("closing user {:?} deletes the account's data", name.as_str())),
+        replace_reason: None,
+        fields: differ.changes,
+        unchanged_fields: differ.unchanged,
+        after: merge(kind, "", Some(live_json), &obj.spec.to_json()).map(JsonText::from),
+    }
+}
+
+/// What the deletion step finds among the live objects the files do not
+/// declare.
+struct Deletions {
+    changes: Vec<Change>,
+    prune_candidates: Vec<ObjectRef>,
+    unmanaged: usize,
+}
+
+/// The deletion step: each live object `declared` says the files do not
+/// hold is counted as unmanaged when orgctl does not manage it, deleted when
+/// `--prune` is given (and `prune_only`, if set, names it), and otherwise
+/// listed as a prune candidate.
+fn deletion_step(
+    live_org: &LiveOrg,
+    declared: impl Fn(&(Kind, Name)) -> bool,
+    options: &PlanOptions,
+) -> Deletions {
+    let mut out = Deletions {
+        changes: Vec::new(),
+        prune_candidates: Vec::new(),
+        unmanaged: 0,
+    };
+    for (key, current) in &live_org.objects {
+        if declared(key) {
+            continue;
+        }
+        let (kind, name) = key;
+        if !current.managed {
+            out.unmanaged += 1;
+        } else if options.prune && options.prune_only.as_ref().is_none_or(|only| only.contains(key)) {
+            out.changes.push(Change {
+                kind: *kind,
+                name: name.clone(),
+                action: Action::Delete,
+                adopt: false,
+                destructive: Some(format!(
+                    "{} will be deleted from the backend",
+                    describe(*kind, name)
+                )),
+                replace_reason: None,
+                fields: Vec::new(),
+                unchanged_fields: 0,
+                after: None,
+            });
+        } else {
+            out.prune_candidates.push(ObjectRef {
+                kind: *kind,
+                name: name.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// One organization's plan in display order: deletions first in reverse
+/// dependency order, then the rest in dependency order, names breaking ties;
+/// with the fingerprint of every live object read.
+fn org_plan(
+    organization: Name,
+    live_org: &LiveOrg,
+    deletions: Deletions,
+    mut others: Vec<Change>,
+) -> OrgPlan {
+    let Deletions {
+        changes: mut deletes,
+        prune_candidates,
+        unmanaged,
+    } = deletions;
+    deletes.sort_by(|a, b| {
+        b.kind
+            .rank()
+            .cmp(&a.kind.rank())
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    others.sort_by(|a, b| {
+        a.kind
+            .rank()
+            .cmp(&b.kind.rank())
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let mut changes = deletes;
+    changes.extend(others);
+    let fingerprints = live_org
+        .objects
+        .iter()
+        .map(|((k, n), o)| (format!("{k}/{n}"), o.fingerprint.clone()))
+        .collect();
+    OrgPlan {
+        organization,
+        revision: live_org.revision,
+        fingerprints,
+        changes,
+        prune_candidates,
+        unmanaged,
+        assignments: Default::default(),
+        impact: Default::default(),
+        forced: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::{FieldChange, FieldDiff};
-use crate::model::{secret_paths, Kind};
+use crate::model::{secret_paths, Kind, SENSITIVE};
 
 /// Fields whose value is a map compared and replaced as a whole. A rule's
 /// condition is one of them: merging a new condition key by key over the
@@ -101,7 +101,7 @@ impl<'a> Differ<'a> {
             if v.is_null() {
                 Value::Null
             } else {
-                Value::from("(sensitive value)")
+                Value::from(SENSITIVE)
             }
         };
         let diff = match (sensitive, diff) {
@@ -110,8 +110,8 @@ impl<'a> Differ<'a> {
                 after: marker(&after),
             },
             (true, FieldDiff::Set { .. }) => FieldDiff::Value {
-                before: Value::from("(sensitive value)"),
-                after: Value::from("(sensitive value)"),
+                before: Value::from(SENSITIVE),
+                after: Value::from(SENSITIVE),
             },
             (false, d) => d,
         };

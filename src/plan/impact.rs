@@ -17,7 +17,7 @@ use super::{AccessImpact, AdminImpact, AppImpact, AppRoleImpact, PolicyImpact, U
 use crate::access::settings::{self, SettingChange};
 use crate::access::EffectiveAccess;
 use crate::backend::LiveGrants;
-use crate::model::{Action, Module, Name, SecurityPolicySpec};
+use crate::model::{Name, SecurityPolicySpec};
 
 /// Names shown per line when the impact is summarized.
 pub const SAMPLE: usize = 5;
@@ -252,8 +252,8 @@ pub(crate) fn impact(s: &Sides<'_, '_>) -> AccessImpact {
         if admin_changed {
             lines.admins.push(AdminImpact {
                 user: name.clone(),
-                gained: actions(mask_a & !mask_b),
-                lost: actions(mask_b & !mask_a),
+                gained: crate::access::expand_mask(mask_a & !mask_b),
+                lost: crate::access::expand_mask(mask_b & !mask_a),
                 super_admin: (super_b != super_a).then_some((super_b, super_a)),
             });
         }
@@ -305,9 +305,4 @@ pub(crate) fn impact(s: &Sides<'_, '_>) -> AccessImpact {
         notices: Vec::new(),
         posture: Default::default(),
     }
-}
-
-/// The permissions of a mask, per module.
-fn actions(mask: crate::access::AdminMask) -> BTreeMap<Module, Vec<Action>> {
-    crate::access::expand_mask(mask)
 }

@@ -145,6 +145,13 @@ pub struct ObjectRef {
     pub name: Name,
 }
 
+impl std::fmt::Display for ObjectRef {
+    /// `user "alice"` ([`Kind::label`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        self.kind.label(self.name.as_str()).fmt(f)
+    }
+}
+
 /// The app assignments a plan materializes: the rule-made app list of every
 /// user whose list changes. Lists are shared by many users, so each
 /// distinct list is kept once.

@@ -445,10 +445,9 @@ pub fn unused<'x>(
                             .map(|n| format!(" (did you mean {:?}?)", n))
                             .unwrap_or_default();
                     format!(
-                        "organization {:?} has no {} {:?}{hint}",
+                        "organization {:?} has no {}{hint}",
                         x.organization.as_str(),
-                        o.kind.noun(),
-                        o.name.as_str()
+                        o.kind.label(o.name.as_str())
                     )
                 })
             });

@@ -182,9 +182,8 @@ pub fn check(input: &Input<'_, '_>) -> Vec<Finding> {
             format!("{field} of ")
         };
         let message = format!(
-            "the backend cannot enforce {what}{} {:?}: {}",
-            gap.kind.noun(),
-            gap.name.as_str(),
+            "the backend cannot enforce {what}{}: {}",
+            gap.kind.label(gap.name.as_str()),
             gap.reason
         );
         out.push(finding(

@@ -41,7 +41,7 @@ pub(super) fn check(f: &Facts<'_, '_>, out: &mut Vec<Finding>) {
                 user.as_str(),
                 grantors
                     .iter()
-                    .map(|g| format!("{} {:?}", g.kind.noun(), g.name.as_str()))
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

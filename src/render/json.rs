@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::plan::{FieldChange, FieldDiff, Plan};
 
-use super::lines::SENSITIVE;
+use crate::model::SENSITIVE;
 
 /// The plan as pretty, newline-terminated JSON (sensitive values redacted).
 #[must_use]

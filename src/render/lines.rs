@@ -12,10 +12,8 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use super::structured;
+use crate::model::SENSITIVE;
 use crate::plan::{Action, Change, FieldChange, FieldDiff};
-
-/// What a secret is shown as, in every format.
-pub(super) const SENSITIVE: &str = "(sensitive value)";
 
 /// Column of a field's marker in the terminal layout (Terraform's).
 pub(super) const FIELD_INDENT: usize = 6;
@@ -214,7 +212,7 @@ pub(super) fn sanitize(s: &str) -> Cow<'_, str> {
 
 /// `user "alice"`.
 pub(super) fn object(change: &Change) -> String {
-    format!("{} {:?}", change.kind.noun(), change.name.as_str())
+    change.kind.label(change.name.as_str()).to_string()
 }
 
 /// The sentence heading a change: `user "alice" will be created`.

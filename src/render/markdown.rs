@@ -328,9 +328,8 @@ fn prune_list(candidates: &[ObjectRef], rows: usize) -> String {
     ];
     for ObjectRef { kind, name } in candidates.iter().take(rows) {
         out.push(format!(
-            "- {} {:?} would be deleted with `--prune`",
-            kind.noun(),
-            name.as_str()
+            "- {} would be deleted with `--prune`",
+            kind.label(name.as_str())
         ));
     }
     if candidates.len() > rows {

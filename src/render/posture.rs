@@ -15,7 +15,7 @@ use crate::posture::{
 use super::lines::{sanitize, Painter, BOLD, GREEN, RED, YELLOW};
 
 fn object(o: &ObjectRef) -> String {
-    format!("{} {:?}", o.kind.noun(), o.name.as_str())
+    o.to_string()
 }
 
 fn counts_line(org: &OrgPosture) -> String {

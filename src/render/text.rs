@@ -178,10 +178,9 @@ fn prune_block(candidates: &[ObjectRef], p: Painter) -> String {
     )];
     for ObjectRef { kind, name } in candidates {
         out.push(format!(
-            "{}# {} {:?} would be deleted with --prune",
+            "{}# {} would be deleted with --prune",
             " ".repeat(HEADER_INDENT),
-            kind.noun(),
-            name.as_str()
+            kind.label(name.as_str())
         ));
     }
     out.join("\n")

@@ -29,7 +29,7 @@ pub fn name(what: &str, text: &str) -> Result<Name, ApiError> {
 /// The kind of a resource path segment (`users`).
 pub fn resource(text: &str) -> Result<Kind, ApiError> {
     wire::kind_of(text).ok_or_else(|| {
-        let known: Vec<&str> = Kind::ALL.iter().map(|k| wire::resource_of(*k)).collect();
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.plural()).collect();
         ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_resource",

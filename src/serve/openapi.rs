@@ -5,9 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::backend::http::wire::{
-    resource_of, DEFAULT_HISTORY, DEFAULT_PAGE, MAX_BODY, MAX_HISTORY, MAX_PAGE,
-};
+use crate::backend::http::wire::{DEFAULT_HISTORY, DEFAULT_PAGE, MAX_BODY, MAX_HISTORY, MAX_PAGE};
 use crate::model::Kind;
 
 /// One documented operation.
@@ -93,7 +91,7 @@ fn parameter(name: &str) -> Value {
 fn path_parameter(name: &str) -> Value {
     let name_schema =
         json!({"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"});
-    let resources: Vec<&str> = Kind::ALL.iter().map(|k| resource_of(*k)).collect();
+    let resources: Vec<&str> = Kind::ALL.iter().map(|k| k.plural()).collect();
     match name {
         "resource" => {
             json!({"name": "resource", "in": "path", "required": true, "schema": {"type": "string", "enum": resources}})

@@ -313,5 +313,5 @@ pub async fn history(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
 
 /// How answers name an object: `user "alice"`.
 pub(super) fn label(kind: Kind, name: &Name) -> String {
-    format!("{} {:?}", kind.noun(), name.as_str())
+    kind.label(name.as_str()).to_string()
 }

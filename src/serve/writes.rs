@@ -117,7 +117,7 @@ fn secrets_of(
     let paths = secret_paths(kind);
     let mut problems = Vec::new();
     for path in paths {
-        let pointer = format!("/{}", path.replace('.', "/"));
+        let pointer = crate::model::path::pointer(path);
         match spec.pointer(&pointer) {
             None | Some(Value::Null) => {}
             Some(Value::Object(m)) if m.len() == 1 && m.get("digest").is_some_and(Value::is_string) => {}
@@ -137,7 +137,7 @@ fn secrets_of(
             continue;
         }
         let value = SecretValue::new(value);
-        let pointer = format!("/{}/digest", path.replace('.', "/"));
+        let pointer = format!("{}/digest", crate::model::path::pointer(&path));
         if spec.pointer(&pointer).and_then(Value::as_str) != Some(value.digest().as_str()) {
             problems.push(Problem {
                 field: format!("spec.{path}.digest"),

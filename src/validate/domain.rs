@@ -1,4 +1,4 @@
-//! The domain rules of each kind (DESIGN.md's table): required fields, ranges
+//! The domain rules of each kind: required fields, ranges
 //! of policy settings, secret sources, reserved names, and the per-organization
 //! rules (declared organization, one super admin holding the admin role, one
 //! default security policy).

@@ -304,7 +304,7 @@ fn normalize(spec: &mut Spec) {
     }
 }
 
-/// Checks the rules of DESIGN.md that concern one object alone (required
+/// Checks the domain rules that concern one object alone (required
 /// fields, ranges of policy settings, secret references, fields of the wrong
 /// application type…) on a spec that does not come from a file, e.g. a write
 /// sent to `orgctl serve`. Problems carry the field path and no location.

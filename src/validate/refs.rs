@@ -52,10 +52,10 @@ pub(crate) fn undeclared(org: &DesiredOrg, kind: Kind, name: &str) -> String {
     }
     match did_you_mean(name, candidates) {
         Some(s) => format!(
-            "{} {name:?} is not declared in this organization, did you mean {s:?}?",
-            kind.noun()
+            "{} is not declared in this organization, did you mean {s:?}?",
+            kind.label(name)
         ),
-        None => format!("{} {name:?} is not declared in this organization", kind.noun()),
+        None => format!("{} is not declared in this organization", kind.label(name)),
     }
 }
 

@@ -3,7 +3,6 @@
 //! every evaluation is checked against `explain` for every user.
 
 mod admin;
-mod impact;
 mod policy;
 mod rules;
 mod whole;

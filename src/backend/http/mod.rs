@@ -213,7 +213,7 @@ impl HttpBackend {
             }
             for o in page.items {
                 let spec = Spec::from_json_str(o.kind, o.spec.get()).map_err(|e| BackendError::Corrupt {
-                    object: format!("{} {:?}", o.kind.noun(), o.name.as_str()),
+                    object: o.kind.label(o.name.as_str()).to_string(),
                     message: e.to_string(),
                 })?;
                 objects.insert(
@@ -261,13 +261,8 @@ impl HttpBackend {
         let with_json = |b: RequestBuilder, bytes: &Vec<u8>| {
             with_revision(b.header(CONTENT_TYPE, "application/json").body(bytes.clone()))
         };
-        let object_path = |kind: Kind, name: &Name| {
-            format!(
-                "/v1/orgs/{o}/objects/{}/{}",
-                wire::resource_of(kind),
-                name.as_str()
-            )
-        };
+        let object_path =
+            |kind: Kind, name: &Name| format!("/v1/orgs/{o}/objects/{}/{}", kind.plural(), name.as_str());
         let response = match &job.write {
             Write::Put {
                 kind,
@@ -484,7 +479,7 @@ fn wave_key(w: &Write) -> (u8, Kind) {
 }
 
 fn label(kind: Kind, name: &Name) -> String {
-    format!("{} {:?}", kind.noun(), name.as_str())
+    kind.label(name.as_str()).to_string()
 }
 
 fn remote(e: &CallError) -> BackendError {

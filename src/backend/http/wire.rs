@@ -26,24 +26,9 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// Response header carrying the organization's revision after a read or write.
 pub const REVISION_HEADER: &str = "x-orgctl-revision";
 
-/// The path segment of a kind's resource (`users`, `security-policies`).
-pub fn resource_of(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Organization => "organizations",
-        Kind::User => "users",
-        Kind::Group => "groups",
-        Kind::Application => "applications",
-        Kind::IdentityProvider => "identity-providers",
-        Kind::Role => "roles",
-        Kind::RoleBinding => "role-bindings",
-        Kind::SecurityPolicy => "security-policies",
-        Kind::AppAssignment => "app-assignments",
-    }
-}
-
-/// The kind of a resource path segment.
+/// The kind of a resource path segment (a kind's plural, `security-policies`).
 pub fn kind_of(resource: &str) -> Option<Kind> {
-    Kind::ALL.into_iter().find(|k| resource_of(*k) == resource)
+    Kind::ALL.into_iter().find(|k| k.plural() == resource)
 }
 
 /// An object's revision as an entity tag value (`"r12"`, quotes included).
@@ -296,7 +281,7 @@ mod tests {
     #[test]
     fn every_kind_has_a_resource() {
         for k in Kind::ALL {
-            assert_eq!(kind_of(resource_of(k)), Some(k));
+            assert_eq!(kind_of(k.plural()), Some(k));
         }
         let name: Name = "alice".parse().expect("name");
         assert_eq!(

@@ -276,9 +276,8 @@ pub fn check(objects: &mut dyn Iterator<Item = (Kind, &Name, &Spec)>) -> Vec<Gap
             name: name.clone(),
             path: String::new(),
             reason: format!(
-                "Kanidm keeps persons, groups and OAuth2 clients in one namespace: {} {:?} has the same name",
-                kinds[0].noun(),
-                name.as_str()
+                "Kanidm keeps persons, groups and OAuth2 clients in one namespace: {} has the same name",
+                kinds[0].label(name.as_str())
             ),
         });
     }

@@ -12,8 +12,8 @@ use super::mapping::{
     self, parts, split_display_name, ALL_PERSONS, APP_ROLE, ASSIGNMENT, BINDING, GRANT, POLICY, TRACKING,
 };
 use super::{Attrs, Index, OrgRecord};
-use crate::backend::{BackendError, LiveGrants, LiveObject, LiveOrg, RuleGrant};
-use crate::model::{Duration, Kind, Name, Spec};
+use crate::backend::{BackendError, LiveGrants, LiveOrg, RuleGrant};
+use crate::model::{Duration, Kind, Name};
 
 /// The entries of a list answer, their references stripped of `@domain`.
 fn entries(list: &Value, domain: &str, what: &str) -> Result<BTreeMap<String, Attrs>, BackendError> {
@@ -54,12 +54,6 @@ pub fn first<'a>(a: &'a Attrs, key: &str) -> Option<&'a str> {
 /// The values of an attribute (empty when absent).
 pub fn values<'a>(a: &'a Attrs, key: &str) -> &'a [String] {
     a.get(key).map_or(&[], Vec::as_slice)
-}
-
-/// A content fingerprint of one object as read.
-fn fingerprint(spec: &Value, managed: bool) -> String {
-    let text = format!("{managed}{spec}");
-    format!("xxh3:{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
 }
 
 /// True when an `account_expire` value is not in the future.
@@ -129,19 +123,8 @@ pub fn snapshot(index: &Index, org: &Name) -> Result<LiveOrg, BackendError> {
     }
     let mut objects = BTreeMap::new();
     let mut put = |kind: Kind, name: Name, spec: Value, managed: bool| -> Result<(), BackendError> {
-        let fp = fingerprint(&spec, managed);
-        let spec = Spec::from_json(kind, spec).map_err(|e| BackendError::Corrupt {
-            object: format!("{} {:?}", kind.noun(), name.as_str()),
-            message: format!("Kanidm holds a value orgctl cannot read: {e}"),
-        })?;
-        objects.insert(
-            (kind, name),
-            LiveObject {
-                spec,
-                managed,
-                fingerprint: fp,
-            },
-        );
+        let object = crate::backend::remote::live_object(kind, &name, spec, managed, "Kanidm")?;
+        objects.insert((kind, name), object);
         Ok(())
     };
     let o = json!(org);

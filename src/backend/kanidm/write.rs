@@ -43,7 +43,7 @@ impl Class {
 }
 
 fn what(kind: Kind, name: &str) -> String {
-    format!("{} {name:?}", kind.noun())
+    kind.label(name).to_string()
 }
 
 /// Membership changes to send to one group at the end of the run, each

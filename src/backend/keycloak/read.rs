@@ -15,8 +15,8 @@ use super::{
     GRANTS_ATTR, GRANTS_PREFIX, KIND_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX, SECRET_DIGEST,
     SPEC_ATTR, SUPER_ADMIN_ATTR, TYPE_ATTR,
 };
-use crate::backend::{BackendError, LiveGrants, LiveObject, LiveOrg, RuleGrant};
-use crate::model::{Duration, Field, Kind, Name, SecretValue, Spec};
+use crate::backend::{BackendError, LiveGrants, LiveOrg, RuleGrant};
+use crate::model::{Duration, Field, Kind, Name, SecretValue};
 
 /// Page size of user and member lists.
 const PAGE: usize = 1000;
@@ -103,12 +103,6 @@ fn all_users(client: &Client, r: &str) -> Result<Vec<Value>, BackendError> {
     Ok(users)
 }
 
-/// A content fingerprint of what Keycloak returned for one object.
-fn fingerprint(spec: &Value, managed: bool) -> String {
-    let text = format!("{managed}{spec}");
-    format!("xxh3:{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
-}
-
 fn names(items: &[Value], key: &str) -> Vec<String> {
     items
         .iter()
@@ -174,19 +168,8 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
     let mut index = Index::default();
     let mut objects = BTreeMap::new();
     let mut put = |kind: Kind, name: Name, spec: Value, managed: bool| -> Result<(), BackendError> {
-        let fp = fingerprint(&spec, managed);
-        let spec = Spec::from_json(kind, spec).map_err(|e| BackendError::Corrupt {
-            object: format!("{} {:?}", kind.noun(), name.as_str()),
-            message: format!("Keycloak holds a value orgctl cannot read: {e}"),
-        })?;
-        objects.insert(
-            (kind, name),
-            LiveObject {
-                spec,
-                managed,
-                fingerprint: fp,
-            },
-        );
+        let object = crate::backend::remote::live_object(kind, &name, spec, managed, "Keycloak")?;
+        objects.insert((kind, name), object);
         Ok(())
     };
     let org = realm.as_str();

@@ -229,7 +229,7 @@ pub struct Writer<'a> {
 }
 
 fn what(kind: Kind, name: &Name) -> String {
-    format!("{} {:?}", kind.noun(), name.as_str())
+    kind.label(name.as_str()).to_string()
 }
 
 fn strip_computed(v: &mut Value) {

@@ -416,7 +416,7 @@ fn storage<E: std::error::Error + Send + Sync + 'static>(e: E) -> BackendError {
 
 /// How errors and plans name an object: `user "alice"`.
 fn label(kind: Kind, name: &str) -> String {
-    format!("{} {:?}", kind.noun(), name)
+    kind.label(name).to_string()
 }
 
 /// The fingerprint of an object last written at `revision`.

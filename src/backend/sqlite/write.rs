@@ -15,9 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
 use super::{begin_write, fingerprint, label, org_revision, revision_to_sql, storage};
-use crate::backend::{
-    redact_secrets, AuditChange, BackendError, RuleGrant, Write, WriteOutcome, WriteRequest,
-};
+use crate::backend::{AuditChange, BackendError, RuleGrant, Write, WriteOutcome, WriteRequest};
 use crate::model::{Kind, Name};
 
 /// The stored revision and spec of one object, if it exists.
@@ -289,7 +287,7 @@ pub(super) fn write_checked(
             continue;
         };
         let spec = spec
-            .map(|text| serde_json::from_str(&text).map(|v| redact_secrets(change.kind, v)))
+            .map(|text| serde_json::from_str(&text).map(|v| crate::model::redact_secrets(change.kind, v)))
             .transpose()
             .map_err(storage)?;
         change.spec_before = Some(spec);
@@ -371,7 +369,7 @@ fn drop_stale_secrets(
         .and_then(|rows| rows.collect())
         .map_err(storage)?;
     for (path, value) in stored {
-        let pointer = format!("/{}/digest", path.replace('.', "/"));
+        let pointer = format!("{}/digest", crate::model::path::pointer(&path));
         let still_referenced = json
             .pointer(&pointer)
             .and_then(serde_json::Value::as_str)

@@ -37,7 +37,7 @@ pub use policy::{
 };
 pub use role::{describe_permissions, Action, Module, RoleBindingSpec, RoleSpec, BUILTIN_ROLES};
 pub use scalar::{check_domain, Duration, Email, IpRule, Name};
-pub use secret::{SecretKeyRef, SecretRef, SecretValue};
+pub use secret::{DigestKey, SecretKeyRef, SecretRef, SecretValue, DIGEST_PREFIX};
 pub use user::{UserSpec, UserStatus};
 
 /// The one API version objects are written in.

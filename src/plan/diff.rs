@@ -115,9 +115,9 @@ fn gaps_hit(caps: &Capabilities, kind: Kind, spec: &Value) -> Vec<(String, Strin
 /// (posture reports these as findings instead of refusing).
 pub fn unsupported(org: &crate::validate::DesiredOrg, caps: &Capabilities) -> Vec<crate::backend::GapFound> {
     let mut out = Vec::new();
-    if let Some(check) = caps.check {
+    if let Some(check) = &caps.check {
         let mut objects = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec));
-        out.extend(check(&mut objects));
+        out.extend(check.run(&mut objects));
     }
     for ((kind, name), obj) in &org.objects {
         for (path, reason) in gaps_hit(caps, *kind, &obj.spec.to_json()) {
@@ -173,6 +173,24 @@ fn with_digests(
     spec
 }
 
+/// `after` with each secret it keeps from the live object (a field the files
+/// leave unmanaged, so it still holds the live digest) marked
+/// [`KEPT_SECRET`]: a plan, saved or shown, holds no digest; apply puts the
+/// live one back (`ResolvedSecrets::keep_live`).
+fn hide_kept_digests(kind: Kind, mut after: Value) -> Value {
+    for path in secret_paths(kind) {
+        let pointer = format!("/{}/digest", path.replace('.', "/"));
+        if let Some(slot) = after.pointer_mut(&pointer) {
+            *slot = Value::from(KEPT_SECRET);
+        }
+    }
+    after
+}
+
+/// What a plan's spec to write holds, as `{"digest": …}`, for a secret that
+/// keeps its live value.
+pub const KEPT_SECRET: &str = "(kept)";
+
 /// Diffs the desired state against one live snapshot per organization.
 pub fn diff(
     desired: &DesiredState,
@@ -191,9 +209,9 @@ pub fn diff(
         let mut others = Vec::new();
         let mut prune_candidates = Vec::new();
         let mut unmanaged = 0;
-        if let Some(check) = caps.check {
+        if let Some(check) = &caps.check {
             let mut objects = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec));
-            for gap in check(&mut objects) {
+            for gap in check.run(&mut objects) {
                 errors.push(PlanError::Unsupported {
                     object: describe(gap.kind, &gap.name),
                     field: gap.path,
@@ -282,7 +300,9 @@ pub fn diff(
                 replace_reason: None,
                 fields: differ.changes,
                 unchanged_fields: differ.unchanged,
-                after: merge(kind, "", Some(&live_json), &after_spec()).map(JsonText::from),
+                after: merge(kind, "", Some(&live_json), &after_spec())
+                    .map(|a| hide_kept_digests(kind, a))
+                    .map(JsonText::from),
             });
         }
         for ((kind, name), current) in &live_org.objects {

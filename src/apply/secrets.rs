@@ -124,7 +124,9 @@ impl ResolvedSecrets {
             let Some(live_org) = live.get(&org.organization) else {
                 continue;
             };
-            for change in &org.changes {
+            // Only kinds with secret fields: parsing every planned spec of a
+            // large update (users have none) would cost as much as the diff.
+            for change in org.changes.iter().filter(|c| !secret_paths(c.kind).is_empty()) {
                 let Some(after) = &change.after else { continue };
                 let Some(current) = live_org.get(change.kind, &change.name) else {
                     continue;

@@ -35,7 +35,7 @@ use orgctl::backend::{
     self, AuditEntry, Backend, BackendError, Capabilities, LiveOrg, WriteOutcome, WriteRequest,
 };
 use orgctl::controller::{self, Connect, Login, Settings};
-use orgctl::model::Name;
+use orgctl::model::{Name, SecretValue};
 use orgctl::synth::{generate, SynthParams};
 
 const NAMESPACE: &str = "bench";
@@ -95,6 +95,14 @@ impl Backend for Counting {
     fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError> {
         self.calls.reads.fetch_add(1, Ordering::Relaxed);
         self.inner.history(organization, limit)
+    }
+    fn secret_digests(
+        &self,
+        organization: &Name,
+        values: &[&SecretValue],
+    ) -> Result<Vec<String>, BackendError> {
+        self.calls.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.secret_digests(organization, values)
     }
 }
 

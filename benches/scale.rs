@@ -72,12 +72,13 @@ fn child_noop(users: usize, db: &str, edit: bool) {
     let org = desired.organizations.keys().next().cloned().expect("org");
     let live = backend.snapshot(&org).expect("snapshot");
     let t3 = Instant::now();
-    let secrets = apply::resolve(&desired, &EnvAndFiles).expect("secrets");
+    let mut secrets = apply::resolve(&desired, &EnvAndFiles).expect("secrets");
+    secrets.digest_with(backend.as_ref()).expect("digests");
     let lives = std::iter::once((org, live)).collect();
     let mut plan = orgctl::plan::diff(
         &desired,
         &lives,
-        &secrets.digests(),
+        &secrets.digests,
         &backend.capabilities(),
         &PlanOptions::default(),
         &backend.describe(),

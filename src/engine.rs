@@ -106,19 +106,21 @@ fn plan_with_live(
     sources: &[Source],
 ) -> Result<Planned, EngineError> {
     apply::secrets::absolutize_files(&mut desired);
-    let secrets = apply::resolve(&desired, secret_source).map_err(|mut errors| {
+    let mut secrets = apply::resolve(&desired, secret_source).map_err(|mut errors| {
         apply::secrets::locate(&mut errors, sources);
         EngineError::Secrets(errors)
     })?;
+    secrets.digest_with(backend)?;
     let mut plan = plan::diff(
         &desired,
         &live,
-        &secrets.digests(),
+        &secrets.digests,
         &backend.capabilities(),
         options,
         &backend.describe(),
     )
     .map_err(EngineError::Plan)?;
+    secrets.keep_live(&plan, &live);
     // The files are not needed past the diff: freeing them before the access
     // evaluation keeps a large organization's peak memory at the diff's.
     drop(desired);

@@ -543,37 +543,52 @@ fn two_appliers_racing_on_one_org_one_wins_and_no_update_is_lost() {
     assert!(spec.get("lastName").is_none());
 }
 
-#[test]
-fn an_object_too_large_for_the_server_is_a_plan_error_not_a_broken_apply() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&dir.path().join("d.db"), Opts::default());
-    let files = dir.path().join("files");
+/// Plans and applies the small organization plus a user whose department
+/// is `department` bytes against `server`: both must fail with the plan error
+/// `reason` (after "user \"zed\": field spec.department cannot be stored by
+/// backend ADDRESS: "), no broken pipe, and nothing written.
+fn oversized_user_is_a_plan_error(dir: &Path, server: &Server, department: usize, reason: &str) {
+    let files = dir.join("files");
     std::fs::create_dir_all(&files).expect("mkdir");
     let small = common::data("small");
     for f in ["org.yaml", "people.yaml"] {
         std::fs::copy(small.join(f), files.join(f)).expect("copy");
     }
-    // A 2 MiB department: within the server's 4 MiB body, but not three times.
     let big = format!(
         "apiVersion: orgctl.io/v1alpha1\nkind: User\nmetadata: {{name: zed}}\nspec:\n  organization: acme\n  email: zed@acme.example\n  department: {}\n",
-        "d".repeat(2 * 1024 * 1024)
+        "d".repeat(department)
     );
     std::fs::write(files.join("zed.yaml"), big).expect("write");
     let files = files.display().to_string();
+    let expected = format!(
+        "user \"zed\": field spec.department cannot be stored by backend {}: {reason}",
+        server.address
+    );
     for command in [
         &["plan", "-f", &files][..],
         &["apply", "-f", &files, "--auto-approve"][..],
     ] {
-        let r = run(dir.path(), &server.address, TOKEN, command);
+        let r = run(dir, &server.address, TOKEN, command);
         assert_eq!(r.code, Some(1), "{command:?}: {}", r.stderr);
-        let expected = format!(
-            "user \"zed\": field spec.department cannot be stored by backend {}: the object is 2049 KiB as JSON, and a write of it carries up to three copies (the spec, and the changed fields before and after for the audit log) in a body the server limits to 4 MiB; objects may be at most 1365 KiB",
-            server.address
-        );
         assert!(r.stderr.contains(&expected), "{command:?}: {}", r.stderr);
+        assert!(!r.stderr.to_lowercase().contains("broken pipe"), "{}", r.stderr);
     }
-    let r = run(dir.path(), &server.address, TOKEN, &["history"]);
+    let r = run(dir, &server.address, TOKEN, &["history"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(!r.stdout.contains("zed"), "nothing was written: {}", r.stdout);
+}
+
+#[test]
+fn an_object_too_large_for_the_server_is_a_plan_error_not_a_broken_apply() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("d.db"), Opts::default());
+    // A 2 MiB department: within the server's 4 MiB body, but not three times.
+    oversized_user_is_a_plan_error(
+        dir.path(),
+        &server,
+        2 * 1024 * 1024,
+        "the object is 2049 KiB as JSON, and a write of it carries up to three copies (the spec, and the changed fields before and after for the audit log) in a body the server limits to 4 MiB; objects may be at most 1365 KiB",
+    );
 }
 
 #[test]
@@ -623,6 +638,16 @@ fn one_apply_over_http_is_one_history_entry_as_on_sqlite() {
     assert_eq!(history(dir.path())["entries"].as_array().map(Vec::len), Some(2));
 }
 
+/// Runs orgctl against `address` with the small organization's portal secret.
+fn with_portal_secret(dir: &Path, address: &str, secret: &str, args: &[&str]) -> Run {
+    finish(
+        orgctl(dir, address, TOKEN, args)
+            .env("ORGCTL_TEST_PORTAL_SECRET", secret)
+            .output()
+            .expect("run"),
+    )
+}
+
 #[test]
 fn a_rotated_secret_is_written_once_and_the_next_plan_is_empty_on_sqlite_and_http() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -633,14 +658,7 @@ fn a_rotated_secret_is_written_once_and_the_next_plan_is_empty_on_sqlite_and_htt
         (format!("sqlite:{}", sqlite.display()), sqlite.clone()),
         (server.address.clone(), dir.path().join("served.db")),
     ] {
-        let with = |secret: &str, args: &[&str]| {
-            finish(
-                orgctl(dir.path(), &address, TOKEN, args)
-                    .env("ORGCTL_TEST_PORTAL_SECRET", secret)
-                    .output()
-                    .expect("run"),
-            )
-        };
+        let with = |secret: &str, args: &[&str]| with_portal_secret(dir.path(), &address, secret, args);
         let r = with(SECRET, &["apply", "-f", &small, "--auto-approve"]);
         assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
         let rotated = "rotated-portal-value-2";
@@ -678,5 +696,149 @@ fn a_rotated_secret_is_written_once_and_the_next_plan_is_empty_on_sqlite_and_htt
             Some(2),
             "{address}: the first apply and the rotation, nothing after: {h}"
         );
+    }
+}
+
+#[test]
+fn a_server_started_with_a_small_body_limit_has_plans_keep_within_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        &dir.path().join("d.db"),
+        Opts {
+            args: vec!["--max-body-size".into(), "262144".into()],
+        },
+    );
+    // 150 KiB: far within the default 4 MiB body, but not the 256 KiB one.
+    oversized_user_is_a_plan_error(
+        dir.path(),
+        &server,
+        150 * 1024,
+        "the object is 151 KiB as JSON, and a write of it carries up to three copies (the spec, and the changed fields before and after for the audit log) in a body the server limits to 256 KiB; objects may be at most 85 KiB",
+    );
+    // The server advertises its limit on the snapshot and in its capabilities.
+    let client = server.client();
+    let snapshot = client
+        .get(server.url("/v1/orgs/acme/snapshot"))
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .expect("send");
+    assert_eq!(
+        snapshot
+            .headers()
+            .get("x-orgctl-max-body-size")
+            .and_then(|v| v.to_str().ok()),
+        Some("262144")
+    );
+    let caps: Value = client
+        .get(server.url("/v1/capabilities"))
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .expect("send")
+        .json()
+        .expect("json");
+    assert_eq!(caps["maxBodySize"], 262144);
+}
+
+/// The first 128 bits of the unkeyed SHA-256 of `value`, as orgctl used to
+/// store, plan and serve secret digests: anyone could test guesses on it.
+fn unkeyed_digest(value: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(value.as_bytes());
+    d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn no_plan_nor_read_only_snapshot_holds_a_guessable_digest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("served.db"), Opts::default());
+    let sqlite = dir.path().join("embedded.db");
+    let small = common::data("small").display().to_string();
+    let (old, new) = ("hunter2", "hunter3");
+    let unkeyed = [unkeyed_digest(old), unkeyed_digest(new)];
+    for address in [format!("sqlite:{}", sqlite.display()), server.address.clone()] {
+        let with = |secret: &str, args: &[&str]| with_portal_secret(dir.path(), &address, secret, args);
+        let r = with(old, &["apply", "-f", &small, "--auto-approve"]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        for format in ["json", "text", "markdown"] {
+            let r = with(new, &["plan", "-f", &small, "--output", format]);
+            assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+            assert!(r.stdout.contains("(sensitive value)"), "{address}: {}", r.stdout);
+            for text in [&r.stdout, &r.stderr] {
+                assert!(
+                    !text.contains("hmac-sha256:") && !text.contains("sha256:"),
+                    "{address}: a digest in the {format} plan: {text}"
+                );
+                for d in &unkeyed {
+                    assert!(!text.contains(d.as_str()), "{address}: {text}");
+                }
+            }
+        }
+    }
+    let snapshot = server
+        .client()
+        .get(server.url("/v1/orgs/acme/snapshot"))
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .expect("send")
+        .text()
+        .expect("text");
+    assert!(snapshot.contains("hmac-sha256:"), "{snapshot}");
+    assert!(!snapshot.contains(&unkeyed[0]), "{snapshot}");
+}
+
+#[test]
+fn a_secret_the_files_leave_alone_is_kept_through_a_saved_plan_that_shows_no_digest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("served.db"), Opts::default());
+    let sqlite = dir.path().join("embedded.db");
+    let small = common::data("small");
+    for (address, db) in [
+        (format!("sqlite:{}", sqlite.display()), sqlite.clone()),
+        (server.address.clone(), dir.path().join("served.db")),
+    ] {
+        let files = dir.path().join(format!(
+            "files-{}",
+            db.file_stem().and_then(|s| s.to_str()).unwrap_or("x")
+        ));
+        std::fs::create_dir_all(&files).expect("mkdir");
+        for f in ["org.yaml", "people.yaml"] {
+            std::fs::copy(small.join(f), files.join(f)).expect("copy");
+        }
+        let f = files.display().to_string();
+        let with = |args: &[&str]| with_portal_secret(dir.path(), &address, SECRET, args);
+        let r = with(&["apply", "-f", &f, "--auto-approve"]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        // The portal stops managing its secret and changes its name.
+        let people = std::fs::read_to_string(files.join("people.yaml")).expect("read");
+        let people = people
+            .replace("    clientSecret: {fromEnv: ORGCTL_TEST_PORTAL_SECRET}\n", "")
+            .replace("displayName: Employee portal", "displayName: Staff portal");
+        std::fs::write(files.join("people.yaml"), people).expect("write");
+        let saved = dir.path().join("kept-plan.json");
+        let saved = saved.display().to_string();
+        let r = with(&["plan", "-f", &f, "--out", &saved]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        let plan = std::fs::read_to_string(&saved).expect("saved plan");
+        assert!(
+            !plan.contains("sha256:"),
+            "{address}: a digest in the saved plan: {plan}"
+        );
+        assert!(
+            plan.contains("\"digest\":\"(kept)\"") || plan.contains("\"digest\": \"(kept)\""),
+            "{plan}"
+        );
+        let r = with(&["apply", "--plan", &saved]);
+        assert_eq!(r.code, Some(0), "{address}: {}", r.stderr);
+        let conn = rusqlite::Connection::open(&db).expect("open the directory");
+        let stored: String = conn
+            .query_row(
+                "SELECT value FROM secrets WHERE kind = 'Application' AND name = 'portal'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("the secret is kept");
+        assert_eq!(stored, SECRET, "{address}");
+        let r = with(&["plan", "-f", &f, "--detailed-exitcode"]);
+        assert_eq!(r.code, Some(0), "{address}: nothing left to do: {}", r.stdout);
     }
 }

@@ -705,24 +705,34 @@ fn history_explains_that_keycloak_keeps_no_audit_log() {
     );
 }
 
+/// The first 128 bits of the unkeyed SHA-256 of `value`, as orgctl used to
+/// store secret digests: anyone could test guesses against it.
+fn unkeyed_digest(value: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(value.as_bytes());
+    let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 #[test]
 fn the_keycloak_example_applies_completely_and_replans_to_no_changes() {
     let Some(env) = Env::new("northwind") else { return };
     let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/keycloak");
     let example = example.display().to_string();
-    let run = |args: &[&str]| {
+    let with = |portal: &str, google: &str, args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgctl"))
             .current_dir(env.dir.path())
             .args(args)
             .env("ORGCTL_BACKEND", &env.address)
             .envs(env.kc.env())
-            .env("PORTAL_CLIENT_SECRET", "portal-secret-for-tests")
-            .env("GOOGLE_CLIENT_SECRET", "google-secret-for-tests")
+            .env("PORTAL_CLIENT_SECRET", portal)
+            .env("GOOGLE_CLIENT_SECRET", google)
             .env("NO_COLOR", "1")
             .output()
             .expect("run orgctl");
         Run::from_output(&out, env.dir.path())
     };
+    let run = |args: &[&str]| with("portal-secret-for-tests", "google-secret-for-tests", args);
     let r = run(&["apply", "-f", &example, "--auto-approve"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert!(
@@ -733,4 +743,61 @@ fn the_keycloak_example_applies_completely_and_replans_to_no_changes() {
     let r = run(&["plan", "-f", &example, "--detailed-exitcode"]);
     assert_eq!(r.code, 0, "{}", r.transcript());
     assert_eq!(r.stdout, "No changes. The live directory matches the files.\n");
+
+    // The identity provider's digest is keyed with the realm's own key.
+    let (status, realm) = env.admin("GET", "", None);
+    assert_eq!(status, 200, "{realm}");
+    let key = realm["attributes"]["orgctl.io/secret-digest-key"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(key.len(), 64, "a 32-byte key in the realm: {realm}");
+    let idp_path = "/identity-provider/instances/google";
+    let (status, mut idp) = env.admin("GET", idp_path, None);
+    assert_eq!(status, 200, "{idp}");
+    let stored = idp["config"]["orgctl.io/secret-digest"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(stored.starts_with("hmac-sha256:"), "{idp}");
+    assert_ne!(stored, unkeyed_digest("google-secret-for-tests"));
+
+    // A digest an earlier orgctl stored (unkeyed) is rewritten once.
+    idp["config"]["orgctl.io/secret-digest"] = json!(unkeyed_digest("google-secret-for-tests"));
+    let (status, v) = env.admin("PUT", idp_path, Some(idp));
+    assert_eq!(status, 204, "{v}");
+    let r = run(&["plan", "-f", &example, "--detailed-exitcode"]);
+    assert_eq!(r.code, 2, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["apply", "-f", &example, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let r = run(&["plan", "-f", &example, "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+
+    // Rotating both secrets writes each once; no plan shows a digest.
+    let rotated = |args: &[&str]| with("portal-secret-rotated", "google-secret-rotated", args);
+    let r = rotated(&["plan", "-f", &example, "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(r.stdout.contains("(sensitive value)"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("sha256:"),
+        "a digest in the plan: {}",
+        r.stdout
+    );
+    let r = rotated(&["apply", "-f", &example, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    assert!(
+        r.stdout.contains("Objects: 0 added, 2 changed, 0 destroyed."),
+        "{}",
+        r.stdout
+    );
+    let r = rotated(&["plan", "-f", &example, "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.transcript());
+    let uuid = env.client_uuid("portal");
+    let (status, secret) = env.admin("GET", &format!("/clients/{uuid}/client-secret"), None);
+    assert_eq!(status, 200, "{secret}");
+    assert_eq!(secret["value"], "portal-secret-rotated");
 }

@@ -568,13 +568,47 @@ fn oversized(server: &Server) -> (u16, Value) {
     )
 }
 
+/// The first 128 bits of the unkeyed SHA-256 of `value`, as orgctl used to
+/// store and serve it: anyone could test guesses against it.
+fn unkeyed_digest(value: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(value.as_bytes());
+    d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
 #[test]
 fn secrets_stay_out_of_answers_and_logs() {
     let (_dir, server) = start();
     let api = Api::new(&server);
     seed(&api, 0);
-    let secret = "hunter2-secret-value";
-    let digest = orgctl::model::SecretValue::new(secret).digest();
+    let secret = "hunter2";
+    // Any valid token may ask for the keyed digests a plan compares.
+    let ask = |token: &str, body: &Value| {
+        answer(
+            api.client
+                .post(server.url("/v1/orgs/acme/secret-digests"))
+                .bearer_auth(token)
+                .json(body)
+                .send()
+                .expect("send"),
+        )
+    };
+    let (s, b) = ask(READ_TOKEN, &json!({"values": [secret, "other"]}));
+    assert_eq!(s, 200, "{b}");
+    let digest = b["digests"][0].as_str().expect("a digest").to_string();
+    assert!(digest.starts_with("hmac-sha256:"), "{b}");
+    assert_ne!(b["digests"][0], b["digests"][1]);
+    assert_eq!(
+        ask(TOKEN, &json!({"values": [secret]})).1["digests"][0],
+        json!(digest)
+    );
+    let (s, b) = ask(TOKEN, &json!({"values": vec!["x"; 1001]}));
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (400, Some("at most 1000 values per request")),
+        "{b}"
+    );
+    // A put whose field carries the keyed digest of the value sent is stored.
     let app = json!({"spec": {"organization": "acme", "type": "oidc", "oidc": {"redirectUris": ["https://a.example/cb"], "clientSecret": {"digest": digest}}}, "secrets": {"oidc.clientSecret": secret}});
     let (s, b) = answer(api.put(
         "/v1/orgs/acme/objects/applications/portal",
@@ -582,10 +616,29 @@ fn secrets_stay_out_of_answers_and_logs() {
         ("If-None-Match", "*"),
     ));
     assert_eq!(s, 201, "{b}");
-    let text = api.get("/v1/orgs/acme/snapshot").text().expect("text");
-    assert!(text.contains(&digest) && !text.contains(secret), "{text}");
-    let history = api.get("/v1/history").text().expect("text");
-    assert!(!history.contains(secret));
+    let as_reader = |path: &str| {
+        api.client
+            .get(server.url(path))
+            .bearer_auth(READ_TOKEN)
+            .send()
+            .expect("send")
+            .text()
+            .expect("text")
+    };
+    let snapshot = as_reader("/v1/orgs/acme/snapshot");
+    assert!(
+        snapshot.contains(&digest) && !snapshot.contains(secret),
+        "{snapshot}"
+    );
+    let unkeyed = unkeyed_digest(secret);
+    for text in [
+        snapshot,
+        as_reader("/v1/orgs/acme/objects/applications/portal"),
+        as_reader("/v1/history"),
+    ] {
+        assert!(!text.contains(&unkeyed), "an unkeyed digest is served: {text}");
+        assert!(!text.contains(secret));
+    }
     let log = server.log_text();
     assert!(!log.contains(secret) && !log.contains(TOKEN), "{log}");
 }

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::backend::{AuditChange, Backend, BackendError, GrantList, JsonText, Write, WriteRequest};
-use crate::model::{secret_paths, Kind, Spec, SENSITIVE};
-use crate::plan::{Action, Change, FieldDiff, OrgPlan, Plan};
+use crate::backend::{AuditChange, Backend, BackendError, GrantList, JsonText, LiveOrg, Write, WriteRequest};
+use crate::model::{secret_paths, Kind, Name, Spec, SENSITIVE};
+use crate::plan::{Action, Change, FieldDiff, OrgPlan, Plan, KEPT_SECRET};
 pub use report::{ApplyReport, AssignmentResult, ChangeOutcome, ChangeResult, OrgReport};
 pub use secrets::{resolve, EnvAndFiles, ResolvedSecrets, SecretError, SecretSource};
 
@@ -42,14 +42,16 @@ pub enum ApplyError {
     Backend(#[from] BackendError),
 }
 
-/// Refuses a plan whose live objects or revision changed since it was made.
-pub fn check_stale(plan: &Plan, backend: &dyn Backend) -> Result<(), ApplyError> {
+/// Refuses a plan whose live objects or revision changed since it was made;
+/// answers the snapshots it read (apply takes kept secrets' digests from them).
+pub fn check_stale(plan: &Plan, backend: &dyn Backend) -> Result<BTreeMap<Name, LiveOrg>, ApplyError> {
     if plan.backend != backend.describe() {
         return Err(ApplyError::WrongBackend {
             planned: plan.backend.clone(),
             actual: backend.describe(),
         });
     }
+    let mut read = BTreeMap::new();
     for org in &plan.organizations {
         let live = backend.snapshot(&org.organization)?;
         let stale = |reason: String| ApplyError::Stale {
@@ -77,8 +79,9 @@ pub fn check_stale(plan: &Plan, backend: &dyn Backend) -> Result<(), ApplyError>
         if let Some(extra) = now.keys().find(|k| !org.fingerprints.contains_key(*k)) {
             return Err(stale(format!("{extra} was created")));
         }
+        read.insert(org.organization.clone(), live);
     }
-    Ok(())
+    Ok(read)
 }
 
 /// Audit record of a change: the changed fields before and after, redacted;
@@ -134,20 +137,32 @@ fn writes_of(org: &OrgPlan, change: &Change, secrets: &ResolvedSecrets) -> Resul
         let Some(slot) = after.pointer_mut(&crate::model::path::pointer(path)) else {
             continue;
         };
-        if slot.is_null() || slot.get("digest").is_some() {
-            continue;
-        }
         let key = (
             org.organization.clone(),
             change.kind,
             change.name.clone(),
             path.to_string(),
         );
+        if slot.get("digest").and_then(Value::as_str) == Some(KEPT_SECRET) {
+            let live = secrets
+                .kept
+                .get(&key)
+                .ok_or_else(|| format!("secret spec.{path} is kept, but the backend no longer holds it"))?;
+            *slot = json!({ "digest": live });
+            continue;
+        }
+        if slot.is_null() || slot.get("digest").is_some() {
+            continue;
+        }
         let value = secrets
             .values
             .get(&key)
             .ok_or_else(|| format!("secret spec.{path} was not resolved"))?;
-        *slot = json!({ "digest": value.digest() });
+        let digest = secrets
+            .digests
+            .get(&key)
+            .ok_or_else(|| format!("secret spec.{path} was not digested by the backend"))?;
+        *slot = json!({ "digest": digest });
         values.insert(path.to_string(), value.clone());
     }
     let spec = Spec::from_json(change.kind, after).map_err(|e| format!("planned spec is invalid: {e}"))?;
@@ -546,6 +561,13 @@ mod tests {
             limit: usize,
         ) -> Result<Vec<crate::backend::AuditEntry>, BackendError> {
             self.0.history(organization, limit)
+        }
+        fn secret_digests(
+            &self,
+            organization: &Name,
+            values: &[&crate::model::SecretValue],
+        ) -> Result<Vec<String>, BackendError> {
+            self.0.secret_digests(organization, values)
         }
     }
 

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::backend::{Backend, BackendError, LiveOrg};
 use crate::load::Source;
 use crate::model::{secret_paths, Kind, Name, SecretRef, SecretValue};
-use crate::plan::SecretKey;
+use crate::plan::{Plan, SecretKey, KEPT_SECRET};
 use crate::validate::{DesiredState, Origin};
 
 /// Where secret values come from.
@@ -101,17 +102,81 @@ fn file_type_word(t: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// Secret values by object and path.
+/// Secret values by object and path, and once a backend has digested them
+/// ([`ResolvedSecrets::digest_with`]), their keyed digests.
 #[derive(Debug, Default, Clone)]
 pub struct ResolvedSecrets {
     /// The values.
     pub values: BTreeMap<SecretKey, SecretValue>,
+    /// Each value's digest under the backend's key (empty until digested).
+    pub digests: BTreeMap<SecretKey, String>,
+    /// The live digest of each secret a change keeps (marked
+    /// [`KEPT_SECRET`] in the plan), from the snapshot apply runs against.
+    pub kept: BTreeMap<SecretKey, String>,
 }
 
 impl ResolvedSecrets {
-    /// Digests for planning (values never leave this struct).
-    pub fn digests(&self) -> BTreeMap<SecretKey, String> {
-        self.values.iter().map(|(k, v)| (k.clone(), v.digest())).collect()
+    /// Notes, from `live`, the digest of every secret a change of `plan`
+    /// keeps: the plan holds only the [`KEPT_SECRET`] marker, and a backend
+    /// keeps a stored value only when a write names its digest.
+    pub fn keep_live(&mut self, plan: &Plan, live: &BTreeMap<Name, LiveOrg>) {
+        for org in &plan.organizations {
+            let Some(live_org) = live.get(&org.organization) else {
+                continue;
+            };
+            // Only kinds with secret fields: parsing every planned spec of a
+            // large update (users have none) would cost as much as the diff.
+            for change in org.changes.iter().filter(|c| !secret_paths(c.kind).is_empty()) {
+                let Some(after) = &change.after else { continue };
+                let Some(current) = live_org.get(change.kind, &change.name) else {
+                    continue;
+                };
+                let (after, current) = (after.value(), current.spec.to_json());
+                for path in secret_paths(change.kind) {
+                    let pointer = format!("{}/digest", crate::model::path::pointer(path));
+                    if after.pointer(&pointer).and_then(serde_json::Value::as_str) != Some(KEPT_SECRET) {
+                        continue;
+                    }
+                    if let Some(d) = current.pointer(&pointer).and_then(serde_json::Value::as_str) {
+                        let key = (
+                            org.organization.clone(),
+                            change.kind,
+                            change.name.clone(),
+                            path.to_string(),
+                        );
+                        self.kept.insert(key, d.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks `backend` for the keyed digest of every value, one call per
+    /// organization: the plan compares them with the snapshot's, and a write
+    /// carries them in place of the value.
+    pub fn digest_with(&mut self, backend: &dyn Backend) -> Result<(), BackendError> {
+        let mut by_org: BTreeMap<&Name, Vec<(&SecretKey, &SecretValue)>> = BTreeMap::new();
+        for (key, value) in &self.values {
+            by_org.entry(&key.0).or_default().push((key, value));
+        }
+        let mut digests = BTreeMap::new();
+        for (org, entries) in by_org {
+            let values: Vec<&SecretValue> = entries.iter().map(|(_, v)| *v).collect();
+            let answer = backend.secret_digests(org, &values)?;
+            if answer.len() != values.len() {
+                return Err(BackendError::Remote(format!(
+                    "{} answered {} secret digests for {} values",
+                    backend.describe(),
+                    answer.len(),
+                    values.len()
+                )));
+            }
+            for ((key, _), digest) in entries.into_iter().zip(answer) {
+                digests.insert(key.clone(), digest);
+            }
+        }
+        self.digests = digests;
+        Ok(())
     }
 }
 

@@ -607,6 +607,14 @@ mod tests {
             self.reads.borrow_mut().push(limit);
             Ok(self.history.iter().take(limit).cloned().collect())
         }
+        fn secret_digests(
+            &self,
+            _: &Name,
+            values: &[&crate::model::SecretValue],
+        ) -> Result<Vec<String>, BackendError> {
+            let key = crate::backend::process_digest_key();
+            Ok(values.iter().map(|v| key.digest(v)).collect())
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 pub use crate::json_text::JsonText;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Kind, Name, SecretValue, Spec};
+use crate::model::{DigestKey, Kind, Name, SecretValue, Spec};
 
 /// A live object as a backend holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,8 +148,33 @@ pub struct GapFound {
     pub reason: String,
 }
 
-/// A backend's check over one organization's desired objects.
-pub type DesiredCheck = fn(&mut dyn Iterator<Item = (Kind, &Name, &Spec)>) -> Vec<GapFound>;
+/// The function of a [`DesiredCheck`].
+type CheckFn = dyn Fn(&mut dyn Iterator<Item = (Kind, &Name, &Spec)>) -> Vec<GapFound> + Send + Sync;
+
+/// A backend's check over one organization's desired objects; it may hold
+/// what the backend learnt from the server (the http backend's body limit).
+#[derive(Clone)]
+pub struct DesiredCheck(std::sync::Arc<CheckFn>);
+
+impl DesiredCheck {
+    /// A check running `f`.
+    pub fn new(
+        f: impl Fn(&mut dyn Iterator<Item = (Kind, &Name, &Spec)>) -> Vec<GapFound> + Send + Sync + 'static,
+    ) -> Self {
+        DesiredCheck(std::sync::Arc::new(f))
+    }
+
+    /// Runs the check over `objects`.
+    pub fn run(&self, objects: &mut dyn Iterator<Item = (Kind, &Name, &Spec)>) -> Vec<GapFound> {
+        (self.0)(objects)
+    }
+}
+
+impl std::fmt::Debug for DesiredCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DesiredCheck")
+    }
+}
 
 /// How strongly a backend guards its writes against concurrent changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -407,12 +432,41 @@ pub trait Backend {
     /// The newest audit entries first, optionally of one organization. Each
     /// change carries `spec_before`, recorded by the backend's `write`.
     fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError>;
+    /// The keyed digests of `values` (in order) as this backend's snapshots
+    /// of `organization` report them, so a plan compares without the backend
+    /// ever giving out its key. Values are never logged.
+    fn secret_digests(
+        &self,
+        organization: &Name,
+        values: &[&SecretValue],
+    ) -> Result<Vec<String>, BackendError>;
     /// The caller's own addresses as the backend sees them (a sign-in from
     /// this machine would come from them), for the lockout guards; empty
     /// when the backend cannot tell (a local file has no network side).
     fn client_addresses(&self) -> Vec<std::net::IpAddr> {
         Vec::new()
     }
+}
+
+/// A new secret-digest key from the operating system's random source.
+///
+/// # Panics
+/// When the system has no random source: no backend could keep a key then.
+#[must_use]
+pub fn random_digest_key() -> DigestKey {
+    use ring::rand::SecureRandom;
+    let mut key = [0u8; DigestKey::LEN];
+    ring::rand::SystemRandom::new()
+        .fill(&mut key)
+        .expect("the operating system's random source failed");
+    DigestKey::from_bytes(&key).expect("a key of DigestKey::LEN bytes")
+}
+
+/// A process's own digest key, for backends that read secrets in clear (no
+/// stored digest): digests of one process compare with each other only.
+pub fn process_digest_key() -> &'static DigestKey {
+    static KEY: std::sync::OnceLock<DigestKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(random_digest_key)
 }
 
 /// Opens a backend from its address (`sqlite:PATH`, `http(s)://HOST:PORT`

@@ -67,6 +67,12 @@ pub(crate) fn bearer_request(
     Ok(request)
 }
 
+/// A content fingerprint of what a server returned for one object.
+pub(crate) fn fingerprint(spec: &Value, managed: bool) -> String {
+    let text = format!("{managed}{spec}");
+    format!("xxh3:{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+}
+
 /// A live object from the spec JSON a snapshot built of `server`'s
 /// entries, fingerprinted by its content and ownership: these servers have
 /// no revision per object, so a saved plan compares content.
@@ -77,8 +83,7 @@ pub(crate) fn live_object(
     managed: bool,
     server: &str,
 ) -> Result<LiveObject, BackendError> {
-    let text = format!("{managed}{spec}");
-    let fingerprint = format!("xxh3:{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()));
+    let fingerprint = fingerprint(&spec, managed);
     let spec = Spec::from_json(kind, spec).map_err(|e| BackendError::Corrupt {
         object: kind.label(name.as_str()).to_string(),
         message: format!("{server} holds a value orgctl cannot read: {e}"),

@@ -157,6 +157,9 @@ pub struct ServeArgs {
     /// Connections served at once; further ones are closed as they arrive.
     #[arg(long, default_value_t = 512, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_connections: u64,
+    /// Largest request body read, in bytes (413 above it); clients learn it from the snapshot and plan within it.
+    #[arg(long, default_value_t = crate::backend::http::wire::MAX_BODY as u64, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(4096..=1_073_741_824))]
+    pub max_body_size: u64,
     /// Test only: answer every N-th API request with STATUS (STATUS:N[:RETRY_AFTER]).
     #[cfg(feature = "dev")]
     #[arg(long, value_name = "STATUS:N", hide = true)]

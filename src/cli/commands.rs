@@ -199,16 +199,21 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
         Some(path) => {
             let plan = read_saved_plan(printer, path)?;
             let backend = open_backend(printer, cli)?;
-            apply::check_stale(&plan, backend.as_ref()).map_err(|e| {
+            let live = apply::check_stale(&plan, backend.as_ref()).map_err(|e| {
                 printer.error(&error_chain(&e));
                 Reported
             })?;
-            let secrets = apply::secrets::resolve_plan(&plan, &EnvAndFiles).map_err(|errors| {
+            let mut secrets = apply::secrets::resolve_plan(&plan, &EnvAndFiles).map_err(|errors| {
                 for e in errors {
                     printer.error(&e.to_string());
                 }
                 Reported
             })?;
+            secrets.digest_with(backend.as_ref()).map_err(|e| {
+                printer.error(&error_chain(&e));
+                Reported
+            })?;
+            secrets.keep_live(&plan, &live);
             (backend, plan, secrets)
         }
         None => {

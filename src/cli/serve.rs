@@ -68,6 +68,7 @@ pub(super) fn serve(printer: &Printer, cli: &Cli, a: &ServeArgs) -> CmdResult {
             header_timeout: Duration::from_secs(a.header_timeout),
             body_timeout: Duration::from_secs(a.body_timeout),
             max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
+            max_body: usize::try_from(a.max_body_size).unwrap_or(usize::MAX),
         },
     };
     let result = serve::run(config, |addr, tls| {

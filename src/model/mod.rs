@@ -38,7 +38,9 @@ pub use policy::{
 };
 pub use role::{describe_permissions, Action, Module, RoleBindingSpec, RoleSpec, BUILTIN_ROLES};
 pub use scalar::{check_domain, Duration, Email, IpRule, Name};
-pub use secret::{redact_secrets, secret_paths, SecretKeyRef, SecretRef, SecretValue, SENSITIVE};
+pub use secret::{
+    redact_secrets, secret_paths, DigestKey, SecretKeyRef, SecretRef, SecretValue, DIGEST_PREFIX, SENSITIVE,
+};
 pub use user::{UserSpec, UserStatus};
 
 /// The one API version objects are written in.

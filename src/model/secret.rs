@@ -1,6 +1,7 @@
 //! Secret references and secret values. A secret's value never appears in the
 //! files, a plan, a log or an error: the files name where it comes from, the
-//! backend reports only a digest, and `SecretValue` cannot print itself.
+//! backend reports only a digest keyed with a key it keeps ([`DigestKey`]),
+//! and `SecretValue` cannot print itself.
 
 use std::fmt;
 
@@ -166,12 +167,68 @@ impl SecretValue {
     pub fn expose(&self) -> &str {
         &self.0
     }
-    /// A digest that identifies the value without revealing it.
-    pub fn digest(&self) -> String {
-        use sha2::Digest;
-        let d = sha2::Sha256::digest(self.0.as_bytes());
-        let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
-        format!("sha256:{hex}")
+}
+
+/// The prefix of every keyed digest (HMAC-SHA256, cut to 128 bits). A stored
+/// digest without it (the unkeyed SHA-256 of earlier versions) matches no
+/// value, so the next plan rewrites that secret once.
+pub const DIGEST_PREFIX: &str = "hmac-sha256:";
+
+/// The key of a backend's secret digests. Without it a digest cannot be
+/// tested against guesses, so a weak secret is not recoverable from a
+/// snapshot; only the backend holds it, and it never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DigestKey([u8; DigestKey::LEN]);
+
+impl DigestKey {
+    /// Length of a key in bytes.
+    pub const LEN: usize = 32;
+
+    /// A key from its stored bytes; `None` unless exactly [`DigestKey::LEN`].
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Option<DigestKey> {
+        bytes.try_into().ok().map(DigestKey)
+    }
+
+    /// A key from its stored hex text (as [`DigestKey::to_hex`] writes it).
+    #[must_use]
+    pub fn from_hex(text: &str) -> Option<DigestKey> {
+        if text.len() != Self::LEN * 2 || !text.is_ascii() {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+            .collect();
+        Self::from_bytes(&bytes?)
+    }
+
+    /// The key's bytes, for the backend that stores it.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The key as hex text, for a backend that stores text.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The keyed digest of `value`: identifies it to whoever holds the key,
+    /// reveals nothing to anyone else.
+    #[must_use]
+    pub fn digest(&self, value: &SecretValue) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let tag = ring::hmac::sign(&key, value.expose().as_bytes());
+        let hex: String = tag.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("{DIGEST_PREFIX}{hex}")
+    }
+}
+
+impl fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("DigestKey(sensitive value)")
     }
 }
 
@@ -221,6 +278,21 @@ mod tests {
     fn secret_values_never_print() {
         let s = SecretValue::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "(sensitive value) (sensitive value)");
-        assert!(!s.digest().contains("hunter2"));
+        let key = DigestKey::from_bytes(&[7; DigestKey::LEN]).expect("a key");
+        assert!(!key.digest(&s).contains("hunter2"));
+        assert!(!format!("{key:?}").contains(&key.to_hex()));
+    }
+
+    #[test]
+    fn digests_depend_on_the_key() {
+        let s = SecretValue::new("hunter2");
+        let a = DigestKey::from_bytes(&[1; DigestKey::LEN]).expect("a key");
+        let b = DigestKey::from_bytes(&[2; DigestKey::LEN]).expect("a key");
+        assert_eq!(a.digest(&s), a.digest(&s));
+        assert_ne!(a.digest(&s), b.digest(&s));
+        assert!(a.digest(&s).starts_with(DIGEST_PREFIX));
+        assert_eq!(DigestKey::from_hex(&a.to_hex()), Some(a.clone()));
+        assert_eq!(DigestKey::from_bytes(a.as_bytes()), Some(a));
+        assert_eq!(DigestKey::from_hex("00"), None);
     }
 }

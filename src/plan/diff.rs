@@ -115,9 +115,9 @@ fn gaps_hit(caps: &Capabilities, kind: Kind, spec: &Value) -> Vec<(String, Strin
 /// (posture reports these as findings instead of refusing).
 pub fn unsupported(org: &DesiredOrg, caps: &Capabilities) -> Vec<crate::backend::GapFound> {
     let mut out = Vec::new();
-    if let Some(check) = caps.check {
+    if let Some(check) = &caps.check {
         let mut objects = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec));
-        out.extend(check(&mut objects));
+        out.extend(check.run(&mut objects));
     }
     for ((kind, name), obj) in &org.objects {
         for (path, reason) in gaps_hit(caps, *kind, &obj.spec.to_json()) {
@@ -171,6 +171,24 @@ fn with_digests(
     }
     spec
 }
+
+/// `after` with each secret it keeps from the live object (a field the files
+/// leave unmanaged, so it still holds the live digest) marked
+/// [`KEPT_SECRET`]: a plan, saved or shown, holds no digest; apply puts the
+/// live one back (`ResolvedSecrets::keep_live`).
+fn hide_kept_digests(kind: Kind, mut after: Value) -> Value {
+    for path in secret_paths(kind) {
+        let pointer = format!("{}/digest", crate::model::path::pointer(path));
+        if let Some(slot) = after.pointer_mut(&pointer) {
+            *slot = Value::from(KEPT_SECRET);
+        }
+    }
+    after
+}
+
+/// What a plan's spec to write holds, as `{"digest": …}`, for a secret that
+/// keeps its live value.
+pub const KEPT_SECRET: &str = "(kept)";
 
 /// What the steps of a diff read besides the objects themselves.
 struct Context<'a> {
@@ -258,9 +276,9 @@ pub fn teardown(organization: Name, live: &LiveOrg, objects: BTreeSet<(Kind, Nam
 /// The backend's own check over one organization's desired objects (what
 /// no single field gap expresses).
 fn backend_check(cx: &Context<'_>, org: &DesiredOrg, errors: &mut Vec<PlanError>) {
-    let Some(check) = cx.caps.check else { return };
+    let Some(check) = &cx.caps.check else { return };
     let mut objects = org.objects.iter().map(|((k, n), o)| (*k, n, &o.spec));
-    for gap in check(&mut objects) {
+    for gap in check.run(&mut objects) {
         errors.push(PlanError::Unsupported {
             object: describe(gap.kind, &gap.name),
             field: gap.path,
@@ -385,7 +403,9 @@ fn update(
         replace_reason: None,
         fields: differ.changes,
         unchanged_fields: differ.unchanged,
-        after: merge(kind, "", Some(live_json), &obj.spec.to_json()).map(JsonText::from),
+        after: merge(kind, "", Some(live_json), &obj.spec.to_json())
+            .map(|a| hide_kept_digests(kind, a))
+            .map(JsonText::from),
     }
 }
 

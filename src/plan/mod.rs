@@ -10,7 +10,7 @@ mod guards;
 mod impact;
 mod model;
 
-pub use diff::{diff, teardown, unsupported, PlanError, SecretKey};
+pub use diff::{diff, teardown, unsupported, PlanError, SecretKey, KEPT_SECRET};
 pub use effects::add_access_effects;
 pub use impact::SAMPLE as IMPACT_SAMPLE;
 pub use model::*;

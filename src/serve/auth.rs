@@ -165,14 +165,29 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
             "a valid bearer token is required (Authorization: Bearer TOKEN)",
         )
         .into_response(),
-        Some(Scope::ReadOnly) if !matches!(*request.method(), Method::GET | Method::HEAD) => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this token may only read; writes need a read-write token",
-        )
-        .into_response(),
+        Some(Scope::ReadOnly)
+            if !matches!(*request.method(), Method::GET | Method::HEAD) && !asks_digests(&request) =>
+        {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this token may only read; writes need a read-write token",
+            )
+            .into_response()
+        }
         Some(_) => next.run(request).await,
     }
+}
+
+/// `POST /v1/orgs/{org}/secret-digests` writes nothing: a read-only token
+/// plans too, and a plan compares secrets by their keyed digests.
+fn asks_digests(request: &Request) -> bool {
+    let path = request.uri().path();
+    request.method() == Method::POST
+        && path
+            .strip_prefix("/v1/orgs/")
+            .and_then(|rest| rest.strip_suffix("/secret-digests"))
+            .is_some_and(|org| !org.is_empty() && !org.contains('/'))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error::ApiError;
-use crate::backend::http::wire::{self, DEFAULT_PAGE, MAX_BODY, MAX_PAGE};
+use crate::backend::http::wire::{self, DEFAULT_PAGE, MAX_PAGE};
 use crate::model::{Kind, Name};
 
 /// Parses a name taken from the path (`..`, `/`, upper case… are refused).
@@ -133,8 +133,8 @@ pub fn cursor(value: Option<&str>) -> Result<Option<(Kind, Name)>, ApiError> {
     }
 }
 
-/// Reads a JSON body: `Content-Type: application/json`, at most 4 MiB,
-/// arriving within `timeout` (408 after), without an object key given twice,
+/// Reads a JSON body: `Content-Type: application/json`, at most `max`
+/// bytes (`serve --max-body-size`), arriving within `timeout` (408 after), without an object key given twice,
 /// parsed into `T` with the path of the first bad field. An empty body is
 /// `None` when `optional`.
 pub async fn json<T: DeserializeOwned>(
@@ -142,15 +142,16 @@ pub async fn json<T: DeserializeOwned>(
     body: Body,
     optional: bool,
     timeout: Duration,
+    max: usize,
 ) -> Result<Option<T>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large(max));
     }
-    let bytes = tokio::time::timeout(timeout, to_bytes(body, MAX_BODY))
+    let bytes = tokio::time::timeout(timeout, to_bytes(body, max))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -159,7 +160,7 @@ pub async fn json<T: DeserializeOwned>(
                 format!("the body did not arrive within {} s", timeout.as_secs()),
             )
         })?
-        .map_err(|_| too_large())?;
+        .map_err(|_| too_large(max))?;
     if bytes.is_empty() && optional {
         return Ok(None);
     }
@@ -301,10 +302,10 @@ impl<'de> Visitor<'de> for Unique<'_> {
     }
 }
 
-fn too_large() -> ApiError {
+fn too_large(max: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
-        format!("the body exceeds {} MiB", MAX_BODY / (1024 * 1024)),
+        format!("the body exceeds {}", wire::bytes_text(max)),
     )
 }

@@ -30,6 +30,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Connections served at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// Largest request body read, in bytes (413 above it).
+    pub max_body: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +40,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_connections: 512,
+            max_body: crate::backend::http::wire::MAX_BODY,
         }
     }
 }

@@ -31,7 +31,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use auth::{Scope, TokenError, Tokens};
@@ -149,6 +149,8 @@ pub struct Inner {
     #[cfg(feature = "dev")]
     requests: AtomicU64,
     body_timeout: Duration,
+    /// Largest request body read, in bytes; advertised on snapshot pages.
+    max_body: usize,
 }
 
 impl std::ops::Deref for AppState {
@@ -165,6 +167,7 @@ impl AppState {
         tokens: Tokens,
         #[cfg(feature = "dev")] faults: Vec<Fault>,
         body_timeout: Duration,
+        max_body: usize,
     ) -> Result<AppState, BackendError> {
         let writer = SqliteBackend::open_for_serving(path)?;
         Ok(AppState(Arc::new(Inner {
@@ -177,6 +180,7 @@ impl AppState {
             #[cfg(feature = "dev")]
             requests: AtomicU64::new(0),
             body_timeout,
+            max_body,
         })))
     }
 
@@ -231,6 +235,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs", get(reads::organizations))
         .route("/v1/orgs/{org}", get(reads::organization))
         .route("/v1/orgs/{org}/snapshot", get(reads::snapshot))
+        .route("/v1/orgs/{org}/secret-digests", post(reads::secret_digests))
         .route(
             "/v1/orgs/{org}/grants",
             get(reads::grants).put(writes::put_grants_batch),
@@ -333,6 +338,7 @@ pub fn run(config: ServeConfig, on_listening: impl FnOnce(SocketAddr, bool)) -> 
         #[cfg(feature = "dev")]
         faults,
         limits.body_timeout,
+        limits.max_body,
     )?;
     let listener =
         std::net::TcpListener::bind(listen).map_err(|source| ServeError::Bind { addr: listen, source })?;

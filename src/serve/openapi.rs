@@ -5,7 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::backend::http::wire::{DEFAULT_HISTORY, DEFAULT_PAGE, MAX_BODY, MAX_HISTORY, MAX_PAGE};
+use crate::backend::http::wire::{
+    bytes_text, DEFAULT_HISTORY, DEFAULT_PAGE, MAX_BODY, MAX_DIGEST_VALUES, MAX_HISTORY, MAX_PAGE,
+};
 use crate::model::Kind;
 
 /// One documented operation.
@@ -36,6 +38,7 @@ const OPS: &[Op] = &[
     Op { method: "get", path: "/v1/orgs", id: "listOrganizations", summary: "Organizations and their revisions, in name order.", auth: true, query: &["limit", "afterName"], headers: &[], body: None, ok: ("200", Some("OrgList")), errors: READ_ERRORS },
     Op { method: "get", path: "/v1/orgs/{org}", id: "getOrganization", summary: "An organization's revision (404 if it was never written).", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("OrgInfo")), errors: READ_ERRORS },
     Op { method: "get", path: "/v1/orgs/{org}/snapshot", id: "snapshot", summary: "Every object of the organization in pages of (kind, name) order; each page carries the organization revision it was read at.", auth: true, query: &["limit", "after"], headers: &[], body: None, ok: ("200", Some("ObjectList")), errors: READ_ERRORS },
+    Op { method: "post", path: "/v1/orgs/{org}/secret-digests", id: "secretDigests", summary: "The keyed digest (HMAC-SHA256 with the directory's key, which never leaves the server) of each secret value sent, in order, as the snapshot's secret fields hold them: how a client compares its secrets. Any valid token, read-only included; at most 1000 values; values are never logged.", auth: true, query: &[], headers: &[], body: Some("DigestsRequest"), ok: ("200", Some("DigestsAnswer")), errors: &["400", "401", "408", "413", "415", "429", "503"] },
     Op { method: "get", path: "/v1/orgs/{org}/grants", id: "getGrants", summary: "The materialized app assignments: distinct rule-made lists, user to list, hand-made grants.", auth: true, query: &[], headers: &[], body: None, ok: ("200", Some("Grants")), errors: READ_ERRORS },
     Op { method: "put", path: "/v1/orgs/{org}/grants", id: "putGrantsBatch", summary: "Replace the rule-made grants of many users in one transaction (empty list: remove them); 404 naming a user who does not exist, and nothing is written.", auth: true, query: &[], headers: &[], body: Some("GrantsBatch"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
     Op { method: "put", path: "/v1/orgs/{org}/grants/{user}", id: "putGrants", summary: "Replace a user's rule-made grants (empty list: remove them).", auth: true, query: &[], headers: &[], body: Some("GrantsPut"), ok: ("200", Some("WriteAnswer")), errors: WRITE_ERRORS },
@@ -103,13 +106,15 @@ fn path_parameter(name: &str) -> Value {
 fn schemas() -> Value {
     let name = json!({"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"});
     let kind = json!({"type": "string", "enum": ["Organization", "User", "Group", "Application", "IdentityProvider", "Role", "RoleBinding", "SecurityPolicy", "AppAssignment"]});
-    let spec = json!({"type": "object", "description": "The kind's spec as in the YAML files (`orgctl schema KIND`); secret fields hold only {\"digest\": …}."});
+    let spec = json!({"type": "object", "description": "The kind's spec as in the YAML files (`orgctl schema KIND`); secret fields hold only {\"digest\": …}, keyed with the directory's key (`POST /v1/orgs/{org}/secret-digests` answers the digest of a value)."});
     let grant = json!({"type": "object", "required": ["app", "role", "rule"], "properties": {"app": name, "role": name, "rule": name}});
     let audit = json!({"type": "object", "required": ["kind", "name", "action"], "properties": {"kind": kind, "name": {"type": "string"}, "action": {"type": "string", "description": "`assign`: the rule-made app assignments an apply wrote (`name` empty; `after` counts users and grants).", "enum": ["create", "update", "replace", "delete", "assign"]}, "before": {}, "after": {}, "specBefore": {}}});
     json!({
         "Status": {"type": "object", "properties": {"status": {"type": "string"}}},
         "Whoami": {"type": "object", "required": ["address"], "properties": {"address": {"type": "string"}}},
-        "Capabilities": {"type": "object", "required": ["unsupported", "transactional", "maxPage"], "properties": {"unsupported": {"type": "array", "description": "Pairs of a kind and the dotted spec path of a field it cannot hold.", "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "string"}}}, "transactional": {"type": "boolean"}, "maxPage": {"type": "integer"}}},
+        "Capabilities": {"type": "object", "required": ["unsupported", "transactional", "maxPage", "maxBodySize"], "properties": {"unsupported": {"type": "array", "description": "Pairs of a kind and the dotted spec path of a field it cannot hold.", "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "string"}}}, "transactional": {"type": "boolean"}, "maxPage": {"type": "integer"}, "maxBodySize": {"type": "integer", "description": "Largest request body the server reads, in bytes (`serve --max-body-size`)."}}},
+        "DigestsRequest": {"type": "object", "additionalProperties": false, "required": ["values"], "properties": {"values": {"type": "array", "maxItems": MAX_DIGEST_VALUES, "items": {"type": "string"}, "description": "Secret values (never logged nor kept)."}}},
+        "DigestsAnswer": {"type": "object", "required": ["digests"], "properties": {"digests": {"type": "array", "items": {"type": "string", "pattern": "^hmac-sha256:[0-9a-f]{32}$"}, "description": "One per value, in order."}}},
         "OrgInfo": {"type": "object", "required": ["name", "revision"], "properties": {"name": name, "revision": {"type": "integer", "minimum": 0}}},
         "OrgList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/OrgInfo"}}, "next": {"type": "string"}}},
         "Object": {"type": "object", "required": ["kind", "name", "spec", "managed", "revision"], "properties": {"kind": kind, "name": name, "spec": spec, "managed": {"type": "boolean"}, "revision": {"type": "string", "pattern": "^r[0-9]+$"}}},
@@ -174,6 +179,10 @@ pub fn document() -> Value {
             created["description"] = json!("Created");
             responses.insert("201".to_string(), created);
         }
+        let mut ok = ok;
+        if op.id == "snapshot" {
+            ok["headers"] = json!({"X-Orgctl-Max-Body-Size": {"description": "The server's request body limit in bytes: a client plans objects to fit it.", "schema": {"type": "integer", "minimum": 1}}});
+        }
         responses.insert(op.ok.0.to_string(), ok);
         for code in op.errors {
             responses.insert(
@@ -190,7 +199,7 @@ pub fn document() -> Value {
             operation["parameters"] = Value::Array(params);
         }
         if let Some(body) = op.body {
-            operation["requestBody"] = json!({"required": op.method == "put", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+            operation["requestBody"] = json!({"required": op.method != "delete", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
         if !op.auth {
             operation["security"] = json!([]);
@@ -203,7 +212,7 @@ pub fn document() -> Value {
         "info": {
             "title": "orgctl directory API",
             "version": "v1",
-            "description": format!("The orgctl directory served by `orgctl serve`. Bearer-token auth on /v1. Objects carry revisions (`r12`); every object write needs a precondition (put: If-None-Match: * to create or If-Match: \"r12\" to replace; delete: If-Match: \"r12\" or *), answers 428 without one and 412 when it no longer holds. Every error answer is JSON (`Error`), 404/405 of unknown routes and 400/414/431 of unparseable requests included. Bodies are JSON, at most {} MiB; pages hold at most {MAX_PAGE} items.", MAX_BODY / (1024 * 1024)),
+            "description": format!("The orgctl directory served by `orgctl serve`. Bearer-token auth on /v1. Objects carry revisions (`r12`); every object write needs a precondition (put: If-None-Match: * to create or If-Match: \"r12\" to replace; delete: If-Match: \"r12\" or *), answers 428 without one and 412 when it no longer holds. Every error answer is JSON (`Error`), 404/405 of unknown routes and 400/414/431 of unparseable requests included. Bodies are JSON, at most {} unless the server was started with `--max-body-size` (the snapshot's `X-Orgctl-Max-Body-Size` and `maxBodySize` of /v1/capabilities say); pages hold at most {MAX_PAGE} items.", bytes_text(MAX_BODY)),
         },
         "security": [{"bearer": []}],
         "paths": paths,

@@ -14,12 +14,12 @@ use super::body::{self, cursor, limit, param, query};
 use super::error::ApiError;
 use super::AppState;
 use crate::backend::http::wire::{
-    self, CapabilitiesBody, GrantsBody, ObjectList, OrgInfo, OrgList, WhoamiBody, WireObject,
-    DEFAULT_HISTORY, MAX_HISTORY, MAX_PAGE,
+    self, CapabilitiesBody, DigestsAnswer, DigestsRequest, GrantsBody, ObjectList, OrgInfo, OrgList,
+    WhoamiBody, WireObject, DEFAULT_HISTORY, MAX_DIGEST_VALUES, MAX_HISTORY, MAX_PAGE,
 };
 use crate::backend::sqlite::served::{PageQuery, StoredObject};
 use crate::backend::Backend;
-use crate::model::{Kind, Name};
+use crate::model::{Kind, Name, SecretValue};
 
 /// A JSON answer with the organization revision header.
 pub(super) fn json_answer<T: Serialize>(status: StatusCode, value: &T, revision: Option<u64>) -> Response {
@@ -70,11 +70,12 @@ pub async fn openapi() -> Response {
 }
 
 /// `GET /v1/capabilities`.
-pub async fn capabilities() -> Response {
+pub async fn capabilities(State(state): State<AppState>) -> Response {
     let body = CapabilitiesBody {
         unsupported: Vec::new(),
         transactional: false,
         max_page: MAX_PAGE,
+        max_body_size: state.max_body,
     };
     json_answer(StatusCode::OK, &body, None)
 }
@@ -190,7 +191,45 @@ pub async fn snapshot(
         prefix: None,
         limit: limit(param(&q, "limit"))?,
     };
-    page(&state, org, q).await
+    let mut answer = page(&state, org, q).await?;
+    answer
+        .headers_mut()
+        .insert(wire::MAX_BODY_HEADER, HeaderValue::from(state.max_body));
+    Ok(answer)
+}
+
+/// `POST /v1/orgs/{org}/secret-digests`: the keyed digest of each value
+/// sent, as this directory's snapshots hold them, so a client compares its
+/// secrets without the key leaving the server. Any valid token may ask (a
+/// read-only token plans too): it learns a guess's digest one request at a
+/// time, never a digest it could test guesses against offline. The values
+/// are neither logged nor kept.
+pub async fn secret_digests(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: axum::http::HeaderMap,
+    request_body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let org = body::name("organization", &org)?;
+    let DigestsRequest { values } =
+        body::json::<DigestsRequest>(&headers, request_body, false, state.body_timeout, state.max_body)
+            .await?
+            .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
+    if values.len() > MAX_DIGEST_VALUES {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("at most {MAX_DIGEST_VALUES} values per request"),
+        )
+        .field("values"));
+    }
+    let values: Vec<SecretValue> = values.into_iter().map(SecretValue::new).collect();
+    let digests = state
+        .read(move |db| {
+            let refs: Vec<&SecretValue> = values.iter().collect();
+            db.secret_digests(&org, &refs).map_err(ApiError::backend)
+        })
+        .await?;
+    Ok(json_answer(StatusCode::OK, &DigestsAnswer { digests }, None))
 }
 
 /// `GET /v1/orgs/{org}/objects/{resource}?limit&after&managed&prefix`.

@@ -5,7 +5,8 @@
 //! replace that revision, `If-None-Match: *` to create) and answers 412 when
 //! it no longer holds; each write is one transaction. Secret values are
 //! accepted only for the object's secret fields, must match the digest the
-//! spec carries, and are never logged or echoed.
+//! spec carries (keyed with the directory's key), and are never logged or
+//! echoed.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +24,8 @@ use super::AppState;
 use crate::backend::http::wire::{
     self, DeleteBody, GrantsBatch, GrantsPut, ManualGrantPut, Problem, PutBody, WriteAnswer,
 };
-use crate::backend::{AuditChange, BackendError, JsonText, Write};
+use crate::backend::sqlite::SqliteBackend;
+use crate::backend::{AuditChange, Backend, BackendError, JsonText, Write};
 use crate::model::{secret_paths, Kind, Name, SecretValue, Spec};
 use crate::validate;
 
@@ -106,14 +108,20 @@ fn parse_spec(kind: Kind, value: Value) -> Result<Spec, ApiError> {
     })
 }
 
-/// Checks secret fields (digest-only, matching the values sent) and returns
-/// the values to store.
+/// A secret value sent with a put and the digest its field carries.
+struct SentSecret {
+    value: SecretValue,
+    digest: Option<String>,
+}
+
+/// Checks secret fields (digest-only, values only for secret fields) and
+/// returns the values to store with the digest each field carries.
 fn secrets_of(
     kind: Kind,
     spec: &Value,
     sent: BTreeMap<String, String>,
     object: &str,
-) -> Result<BTreeMap<String, SecretValue>, ApiError> {
+) -> Result<BTreeMap<String, SentSecret>, ApiError> {
     let paths = secret_paths(kind);
     let mut problems = Vec::new();
     for path in paths {
@@ -136,22 +144,47 @@ fn secrets_of(
             });
             continue;
         }
-        let value = SecretValue::new(value);
         let pointer = format!("{}/digest", crate::model::path::pointer(&path));
-        if spec.pointer(&pointer).and_then(Value::as_str) != Some(value.digest().as_str()) {
-            problems.push(Problem {
-                field: format!("spec.{path}.digest"),
-                message: "does not match the digest of the value sent in `secrets`".to_string(),
-            });
-            continue;
-        }
-        values.insert(path, value);
+        let digest = spec.pointer(&pointer).and_then(Value::as_str).map(str::to_string);
+        values.insert(
+            path,
+            SentSecret {
+                value: SecretValue::new(value),
+                digest,
+            },
+        );
     }
     if problems.is_empty() {
         Ok(values)
     } else {
         Err(ApiError::invalid(object.to_string(), problems))
     }
+}
+
+/// Checks that each secret sent carries, in its spec field, the value's
+/// digest under this directory's key (what `POST …/secret-digests`
+/// answers), and returns the values to store.
+fn keyed_values(
+    db: &SqliteBackend,
+    org: &Name,
+    sent: BTreeMap<String, SentSecret>,
+    object: &str,
+) -> Result<BTreeMap<String, SecretValue>, ApiError> {
+    let values: Vec<&SecretValue> = sent.values().map(|s| &s.value).collect();
+    let digests = db.secret_digests(org, &values).map_err(ApiError::backend)?;
+    let problems: Vec<Problem> = sent
+        .iter()
+        .zip(&digests)
+        .filter(|((_, s), d)| s.digest.as_deref() != Some(d.as_str()))
+        .map(|((path, _), _)| Problem {
+            field: format!("spec.{path}.digest"),
+            message: "does not match the digest of the value sent in `secrets` (ask POST /v1/orgs/{org}/secret-digests)".to_string(),
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(object.to_string(), problems));
+    }
+    Ok(sent.into_iter().map(|(path, s)| (path, s.value)).collect())
 }
 
 /// The per-object domain rules, on a spec whose secrets are digests.
@@ -292,7 +325,7 @@ pub async fn put_object(
         managed,
         secrets,
         audit,
-    } = body::json::<PutBody>(&headers, request_body, false, state.body_timeout)
+    } = body::json::<PutBody>(&headers, request_body, false, state.body_timeout, state.max_body)
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
     check_audit(&audit, kind, &name)?;
@@ -310,6 +343,7 @@ pub async fn put_object(
     });
     let outcome = state
         .write(move |db| {
+            let values = keyed_values(db, &org, values, &object)?;
             let expected = match pre {
                 Precondition::Absent => None,
                 Precondition::Revision(fp) => Some(fp),
@@ -377,9 +411,10 @@ pub async fn delete_object(
             ))
         }
     };
-    let DeleteBody { audit } = body::json::<DeleteBody>(&headers, request_body, true, state.body_timeout)
-        .await?
-        .unwrap_or_default();
+    let DeleteBody { audit } =
+        body::json::<DeleteBody>(&headers, request_body, true, state.body_timeout, state.max_body)
+            .await?
+            .unwrap_or_default();
     check_audit(&audit, kind, &name)?;
     let audit = audit.unwrap_or_else(|| AuditChange {
         kind,
@@ -445,9 +480,10 @@ pub async fn put_grants(
     let org_rev = expected_org_revision(&headers)?;
     let apply = apply_id(&headers)?;
     let user = body::name("user", &user)?;
-    let GrantsPut { mut grants } = body::json::<GrantsPut>(&headers, request_body, false, state.body_timeout)
-        .await?
-        .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
+    let GrantsPut { mut grants } =
+        body::json::<GrantsPut>(&headers, request_body, false, state.body_timeout, state.max_body)
+            .await?
+            .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
     grants.sort();
     grants.dedup();
     let missing = label(Kind::User, &user);
@@ -485,7 +521,7 @@ pub async fn put_grants_batch(
     let org_rev = expected_org_revision(&headers)?;
     let apply = apply_id(&headers)?;
     let GrantsBatch { users, audit } =
-        body::json::<GrantsBatch>(&headers, request_body, false, state.body_timeout)
+        body::json::<GrantsBatch>(&headers, request_body, false, state.body_timeout, state.max_body)
             .await?
             .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
     let writes: Vec<Write> = users
@@ -521,7 +557,7 @@ pub async fn put_manual_grant(
     request_body: Body,
 ) -> Result<Response, ApiError> {
     let ManualGrantPut { role } =
-        body::json::<ManualGrantPut>(&headers, request_body, false, state.body_timeout)
+        body::json::<ManualGrantPut>(&headers, request_body, false, state.body_timeout, state.max_body)
             .await?
             .ok_or_else(|| ApiError::bad_request("invalid_body", "a body is required"))?;
     manual_grant(state, &headers, org, user, app, Some(role)).await

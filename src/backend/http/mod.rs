@@ -122,6 +122,9 @@ pub struct HttpBackend {
     parallelism: usize,
     /// The id every write of the current `write` call carries.
     apply: Option<String>,
+    /// The server's body limit as its snapshot pages advertise it
+    /// ([`wire::MAX_BODY_HEADER`]); [`wire::MAX_BODY`] until one is read.
+    max_body: AtomicUsize,
 }
 
 impl HttpBackend {
@@ -166,7 +169,40 @@ impl HttpBackend {
             transport,
             parallelism,
             apply: None,
+            max_body: AtomicUsize::new(wire::MAX_BODY),
         })
+    }
+
+    /// The server's body limit, as last advertised.
+    fn max_body(&self) -> usize {
+        self.max_body.load(Ordering::Relaxed)
+    }
+
+    /// Asks the server to digest one batch of values (bounded in count and
+    /// bytes); the values travel only in the request body.
+    fn digest_batch(&self, org: &Name, values: &[&SecretValue]) -> Result<Vec<String>, BackendError> {
+        let body = wire::DigestsRequest {
+            values: values.iter().map(|v| v.expose().to_string()).collect(),
+        };
+        let what = format!("digesting the secrets of organization {:?}", org.as_str());
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| BackendError::Remote(format!("{what}: failed to encode the request: {e}")))?;
+        if let Some(message) = size::refused(bytes.len(), &what, self.max_body()) {
+            return Err(BackendError::Remote(message));
+        }
+        let path = format!("/v1/orgs/{}/secret-digests", org.as_str());
+        let response = self
+            .transport
+            .call(Method::POST, &path, &what, &|b| {
+                b.header(CONTENT_TYPE, "application/json").body(bytes.clone())
+            })
+            .map_err(|e| remote(&e))?;
+        let answer: wire::DigestsAnswer = response.json().map_err(|e| {
+            BackendError::Remote(format!(
+                "{what}: the server's answer is not what orgctl expects: {e}"
+            ))
+        })?;
+        Ok(answer.digests)
     }
 
     /// Requests sent so far, retries included (for load figures).
@@ -184,6 +220,14 @@ impl HttpBackend {
             .transport
             .call(Method::GET, path, what, &|b| b)
             .map_err(|e| remote(&e))?;
+        if let Some(max) = response
+            .headers()
+            .get(wire::MAX_BODY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            self.max_body.store(max, Ordering::Relaxed);
+        }
         let bytes = response
             .bytes()
             .map_err(|e| BackendError::Remote(format!("{what}: the answer was cut off: {e}")))?;
@@ -285,7 +329,7 @@ impl HttpBackend {
                 let bytes = json_bytes(&body)?;
                 let path = object_path(*kind, name);
                 let what = format!("writing {}", label(*kind, name));
-                if let Some(message) = size::refused(bytes.len(), &what) {
+                if let Some(message) = size::refused(bytes.len(), &what, self.max_body()) {
                     return Err(CallError::Transport(message));
                 }
                 self.transport.call(Method::PUT, &path, &what, &|b| {
@@ -370,7 +414,7 @@ impl HttpBackend {
             .collect();
         let bytes = json_bytes(&GrantsBatch { users, audit })?;
         let what = format!("writing the app assignments of {} users", jobs.len());
-        if let Some(message) = size::refused(bytes.len(), &what) {
+        if let Some(message) = size::refused(bytes.len(), &what, self.max_body()) {
             return Err(CallError::Transport(message));
         }
         let path = format!("/v1/orgs/{}/grants", org.as_str());
@@ -499,8 +543,11 @@ impl Backend for HttpBackend {
     /// The server holds the same model as the files; each write commits
     /// alone; an object too large for its body limit is a plan error.
     fn capabilities(&self) -> Capabilities {
+        let max_body = self.max_body();
         Capabilities {
-            check: Some(size::check),
+            check: Some(crate::backend::DesiredCheck::new(move |objects| {
+                size::check(objects, max_body)
+            })),
             transactional: false,
             revisions: true,
             ..Capabilities::default()
@@ -538,6 +585,33 @@ impl Backend for HttpBackend {
             }
         }
         Ok(names)
+    }
+
+    /// Batches of at most [`wire::MAX_DIGEST_VALUES`] values and half the
+    /// server's body limit (JSON escapes may double a value's size).
+    fn secret_digests(
+        &self,
+        organization: &Name,
+        values: &[&SecretValue],
+    ) -> Result<Vec<String>, BackendError> {
+        let budget = self.max_body() / 2;
+        let mut digests = Vec::with_capacity(values.len());
+        let mut start = 0;
+        while start < values.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < values.len() && end - start < wire::MAX_DIGEST_VALUES {
+                let len = values[end].expose().len() + 4;
+                if end > start && bytes + len > budget {
+                    break;
+                }
+                bytes += len;
+                end += 1;
+            }
+            digests.extend(self.digest_batch(organization, &values[start..end])?);
+            start = end;
+        }
+        Ok(digests)
     }
 
     /// Pages and grants must all report one revision; a read that straddles

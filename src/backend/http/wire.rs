@@ -21,8 +21,26 @@ pub const DEFAULT_PAGE: usize = 500;
 pub const MAX_HISTORY: usize = 1000;
 /// History entries when a request does not say.
 pub const DEFAULT_HISTORY: usize = 20;
-/// Largest request body the server reads.
+/// Largest request body the server reads unless started with another
+/// (`serve --max-body-size`); it advertises its own in [`MAX_BODY_HEADER`].
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Response header of the snapshot pages: the server's body limit in bytes,
+/// which the client's plan-time size check follows.
+pub const MAX_BODY_HEADER: &str = "x-orgctl-max-body-size";
+/// Most values one `POST …/secret-digests` may carry.
+pub const MAX_DIGEST_VALUES: usize = 1000;
+
+/// A byte count as people read it: `4 MiB`, `96 KiB`, `1000 bytes`.
+pub fn bytes_text(n: usize) -> String {
+    const KIB: usize = 1024;
+    if n >= KIB * KIB && n.is_multiple_of(KIB * KIB) {
+        format!("{} MiB", n / (KIB * KIB))
+    } else if n >= KIB && n.is_multiple_of(KIB) {
+        format!("{} KiB", n / KIB)
+    } else {
+        format!("{n} bytes")
+    }
+}
 /// Response header carrying the organization's revision after a read or write.
 pub const REVISION_HEADER: &str = "x-orgctl-revision";
 
@@ -135,6 +153,26 @@ pub struct CapabilitiesBody {
     pub transactional: bool,
     /// Largest page size.
     pub max_page: usize,
+    /// Largest request body the server reads, in bytes.
+    pub max_body_size: usize,
+}
+
+/// Body of `POST /v1/orgs/{org}/secret-digests`: secret values (at most
+/// [`MAX_DIGEST_VALUES`]) to digest with the directory's key. No `Debug`:
+/// it holds values.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DigestsRequest {
+    /// The values.
+    pub values: Vec<String>,
+}
+
+/// Answer of `POST …/secret-digests`: one keyed digest per value, in order.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DigestsAnswer {
+    /// `hmac-sha256:…`, as the snapshot's secret fields hold them.
+    pub digests: Vec<String>,
 }
 
 /// Answer of `GET /v1/whoami`.

@@ -28,7 +28,7 @@ use crate::backend::{
     AuditEntry, Backend, BackendError, Capabilities, LiveOrg, PolicyCombination, Preconditions, WriteOutcome,
     WriteRequest,
 };
-use crate::model::Name;
+use crate::model::{Name, SecretValue};
 pub use client::Settings;
 
 /// An entry's attributes, references stripped of `@domain`.
@@ -131,7 +131,7 @@ impl Backend for KanidmBackend {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             gaps: mapping::GAPS.to_vec(),
-            check: Some(mapping::check),
+            check: Some(crate::backend::DesiredCheck::new(mapping::check)),
             transactional: false,
             revisions: false,
             preconditions: Preconditions::None,
@@ -179,6 +179,17 @@ impl Backend for KanidmBackend {
 
     fn history(&self, _organization: Option<&Name>, _limit: usize) -> Result<Vec<AuditEntry>, BackendError> {
         Ok(Vec::new())
+    }
+
+    /// Kanidm holds no secret orgctl writes (both secret fields are gaps),
+    /// so no snapshot carries a digest: this process's key serves.
+    fn secret_digests(
+        &self,
+        _organization: &Name,
+        values: &[&SecretValue],
+    ) -> Result<Vec<String>, BackendError> {
+        let key = crate::backend::process_digest_key();
+        Ok(values.iter().map(|v| key.digest(v)).collect())
     }
 }
 

@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::backend::{
     AuditEntry, Backend, BackendError, Capabilities, LiveOrg, Preconditions, WriteOutcome, WriteRequest,
 };
-use crate::model::Name;
+use crate::model::{DigestKey, Name, SecretValue};
 pub use client::Credentials;
 
 /// Ownership marker (`"true"`) on users, groups, clients, roles, IdPs and the realm.
@@ -47,6 +47,9 @@ const NAME_ATTR: &str = "orgctl.io/name";
 const TYPE_ATTR: &str = "orgctl.io/type";
 /// The digest of an identity provider's client secret (Keycloak masks the value).
 const SECRET_DIGEST: &str = "orgctl.io/secret-digest";
+/// The realm attribute holding the key of its secret digests (hex), made at
+/// the first identity-provider secret orgctl writes to the realm.
+const DIGEST_KEY_ATTR: &str = "orgctl.io/secret-digest-key";
 /// The top-level group holding one group per AppAssignment rule.
 const CONTAINER: &str = "orgctl-assignments";
 /// The top-level group holding one group per distinct rule-made grant list.
@@ -208,6 +211,16 @@ struct Index {
     exists: bool,
     /// True once the user profile keeps attributes orgctl writes.
     profile_ready: bool,
+    /// The realm's digest key ([`DIGEST_KEY_ATTR`]), if it has one.
+    digest_key: Option<DigestKey>,
+}
+
+/// The key a realm's digests are made with: its own when it has one, else
+/// this process's (client secrets are read in clear and digested on each
+/// read, so any key compares; identity-provider digests stored without the
+/// realm's key match no value and are rewritten once, with it).
+fn digest_key_of(index_key: Option<&DigestKey>) -> &DigestKey {
+    index_key.unwrap_or_else(|| crate::backend::process_digest_key())
 }
 
 /// A Keycloak server reached through its admin API.
@@ -266,7 +279,7 @@ impl Backend for KeycloakBackend {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             gaps: mapping::GAPS.to_vec(),
-            check: Some(mapping::check),
+            check: Some(crate::backend::DesiredCheck::new(mapping::check)),
             transactional: false,
             revisions: false,
             preconditions: Preconditions::None,
@@ -321,6 +334,27 @@ impl Backend for KeycloakBackend {
 
     fn history(&self, _organization: Option<&Name>, _limit: usize) -> Result<Vec<AuditEntry>, BackendError> {
         Ok(Vec::new())
+    }
+
+    /// With the key the last snapshot found in the realm (read again when
+    /// there was none of this realm).
+    fn secret_digests(
+        &self,
+        organization: &Name,
+        values: &[&SecretValue],
+    ) -> Result<Vec<String>, BackendError> {
+        let cached = self
+            .indexes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(organization)
+            .map(|i| i.digest_key.clone());
+        let key = match cached {
+            Some(k) => k,
+            None => read::realm_digest_key(&self.client, organization)?,
+        };
+        let key = digest_key_of(key.as_ref());
+        Ok(values.iter().map(|v| key.digest(v)).collect())
     }
 }
 

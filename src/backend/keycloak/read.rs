@@ -11,12 +11,12 @@ use serde_json::{json, Map, Value};
 use super::client::{seg, Client};
 use super::mapping::{password_from_policy, permissions_of};
 use super::{
-    attr, attrs_of, is_managed, Index, ACCESS_ROLE, BINDING_PREFIX, BUILTIN_CLIENTS, CONTAINER, GRANTS,
-    GRANTS_ATTR, GRANTS_PREFIX, KIND_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX, SECRET_DIGEST,
-    SPEC_ATTR, SUPER_ADMIN_ATTR, TYPE_ATTR,
+    attr, attrs_of, is_managed, Index, ACCESS_ROLE, BINDING_PREFIX, BUILTIN_CLIENTS, CONTAINER,
+    DIGEST_KEY_ATTR, GRANTS, GRANTS_ATTR, GRANTS_PREFIX, KIND_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR,
+    ROLE_PREFIX, SECRET_DIGEST, SPEC_ATTR, SUPER_ADMIN_ATTR, TYPE_ATTR,
 };
 use crate::backend::{BackendError, LiveGrants, LiveOrg, RuleGrant};
-use crate::model::{Duration, Field, Kind, Name, SecretValue};
+use crate::model::{DigestKey, Duration, Field, Kind, Name, SecretValue};
 
 /// Page size of user and member lists.
 const PAGE: usize = 1000;
@@ -103,6 +103,37 @@ fn all_users(client: &Client, r: &str) -> Result<Vec<Value>, BackendError> {
     Ok(users)
 }
 
+/// The realm's digest key, if its attribute holds one.
+fn key_in(settings: &Value) -> Option<DigestKey> {
+    flat_attrs(settings)
+        .get(DIGEST_KEY_ATTR)
+        .and_then(|hex| DigestKey::from_hex(hex))
+}
+
+/// The digest key of `realm` (one read of its settings); `None` when it has
+/// none or does not exist.
+pub fn realm_digest_key(client: &Client, realm: &Name) -> Result<Option<DigestKey>, BackendError> {
+    let r = format!("/{}", seg(realm.as_str()));
+    let settings = client.get_opt(&r, &format!("realm {:?}", realm.as_str()))?;
+    Ok(settings.as_ref().and_then(key_in))
+}
+
+/// An application's spec without its client secret's digest, for its
+/// fingerprint: that digest may be made with this process's key, and a
+/// saved plan is checked by another process.
+fn without_client_secret(kind: Kind, spec: &Value) -> std::borrow::Cow<'_, Value> {
+    match spec.pointer("/oidc/clientSecret") {
+        Some(_) if kind == Kind::Application => {
+            let mut copy = spec.clone();
+            if let Some(o) = copy.get_mut("oidc").and_then(Value::as_object_mut) {
+                o.remove("clientSecret");
+            }
+            std::borrow::Cow::Owned(copy)
+        }
+        _ => std::borrow::Cow::Borrowed(spec),
+    }
+}
+
 fn names(items: &[Value], key: &str) -> Vec<String> {
     items
         .iter()
@@ -165,10 +196,16 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
         )?
         .body;
     let users = all_users(client, &r)?;
-    let mut index = Index::default();
+    let mut index = Index {
+        digest_key: key_in(&settings),
+        ..Index::default()
+    };
+    let digest_key = super::digest_key_of(index.digest_key.as_ref()).clone();
     let mut objects = BTreeMap::new();
     let mut put = |kind: Kind, name: Name, spec: Value, managed: bool| -> Result<(), BackendError> {
-        let object = crate::backend::remote::live_object(kind, &name, spec, managed, "Keycloak")?;
+        let fingerprint = crate::backend::remote::fingerprint(&without_client_secret(kind, &spec), managed);
+        let mut object = crate::backend::remote::live_object(kind, &name, spec, managed, "Keycloak")?;
+        object.fingerprint = fingerprint;
         objects.insert((kind, name), object);
         Ok(())
     };
@@ -341,7 +378,11 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
     };
     let secrets: Vec<Option<String>> = secrets_to_read
         .iter()
-        .map(|(_, uuid)| secret_of.get(uuid).map(|s| SecretValue::new(s).digest()))
+        .map(|(_, uuid)| {
+            secret_of
+                .get(uuid)
+                .map(|s| digest_key.digest(&SecretValue::new(s)))
+        })
         .collect();
     for ((name, _), digest) in secrets_to_read.iter().zip(secrets) {
         if let (Some(d), Some((spec, _))) = (digest, app_specs.get_mut(name)) {

@@ -18,15 +18,15 @@ use super::mapping::{admin_roles_for, policy_with_password};
 use super::read::{flat_attrs, USER_FIELDS};
 use super::wave;
 use super::{
-    grant_key, grants_text, Index, ACCESS_ROLE, BINDING_PREFIX, CONTAINER, GRANTS, GRANTS_ATTR,
-    GRANTS_PREFIX, KIND_ATTR, MANAGED, MFA_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX,
+    grant_key, grants_text, Index, ACCESS_ROLE, BINDING_PREFIX, CONTAINER, DIGEST_KEY_ATTR, GRANTS,
+    GRANTS_ATTR, GRANTS_PREFIX, KIND_ATTR, MANAGED, MFA_ATTR, NAME_ATTR, ORG_ATTR, POLICY_ATTR, ROLE_PREFIX,
     SECRET_DIGEST, SPEC_ATTR, SUPER_ADMIN_ATTR, TYPE_ATTR,
 };
 use crate::backend::{BackendError, RuleGrant, Write};
 use crate::model::{
-    AppType, ApplicationSpec, Collection, CollectionMode, Field, GroupSpec, IdentityProviderSpec, Kind, Name,
-    OrganizationSpec, ProviderType, RoleBindingSpec, RoleSpec, SecretValue, SecurityPolicySpec, Spec,
-    UserSpec, UserStatus,
+    AppType, ApplicationSpec, Collection, CollectionMode, DigestKey, Field, GroupSpec, IdentityProviderSpec,
+    Kind, Name, OrganizationSpec, ProviderType, RoleBindingSpec, RoleSpec, SecretValue, SecurityPolicySpec,
+    Spec, UserSpec, UserStatus,
 };
 
 /// Fields of a representation the server computes: never sent back.
@@ -1103,6 +1103,33 @@ impl<'a> Writer<'a> {
 
     // ---- identity providers ----------------------------------------------
 
+    /// The realm's digest key, made and stored in the realm
+    /// ([`DIGEST_KEY_ATTR`]) on first need. Two processes making one at the
+    /// same moment: the last stored wins, and a digest made with the other
+    /// reads as a changed secret once, rewritten by the next apply.
+    fn realm_digest_key(&mut self) -> Result<DigestKey, BackendError> {
+        if let Some(k) = &self.index.digest_key {
+            return Ok(k.clone());
+        }
+        let object = format!("realm {:?}", self.realm.as_str());
+        let realm = self.client.get(&self.r(""), &object)?;
+        let key = match flat_attrs(&realm)
+            .get(DIGEST_KEY_ATTR)
+            .and_then(|h| DigestKey::from_hex(h))
+        {
+            Some(k) => k,
+            None => {
+                let key = crate::backend::random_digest_key();
+                let mut body = json!({ "attributes": realm.get("attributes").cloned().unwrap_or(json!({})) });
+                set_flat_attr(&mut body, DIGEST_KEY_ATTR, Some(&key.to_hex()));
+                self.client.send(Method::PUT, &self.r(""), Some(&body), &object)?;
+                key
+            }
+        };
+        self.index.digest_key = Some(key.clone());
+        Ok(key)
+    }
+
     fn put_idp(
         &mut self,
         name: &Name,
@@ -1152,7 +1179,7 @@ impl<'a> Writer<'a> {
         }
         if let Some(secret) = secret {
             idp["config"]["clientSecret"] = json!(secret.expose());
-            idp["config"][SECRET_DIGEST] = json!(secret.digest());
+            idp["config"][SECRET_DIGEST] = json!(self.realm_digest_key()?.digest(secret));
         }
         idp["config"][MANAGED] = json!(if managed { "true" } else { "false" });
         if exists {

@@ -5,7 +5,7 @@
 //! about plans, YAML or rendering. Every write request is one `BEGIN IMMEDIATE`
 //! transaction: it commits whole or leaves the file exactly as it was.
 //!
-//! Schema (version 2, see [`schema`]; the version is `PRAGMA user_version`):
+//! Schema (version 4, see [`schema`]; the version is `PRAGMA user_version`):
 //!
 //! - `revision(id = 0, value)`: the global revision counter. Each write request
 //!   that changes something takes the next value.
@@ -20,6 +20,8 @@
 //!   write; the object's fingerprint is `r<revision>`.
 //! - `secrets(organization, kind, name, path, value)`: secret values by dotted
 //!   spec path, kept apart from the specs so a snapshot never reads them.
+//!   The spec's `{digest}` of each is keyed with `digest_key(id = 0, key)`
+//!   (version 4): 32 random bytes made with the file, never read out of it.
 //! - `grant_sets(organization, id, grants)`, `user_grants(organization, user,
 //!   set_id)` (version 2): the app assignments rules made, materialized;
 //!   each distinct list once (JSON `[[app, role, rule], …]` sorted by app),
@@ -52,7 +54,7 @@ use super::{
     AuditChange, AuditEntry, Backend, BackendError, Capabilities, LiveGrants, LiveObject, LiveOrg, RuleGrant,
     WriteOutcome, WriteRequest,
 };
-use crate::model::{Kind, Name, Spec};
+use crate::model::{Kind, Name, SecretValue, Spec};
 
 /// How long a connection waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -181,6 +183,23 @@ impl Backend for SqliteBackend {
 
     fn history(&self, organization: Option<&Name>, limit: usize) -> Result<Vec<AuditEntry>, BackendError> {
         self.read(|conn| history_of(conn, organization, limit))
+    }
+
+    /// One key for the whole file: its organizations share the directory.
+    fn secret_digests(
+        &self,
+        _organization: &Name,
+        values: &[&SecretValue],
+    ) -> Result<Vec<String>, BackendError> {
+        let key = self.read(|conn| {
+            schema::digest_key(conn)
+                .map_err(storage)?
+                .ok_or_else(|| BackendError::Corrupt {
+                    object: "secret-digest key".to_string(),
+                    message: "it is not 32 bytes long".to_string(),
+                })
+        })?;
+        Ok(values.iter().map(|v| key.digest(v)).collect())
     }
 }
 

@@ -3,7 +3,8 @@
 //! `i + 1`. Migrations are only ever appended, never edited, and all pending
 //! ones run in one `BEGIN IMMEDIATE` transaction, so two processes opening the
 //! same fresh file cannot both migrate it and a failed migration leaves the file
-//! as it was. This module must not know about specs or the engine.
+//! as it was. This module must not know about specs or the engine (a secret's
+//! digest is found by its stored dotted path alone).
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -88,8 +89,67 @@ CREATE INDEX user_grants_by_set ON user_grants (organization, set_id);
 ALTER TABLE audit ADD COLUMN apply TEXT;
 ";
 
+/// Schema version 4: the directory's secret-digest key (HMAC-SHA256, 32
+/// random bytes), made with the store and never given out; the digests of
+/// the secrets an older file holds are recomputed with it ([`rekey_digests`]).
+const V4: &str = "
+CREATE TABLE digest_key (
+    id  INTEGER PRIMARY KEY CHECK (id = 0),
+    key BLOB NOT NULL CHECK (length(key) = 32)
+);
+";
+
+/// One migration: SQL, then an optional step that rewrites data.
+struct Migration {
+    sql: &'static str,
+    then: Option<fn(&Connection) -> rusqlite::Result<()>>,
+}
+
 /// Every migration in order; the schema version of a file is how many ran.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[Migration] = &[
+    Migration { sql: V1, then: None },
+    Migration { sql: V2, then: None },
+    Migration { sql: V3, then: None },
+    Migration {
+        sql: V4,
+        then: Some(rekey_digests),
+    },
+];
+
+/// Creates the digest key and rewrites each stored secret's digest (the
+/// `digest` member at the secret's dotted path in its object's spec) as the
+/// keyed digest of the stored value, so a store upgraded from unkeyed
+/// digests plans no change for secrets nobody changed. Object revisions
+/// stay: the secret is the same, only its stored fingerprint of it changes.
+fn rekey_digests(tx: &Connection) -> rusqlite::Result<()> {
+    let key = crate::backend::random_digest_key();
+    tx.execute(
+        "INSERT INTO digest_key (id, key) VALUES (0, ?1)",
+        [key.as_bytes()],
+    )?;
+    let mut secrets = tx.prepare("SELECT organization, kind, name, path, value FROM secrets")?;
+    let rows: Vec<[String; 5]> = secrets
+        .query_map([], |r| {
+            Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?])
+        })?
+        .collect::<Result<_, _>>()?;
+    for [org, kind, name, path, value] in rows {
+        let digest = key.digest(&crate::model::SecretValue::new(value));
+        let json_path = format!("$.{path}.digest");
+        tx.execute(
+            "UPDATE objects SET spec = json_set(spec, ?4, ?5)
+             WHERE organization = ?1 AND kind = ?2 AND name = ?3 AND json_type(spec, ?4) = 'text'",
+            rusqlite::params![org, kind, name, json_path, digest],
+        )?;
+    }
+    Ok(())
+}
+
+/// The directory's secret-digest key (schema version 4 and later).
+pub(super) fn digest_key(conn: &Connection) -> rusqlite::Result<Option<crate::model::DigestKey>> {
+    let bytes: Vec<u8> = conn.query_row("SELECT key FROM digest_key WHERE id = 0", [], |r| r.get(0))?;
+    Ok(crate::model::DigestKey::from_bytes(&bytes))
+}
 
 /// The highest schema version this build understands.
 pub(super) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -124,13 +184,22 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     if version(conn)? == SCHEMA_VERSION {
         return Ok(());
     }
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Runs the migrations from the file's version up to `target` in one
+/// transaction (a test stops short of the newest to make an older file).
+pub(super) fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), MigrateError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read again under the write lock: another process may have migrated.
     let from = version(&tx)?;
-    for sql in MIGRATIONS.iter().skip(from as usize) {
-        tx.execute_batch(sql)?;
+    for m in MIGRATIONS.iter().take(target as usize).skip(from as usize) {
+        tx.execute_batch(m.sql)?;
+        if let Some(then) = m.then {
+            then(&tx)?;
+        }
     }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.pragma_update(None, "user_version", target.max(from))?;
     tx.commit()?;
     Ok(())
 }

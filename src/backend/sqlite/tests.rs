@@ -10,6 +10,7 @@ use tempfile::TempDir;
 use super::SqliteBackend;
 use crate::backend::{AuditChange, Backend, BackendError, JsonText, Write, WriteOutcome, WriteRequest};
 use crate::model::{Kind, Name, SecretValue, Spec};
+use rusqlite::Connection;
 
 fn name(s: &str) -> Name {
     s.parse().unwrap()
@@ -61,12 +62,21 @@ fn put_user(org: &str, n: &str, expected: Option<&str>) -> Write {
     put(Kind::User, n, user(org, n), true, expected)
 }
 
+/// `value`'s digest under the directory's key.
+fn digest_of(b: &SqliteBackend, value: &str) -> String {
+    let d = b
+        .secret_digests(&name("acme"), &[&SecretValue::new(value)])
+        .expect("digest");
+    d.into_iter().next().expect("one digest")
+}
+
 fn put_app_with_secret(org: &str, n: &str, secret: &str, expected: Option<&str>) -> Write {
     let value = SecretValue::new(secret);
     Write::Put {
         kind: Kind::Application,
         name: name(n),
-        spec: oidc_app(org, &value.digest()),
+        // The backend digests the value with its own key whatever is sent.
+        spec: oidc_app(org, "hmac-sha256:sent"),
         secrets: BTreeMap::from([("oidc.clientSecret".to_string(), value)]),
         managed: true,
         expected: expected.map(str::to_string),
@@ -405,7 +415,8 @@ fn secrets_are_kept_apart_from_specs_replaced_and_deleted() {
         .query_row("SELECT spec FROM objects WHERE name = 'crm'", [], |r| r.get(0))
         .unwrap();
     assert!(!spec_text.contains("hunter2"));
-    assert!(spec_text.contains(&SecretValue::new("hunter2").digest()));
+    let digest = digest_of(&b, "hunter2");
+    assert!(spec_text.contains(&digest), "{spec_text}");
 
     // An update that keeps the secret (its digest, no new value) keeps the value.
     let fp = format!("r{}", first.revision);
@@ -415,7 +426,7 @@ fn secrets_are_kept_apart_from_specs_replaced_and_deleted() {
         vec![put(
             Kind::Application,
             "crm",
-            oidc_app("acme", &SecretValue::new("hunter2").digest()),
+            oidc_app("acme", &digest),
             true,
             Some(&fp),
         )],
@@ -954,7 +965,7 @@ fn a_version_one_file_is_migrated_to_the_current_version_keeping_its_objects() {
         b.conn
             .execute_batch(
                 "DROP TABLE grant_sets; DROP TABLE user_grants; DROP TABLE manual_grants;
-                 ALTER TABLE audit DROP COLUMN apply; PRAGMA user_version = 1;",
+                 ALTER TABLE audit DROP COLUMN apply; DROP TABLE digest_key; PRAGMA user_version = 1;",
             )
             .unwrap();
     }
@@ -963,7 +974,7 @@ fn a_version_one_file_is_migrated_to_the_current_version_keeping_its_objects() {
         .conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let index: i64 = b
         .conn
         .query_row(
@@ -984,4 +995,46 @@ fn a_version_one_file_is_migrated_to_the_current_version_keeping_its_objects() {
         vec![grants("ann", vec![grant("jira", "user", "all")])],
     );
     assert_eq!(b.snapshot(&name("acme")).unwrap().grants.rule_grant_count(), 1);
+}
+
+#[test]
+fn digests_are_keyed_per_directory_and_an_upgraded_store_is_rekeyed() {
+    let (_dir, path) = temp_db();
+    // A store of schema version 3 holding an unkeyed digest, as orgctl wrote them.
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        super::schema::migrate_to(&mut conn, 3).unwrap();
+        let unkeyed = "sha256:f52fbd32b2b3b86ff88ef6c490628285";
+        conn.execute(
+            "INSERT INTO objects (organization, kind, name, spec, managed, revision) VALUES ('acme', 'Application', 'crm', ?1, 1, 7)",
+            [oidc_app("acme", unkeyed).to_json().to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO secrets (organization, kind, name, path, value) VALUES ('acme', 'Application', 'crm', 'oidc.clientSecret', 'hunter2')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO organizations (name, revision) VALUES ('acme', 7)",
+            [],
+        )
+        .unwrap();
+    }
+    let b = SqliteBackend::open(&path).unwrap();
+    let live = b.snapshot(&name("acme")).unwrap();
+    let crm = live.get(Kind::Application, &name("crm")).expect("crm");
+    let stored = crm.spec.to_json()["oidc"]["clientSecret"]["digest"].clone();
+    // The stored digest is now the keyed one a plan computes: no change to plan.
+    assert_eq!(stored, serde_json::json!(digest_of(&b, "hunter2")));
+    assert!(stored
+        .as_str()
+        .is_some_and(|d| d.starts_with(crate::model::DIGEST_PREFIX)));
+    assert_eq!(crm.fingerprint, "r7", "rekeying is not a change of the object");
+    // Another directory has another key.
+    let (_dir2, path2) = temp_db();
+    let other = SqliteBackend::open(&path2).unwrap();
+    let mut other = other;
+    apply_now(&mut other, "acme", vec![put_user("acme", "bob", None)]);
+    assert_ne!(digest_of(&other, "hunter2"), digest_of(&b, "hunter2"));
 }

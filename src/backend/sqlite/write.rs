@@ -10,13 +10,13 @@
 //! fields redacted; `null` when it did not exist), so history can undo it.
 //! Secret values are written here and nowhere else, and never logged.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
 use super::{begin_write, fingerprint, label, org_revision, revision_to_sql, storage};
 use crate::backend::{AuditChange, BackendError, RuleGrant, Write, WriteOutcome, WriteRequest};
-use crate::model::{Kind, Name};
+use crate::model::{DigestKey, Kind, Name, SecretValue};
 
 /// The stored revision and spec of one object, if it exists.
 const SELECT_OBJECT: &str =
@@ -134,6 +134,12 @@ pub(super) fn write_checked(
         let mut insert_secret = tx.prepare_cached(INSERT_SECRET).map_err(storage)?;
         let mut grant_lists = GrantLists::default();
         let mut spec_json = Vec::new();
+        // Only puts need it (grant writes, the bulk of large requests, do not).
+        let digest_key = if writes.iter().any(|w| matches!(w, Write::Put { .. })) {
+            Some(stored_key(&tx)?)
+        } else {
+            None
+        };
 
         for (done, w) in writes.iter().enumerate() {
             let (kind, name) = w.target();
@@ -176,8 +182,13 @@ pub(super) fn write_checked(
                         ));
                     }
                     check_put(*kind, name, expected.as_deref(), live)?;
+                    let key = match &digest_key {
+                        Some(k) => k,
+                        None => return Err(storage_msg("no digest key was read")),
+                    };
+                    let json = with_own_digests(spec.to_json(), secrets, key);
                     spec_json.clear();
-                    serde_json::to_writer(&mut spec_json, &spec.to_json()).map_err(storage)?;
+                    serde_json::to_writer(&mut spec_json, &json).map_err(storage)?;
                     let spec_text = std::str::from_utf8(&spec_json).map_err(storage)?;
                     upsert
                         .execute(params![
@@ -191,7 +202,7 @@ pub(super) fn write_checked(
                         .map_err(storage)?;
                     // A new object has no secrets: a delete removes them with the object.
                     if live.is_some() {
-                        drop_stale_secrets(&tx, org, *kind, name, spec, secrets)?;
+                        drop_stale_secrets(&tx, org, *kind, name, &json, secrets, key)?;
                     }
                     for (path, value) in secrets {
                         insert_secret
@@ -346,6 +357,37 @@ fn insert_audit(
     Ok(())
 }
 
+fn storage_msg(message: &str) -> BackendError {
+    BackendError::Storage(message.to_string().into())
+}
+
+/// The directory's digest key, read inside the write transaction.
+fn stored_key(tx: &Connection) -> Result<DigestKey, BackendError> {
+    super::schema::digest_key(tx)
+        .map_err(storage)?
+        .ok_or_else(|| BackendError::Corrupt {
+            object: "secret-digest key".to_string(),
+            message: "it is not 32 bytes long".to_string(),
+        })
+}
+
+/// `spec` with each secret written now digested with this directory's key:
+/// the digest the caller sent was made with the key it was shown, which is
+/// another when the file was created after the plan (a plan of a missing
+/// file reads an empty stand-in), so the stored digest is always our own.
+fn with_own_digests(
+    mut spec: serde_json::Value,
+    secrets: &BTreeMap<String, SecretValue>,
+    key: &DigestKey,
+) -> serde_json::Value {
+    for (path, value) in secrets {
+        if let Some(slot) = spec.pointer_mut(&crate::model::path::pointer(path)) {
+            *slot = serde_json::json!({ "digest": key.digest(value) });
+        }
+    }
+    spec
+}
+
 /// Before an object's secrets are written again: drops each stored value
 /// that is replaced or that the spec no longer stands for. A value the spec
 /// still references by its digest, and that the write does not replace,
@@ -355,10 +397,10 @@ fn drop_stale_secrets(
     org: &str,
     kind: Kind,
     name: &Name,
-    spec: &crate::model::Spec,
-    replaced: &std::collections::BTreeMap<String, crate::model::SecretValue>,
+    json: &serde_json::Value,
+    replaced: &BTreeMap<String, SecretValue>,
+    key: &DigestKey,
 ) -> Result<(), BackendError> {
-    let json = spec.to_json();
     let mut stmt = tx
         .prepare_cached("SELECT path, value FROM secrets WHERE organization = ?1 AND kind = ?2 AND name = ?3")
         .map_err(storage)?;
@@ -373,7 +415,7 @@ fn drop_stale_secrets(
         let still_referenced = json
             .pointer(&pointer)
             .and_then(serde_json::Value::as_str)
-            .is_some_and(|d| d == crate::model::SecretValue::new(&value).digest());
+            .is_some_and(|d| d == key.digest(&SecretValue::new(value)));
         if replaced.contains_key(&path) || !still_referenced {
             tx.prepare_cached(DELETE_SECRET)
                 .and_then(|mut s| s.execute(params![org, kind.as_str(), name.as_str(), path]))

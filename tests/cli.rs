@@ -2,6 +2,8 @@
 //! of the binary against an embedded directory in a temporary folder.
 
 mod common;
+#[path = "cli/help.rs"]
+mod help;
 
 use std::path::{Path, PathBuf};
 

@@ -3,43 +3,18 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use super::args::{ApplyArgs, Cli, OutputFormat, PlanArgs, PlanFlags, TextOrJson, ValidateArgs};
-use super::printer::{versioned_json, Printer};
+use super::args::{ApplyArgs, OutputFormat, PlanArgs, TextOrJson, ValidateArgs};
+use super::printer::Printer;
 use super::progress::{count, Writing};
+use super::settings::{BackendSettings, PlanSettings};
 use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
 use crate::apply::{self, EnvAndFiles};
 use crate::backend::Backend;
 use crate::diagnostic::error_chain;
 use crate::engine;
-use crate::plan::{GuardOptions, Plan, PlanOptions, FORMAT_VERSION};
+use crate::plan::{Plan, FORMAT_VERSION};
 use crate::render::{self, Format};
 use crate::validate;
-
-/// The plan options of the shared plan flags; an `--as` that is no valid
-/// name is reported here.
-pub(super) fn options(printer: &Printer, flags: &PlanFlags) -> Result<PlanOptions, Reported> {
-    let applier = match &flags.applier {
-        Some(a) => Some(a.parse::<crate::model::Name>().map_err(|e| {
-            printer.error(&format!("--as {a:?}: {e}"));
-            Reported
-        })?),
-        None => None,
-    };
-    Ok(PlanOptions {
-        prune: flags.prune,
-        adopt: flags.adopt,
-        max_deletes: flags.max_deletes,
-        impact_detail: flags.impact_detail,
-        guard: GuardOptions {
-            applier,
-            addresses: flags.my_ip.clone(),
-            force: flags.force,
-        },
-        prune_only: None,
-        // The engine takes it from the backend's capabilities.
-        policies: Default::default(),
-    })
-}
 
 fn format_of(o: OutputFormat) -> Format {
     match o {
@@ -57,7 +32,7 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
             let objects: usize = state.organizations.values().map(|o| o.objects.len()).sum();
             let orgs = state.organizations.len();
             if a.output == TextOrJson::Json {
-                printer.out(&versioned_json(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] })));
+                printer.json(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] }));
             } else {
                 printer.out(&format!(
                     "The files are valid: {} in {}.",
@@ -69,9 +44,7 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
         }
         Err(diags) => {
             if a.output == TextOrJson::Json {
-                printer.out(&versioned_json(
-                    &serde_json::json!({ "valid": false, "problems": diags }),
-                ));
+                printer.json(&serde_json::json!({ "valid": false, "problems": diags }));
             } else {
                 print_diagnostics(printer, &diags);
             }
@@ -85,18 +58,18 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
 /// files leave it untouched.
 fn make_plan(
     printer: &Printer,
-    cli: &Cli,
     files: &[std::path::PathBuf],
-    flags: &PlanFlags,
+    backend: &BackendSettings,
+    settings: &PlanSettings,
 ) -> Result<(Box<dyn Backend>, engine::Planned), Reported> {
     let sources = read_sources(printer, files)?;
-    let backend = open_backend(printer, cli)?;
-    let mut options = options(printer, flags)?;
+    let backend = open_backend(printer, backend)?;
+    let mut options = settings.options.clone();
     if options.guard.addresses.is_empty() {
         // No --my-ip: the addresses the backend sees this machine at, if it can tell.
         options.guard.addresses = backend.client_addresses();
     }
-    let exceptions = super::posture::read_exceptions(printer, &flags.posture_exceptions)?;
+    let exceptions = super::posture::read_exceptions(printer, &settings.posture_exceptions)?;
     let phase = printer.phase("Reading the files and the live directory, planning");
     let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles);
     drop(phase);
@@ -110,8 +83,8 @@ fn make_plan(
 
 /// `--fail-on-posture`: refuses a plan that introduces an open finding that
 /// severe (each one printed), after the plan was shown.
-fn posture_gate(printer: &Printer, plan: &Plan, flags: &PlanFlags) -> Result<(), Reported> {
-    let Some(level) = flags.fail_on_posture else {
+fn posture_gate(printer: &Printer, plan: &Plan, settings: &PlanSettings) -> Result<(), Reported> {
+    let Some(level) = settings.fail_on_posture else {
         return Ok(());
     };
     let refused = super::posture::refused_by(plan, level);
@@ -134,10 +107,15 @@ fn changes_code(plan: &Plan, detailed: bool) -> ExitCode {
 }
 
 /// `orgctl plan`.
-pub fn plan(printer: &Printer, cli: &Cli, a: &PlanArgs) -> CmdResult {
-    let (_backend, planned) = make_plan(printer, cli, &a.files.files, &a.flags)?;
+pub fn plan(
+    printer: &Printer,
+    a: &PlanArgs,
+    backend: &BackendSettings,
+    settings: &PlanSettings,
+) -> CmdResult {
+    let (_backend, planned) = make_plan(printer, &a.files.files, backend, settings)?;
     printer.out(&render::render(&planned.plan, format_of(a.output), printer.color));
-    posture_gate(printer, &planned.plan, &a.flags)?;
+    posture_gate(printer, &planned.plan, settings)?;
     if let Some(path) = &a.out {
         let json = serde_json::to_string_pretty(&planned.plan).map_err(|e| {
             printer.error(&format!("failed to encode the plan: {e}"));
@@ -194,11 +172,16 @@ fn confirm(printer: &Printer) -> Result<bool, Reported> {
 }
 
 /// `orgctl apply`.
-pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
+pub fn apply(
+    printer: &Printer,
+    a: &ApplyArgs,
+    backend: &BackendSettings,
+    settings: &PlanSettings,
+) -> CmdResult {
     let (mut backend, plan, secrets) = match &a.plan {
         Some(path) => {
             let plan = read_saved_plan(printer, path)?;
-            let backend = open_backend(printer, cli)?;
+            let backend = open_backend(printer, backend)?;
             apply::check_stale(&plan, backend.as_ref()).map_err(|e| {
                 printer.error(&error_chain(&e));
                 Reported
@@ -212,7 +195,7 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
             (backend, plan, secrets)
         }
         None => {
-            let (backend, planned) = make_plan(printer, cli, &a.files, &a.flags)?;
+            let (backend, planned) = make_plan(printer, &a.files, backend, settings)?;
             (backend, planned.plan, planned.secrets)
         }
     };
@@ -226,7 +209,7 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
         }
         return Ok(changes_code(&plan, a.detailed_exitcode));
     }
-    posture_gate(printer, &plan, &a.flags)?;
+    posture_gate(printer, &plan, settings)?;
     if plan.is_empty() {
         if json {
             printer.out(&report::json(&plan, None));

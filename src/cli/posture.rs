@@ -5,8 +5,9 @@
 
 use std::process::ExitCode;
 
-use super::args::{Cli, PostureArgs, PostureFormat, SeverityArg};
+use super::args::{PostureArgs, PostureFormat, SeverityArg};
 use super::printer::Printer;
+use super::settings::BackendSettings;
 use super::{open_backend, open_existing_backend, print_diagnostics, read_sources, CmdResult, Reported};
 use crate::access::AccessModel;
 use crate::backend::{Backend, LiveOrg};
@@ -74,7 +75,7 @@ fn check_one(
 }
 
 /// `orgctl posture`.
-pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
+pub fn posture(printer: &Printer, a: &PostureArgs, live: &BackendSettings) -> CmdResult {
     let exceptions = read_exceptions(printer, &a.exceptions)?;
     let settings = Settings {
         max_full_admins: a.max_full_admins,
@@ -88,11 +89,11 @@ pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
     let use_live = a.live || a.files.is_empty();
     // Files alone need a backend only for what it cannot hold; the embedded
     // directory holds everything, and opening it would create its file.
-    let remote = cli.backend.as_deref().is_some_and(|a| !a.starts_with("sqlite:"));
+    let remote = !live.address.starts_with("sqlite:");
     let backend: Option<Box<dyn Backend>> = if use_live {
-        Some(open_existing_backend(printer, cli)?)
+        Some(open_existing_backend(printer, live)?)
     } else if remote {
-        Some(open_backend(printer, cli)?)
+        Some(open_backend(printer, live)?)
     } else {
         None
     };

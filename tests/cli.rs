@@ -1060,3 +1060,30 @@ fn progress_phases_go_to_stderr_with_progress_and_nowhere_without_it() {
     let r = env.run(&["validate", "-f", files]);
     assert_eq!(r.stdout, "The files are valid: 8 objects in 1 organization.\n");
 }
+
+#[test]
+fn quiet_keeps_results_warnings_and_errors_and_drops_notes_and_progress() {
+    let env = Env::new();
+    let files = small();
+    let loud = env.run(&["plan", "-f", &files, "--out", "plan.json", "--progress"]);
+    assert_eq!(
+        loud.stderr,
+        "Reading the files and the live directory, planning…\nSaved the plan to plan.json; apply it with: orgctl apply --plan plan.json\n"
+    );
+    let quiet = env.run(&["plan", "-f", &files, "--out", "plan.json", "--progress", "-q"]);
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""));
+    assert_eq!(quiet.stdout, loud.stdout, "results are not quieted");
+    let export = env.run(&["--quiet", "export", "--org", "acme"]);
+    assert_eq!(
+        (export.code, export.stderr.as_str()),
+        (1, "error: the directory sqlite:[TMP]/directory.db does not exist: nothing has been applied to it (is --backend or ORGCTL_BACKEND right?)\n"),
+        "errors are not quieted"
+    );
+    let both = env.run(&["plan", "-f", &files, "-q", "-v"]);
+    assert_eq!(both.code, 1, "{}", both.transcript());
+    assert!(
+        both.stderr.contains("'--quiet' cannot be used with '--verbose"),
+        "{}",
+        both.stderr
+    );
+}

@@ -49,7 +49,7 @@ pub(super) fn man(printer: &Printer, a: &ManArgs) -> CmdResult {
     };
     std::fs::create_dir_all(&a.out).map_err(|e| fail(&a.out, e))?;
     clap_mangen::generate_to(command(), &a.out).map_err(|e| fail(&a.out, e))?;
-    printer.err(&format!(
+    printer.note(&format!(
         "Wrote orgctl.1 and a page per command (orgctl-plan.1, …) to {}.",
         a.out.display()
     ));

@@ -76,6 +76,9 @@ pub struct GlobalArgs {
     /// Log more to stderr (-v info, -vv debug, -vvv trace; ORGCTL_LOG takes a tracing filter).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Print only results, warnings and errors: no notes, no progress, logs at error level.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 /// The backend flags as accepted before the command name (hidden).

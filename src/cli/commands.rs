@@ -125,7 +125,7 @@ pub fn plan(
             printer.error(&format!("failed to write {}: {e}", path.display()));
             Reported
         })?;
-        printer.err(&format!(
+        printer.note(&format!(
             "Saved the plan to {}; apply it with: orgctl apply --plan {}",
             path.display(),
             path.display()

@@ -209,7 +209,7 @@ pub fn export(printer: &Printer, a: &ExportArgs, backend: &BackendSettings) -> C
                     return Err(Reported);
                 }
             }
-            printer.err(&format!(
+            printer.note(&format!(
                 "Exported {} of {:?} into {} under {}.",
                 super::progress::count(live.objects.len(), "object"),
                 org.as_str(),

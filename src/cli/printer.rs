@@ -1,8 +1,8 @@
 //! The one place that writes to the terminal: results to stdout, messages,
 //! logs and progress to stderr. It owns the decisions about them, made once
 //! from [`GlobalSettings`]: colour only on a terminal and never with
-//! `--no-color`/`NO_COLOR`, the log level (`-v`), the progress mode, and the
-//! JSON envelope of results. Commands ask it; they never look at a terminal
+//! `--no-color`/`NO_COLOR`, the log level (`-v`), quiet (`-q`: no notes, no
+//! progress), the progress mode, and the JSON envelope of results. Commands ask it; they never look at a terminal
 //! or a colour flag themselves. A closed pipe ends output quietly instead of
 //! failing.
 
@@ -46,6 +46,8 @@ pub struct Printer {
     pub progress: super::progress::Mode,
     /// `-v` count: how much is logged to stderr.
     verbose: u8,
+    /// `-q`: notes and progress are not shown, only errors are logged.
+    quiet: bool,
 }
 
 impl Printer {
@@ -54,8 +56,13 @@ impl Printer {
         Printer {
             color: settings.color && std::io::stdout().is_terminal(),
             color_err: settings.color && std::io::stderr().is_terminal(),
-            progress: super::progress::Mode::detect(settings.progress),
+            progress: if settings.quiet {
+                super::progress::Mode::Off
+            } else {
+                super::progress::Mode::detect(settings.progress)
+            },
             verbose: settings.verbose,
+            quiet: settings.quiet,
         }
     }
 
@@ -64,6 +71,7 @@ impl Printer {
     /// tracing filter, overrides both.
     pub fn start_logging(&self, floor: u8) {
         let level = match self.verbose.max(floor) {
+            _ if self.quiet => "error",
             0 => "warn",
             1 => "info",
             2 => "debug",
@@ -105,6 +113,14 @@ impl Printer {
         let _ = err.write_all(text.as_bytes());
         if !text.ends_with('\n') {
             let _ = err.write_all(b"\n");
+        }
+    }
+
+    /// Writes a note about what was done (a file written…) to stderr,
+    /// unless quiet.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            self.err(text);
         }
     }
 

@@ -75,6 +75,8 @@ pub struct GlobalSettings {
     pub color: bool,
     /// `-v` count.
     pub verbose: u8,
+    /// `-q`: results, warnings and errors only.
+    pub quiet: bool,
     /// `--progress`: phase lines even without a terminal (plan and apply).
     pub progress: bool,
 }
@@ -253,6 +255,7 @@ pub fn global(cli: &Cli, env: &dyn Environment) -> Result<GlobalSettings, Settin
     Ok(GlobalSettings {
         color: !cli.global.no_color && !env.var("NO_COLOR").is_some_and(|v| truthy(&v)),
         verbose: cli.global.verbose,
+        quiet: cli.global.quiet,
         progress,
     })
 }

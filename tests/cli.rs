@@ -983,6 +983,26 @@ fn completions_and_man_pages_are_generated_from_the_real_flags() {
     assert_eq!(bash.code, 0, "{}", bash.transcript());
     assert!(bash.stdout.contains("_orgctl()"), "{}", bash.stdout);
     assert!(bash.stdout.contains("--detailed-exitcode") && bash.stdout.contains("--auto-approve"));
+    // Completion offers each option where the command's help lists it: the
+    // backend flags accepted before a command are not offered there.
+    let opts_of = |case: &str| {
+        let at = bash
+            .stdout
+            .find(&format!("        {case})\n"))
+            .unwrap_or_else(|| panic!("no {case} case"));
+        bash.stdout[at..].lines().nth(1).unwrap_or_default().to_string()
+    };
+    assert!(!opts_of("orgctl").contains("--backend"), "{}", opts_of("orgctl"));
+    assert!(
+        !opts_of("orgctl__subcmd__validate").contains("--backend"),
+        "{}",
+        opts_of("orgctl__subcmd__validate")
+    );
+    assert!(
+        opts_of("orgctl__subcmd__plan").contains("--backend"),
+        "{}",
+        opts_of("orgctl__subcmd__plan")
+    );
     let zsh = env.run(&["completions", "zsh"]);
     assert!(zsh.stdout.starts_with("#compdef orgctl"), "{}", zsh.stdout);
     let bad = env.run(&["completions", "cmd.exe"]);
@@ -1002,6 +1022,7 @@ fn completions_and_man_pages_are_generated_from_the_real_flags() {
     assert!(page("orgctl.1").contains(".TH orgctl 1"), "{}", page("orgctl.1"));
     let plan = page("orgctl-plan.1");
     assert!(plan.contains("detailed\\-exitcode"), "{plan}");
+    assert!(plan.contains("\\-\\-backend") && !page("orgctl-validate.1").contains("\\-\\-backend"));
     assert!(page("orgctl-explain-signin.1").contains("\\-\\-ip"));
 }
 

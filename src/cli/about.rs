@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::args::{command, CompletionsArgs, ManArgs, TextOrJson, VersionArgs};
+use super::args::{documented, CompletionsArgs, ManArgs, TextOrJson, VersionArgs};
 use super::printer::Printer;
 use super::{CmdResult, Reported};
 
@@ -34,7 +34,7 @@ pub(super) fn version(printer: &Printer, a: &VersionArgs) -> CmdResult {
 
 /// `orgctl completions SHELL`: the completion script on stdout.
 pub(super) fn completions(printer: &Printer, a: &CompletionsArgs) -> CmdResult {
-    let mut cmd = command();
+    let mut cmd = documented();
     let mut out = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "orgctl", &mut out);
     printer.out(&String::from_utf8_lossy(&out));
@@ -48,7 +48,7 @@ pub(super) fn man(printer: &Printer, a: &ManArgs) -> CmdResult {
         Reported
     };
     std::fs::create_dir_all(&a.out).map_err(|e| fail(&a.out, e))?;
-    clap_mangen::generate_to(command(), &a.out).map_err(|e| fail(&a.out, e))?;
+    clap_mangen::generate_to(documented(), &a.out).map_err(|e| fail(&a.out, e))?;
     printer.note(&format!(
         "Wrote orgctl.1 and a page per command (orgctl-plan.1, …) to {}.",
         a.out.display()

@@ -56,6 +56,25 @@ pub fn command() -> clap::Command {
         .fold(Cli::command(), |cmd, id| cmd.mut_arg(*id, |a| a.hide(true)))
 }
 
+/// orgctl keeps an identity organization's security set-up as code.
+// The same command line without the flags accepted before the command, for
+// completion scripts (clap_complete offers hidden options too) and man pages.
+#[derive(Debug, Parser)]
+#[command(name = "orgctl", version = super::about::VERSION, about, after_help = EXIT_CODES)]
+struct Documented {
+    #[command(flatten, next_help_heading = "Global options")]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The command line as completions and man pages describe it: only the
+/// options each command lists in its help.
+pub fn documented() -> clap::Command {
+    use clap::CommandFactory;
+    Documented::command()
+}
+
 /// The argument ids of [`BeforeCommandArgs`].
 const BEFORE_COMMAND_IDS: [&str; 7] = [
     "backend",

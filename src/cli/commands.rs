@@ -3,10 +3,10 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use super::args::{ApplyArgs, OutputFormat, PlanArgs, TextOrJson, ValidateArgs};
+use super::args::{TextOrJson, ValidateArgs};
 use super::printer::Printer;
 use super::progress::{count, Writing};
-use super::settings::{BackendSettings, PlanSettings};
+use super::settings::{ApplyCommand, BackendSettings, PlanCommand, PlanSettings};
 use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
 use crate::apply::{self, EnvAndFiles};
 use crate::backend::Backend;
@@ -15,14 +15,6 @@ use crate::engine;
 use crate::plan::{Plan, FORMAT_VERSION};
 use crate::render::{self, Format};
 use crate::validate;
-
-fn format_of(o: OutputFormat) -> Format {
-    match o {
-        OutputFormat::Text => Format::Text,
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Markdown => Format::Markdown,
-    }
-}
 
 /// `orgctl validate`.
 pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
@@ -107,16 +99,11 @@ fn changes_code(plan: &Plan, detailed: bool) -> ExitCode {
 }
 
 /// `orgctl plan`.
-pub fn plan(
-    printer: &Printer,
-    a: &PlanArgs,
-    backend: &BackendSettings,
-    settings: &PlanSettings,
-) -> CmdResult {
-    let (_backend, planned) = make_plan(printer, &a.files.files, backend, settings)?;
-    printer.out(&render::render(&planned.plan, format_of(a.output), printer.color));
-    posture_gate(printer, &planned.plan, settings)?;
-    if let Some(path) = &a.out {
+pub fn plan(printer: &Printer, s: &PlanCommand) -> CmdResult {
+    let (_backend, planned) = make_plan(printer, &s.files, &s.backend, &s.plan)?;
+    printer.out(&render::render(&planned.plan, s.format, printer.color));
+    posture_gate(printer, &planned.plan, &s.plan)?;
+    if let Some(path) = &s.out {
         let json = serde_json::to_string_pretty(&planned.plan).map_err(|e| {
             printer.error(&format!("failed to encode the plan: {e}"));
             Reported
@@ -131,7 +118,7 @@ pub fn plan(
             path.display()
         ));
     }
-    Ok(changes_code(&planned.plan, a.detailed_exitcode))
+    Ok(changes_code(&planned.plan, s.detailed_exitcode))
 }
 
 fn read_saved_plan(printer: &Printer, path: &std::path::Path) -> Result<Plan, Reported> {
@@ -172,16 +159,11 @@ fn confirm(printer: &Printer) -> Result<bool, Reported> {
 }
 
 /// `orgctl apply`.
-pub fn apply(
-    printer: &Printer,
-    a: &ApplyArgs,
-    backend: &BackendSettings,
-    settings: &PlanSettings,
-) -> CmdResult {
-    let (mut backend, plan, secrets) = match &a.plan {
+pub fn apply(printer: &Printer, s: &ApplyCommand) -> CmdResult {
+    let (mut backend, plan, secrets) = match &s.saved_plan {
         Some(path) => {
             let plan = read_saved_plan(printer, path)?;
-            let backend = open_backend(printer, backend)?;
+            let backend = open_backend(printer, &s.backend)?;
             apply::check_stale(&plan, backend.as_ref()).map_err(|e| {
                 printer.error(&error_chain(&e));
                 Reported
@@ -195,21 +177,21 @@ pub fn apply(
             (backend, plan, secrets)
         }
         None => {
-            let (backend, planned) = make_plan(printer, &a.files, backend, settings)?;
+            let (backend, planned) = make_plan(printer, &s.files, &s.backend, &s.plan)?;
             (backend, planned.plan, planned.secrets)
         }
     };
-    let json = a.output == OutputFormat::Json;
+    let json = s.format == Format::Json;
     if !json {
-        printer.out(&render::render(&plan, format_of(a.output), printer.color));
+        printer.out(&render::render(&plan, s.format, printer.color));
     }
-    if a.dry_run {
+    if s.dry_run {
         if json {
             printer.out(&render::render(&plan, Format::Json, false));
         }
-        return Ok(changes_code(&plan, a.detailed_exitcode));
+        return Ok(changes_code(&plan, s.detailed_exitcode));
     }
-    posture_gate(printer, &plan, settings)?;
+    posture_gate(printer, &plan, &s.plan)?;
     if plan.is_empty() {
         if json {
             printer.out(&report::json(&plan, None));
@@ -217,7 +199,7 @@ pub fn apply(
         return Ok(ExitCode::SUCCESS);
     }
     // A saved plan is the change someone reviewed: applying it asks nothing.
-    if a.plan.is_none() && !a.auto_approve && !confirm(printer)? {
+    if s.saved_plan.is_none() && !s.auto_approve && !confirm(printer)? {
         printer.err("Apply cancelled; nothing was changed.");
         return Err(Reported);
     }

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::args::{DiffArgs, ExportArgs, HistoryArgs, Layout, SchemaArgs, TextOrJson};
+use super::args::{ExportArgs, HistoryArgs, Layout, SchemaArgs, TextOrJson};
 use super::printer::Printer;
-use super::settings::{BackendSettings, PlanSettings};
+use super::settings::{BackendSettings, DiffCommand};
 use super::{
     known_organization, open_backend, open_existing_backend, print_engine_error, read_sources, CmdResult,
     Reported,
@@ -43,15 +43,10 @@ fn document(kind: Kind, name: &Name, spec: Value) -> Value {
 }
 
 /// `orgctl diff`.
-pub fn diff(
-    printer: &Printer,
-    a: &DiffArgs,
-    backend: &BackendSettings,
-    settings: &PlanSettings,
-) -> CmdResult {
-    let sources = read_sources(printer, &a.files.files)?;
-    let backend = open_backend(printer, backend)?;
-    let planned = engine::plan(&sources, backend.as_ref(), &settings.options, &EnvAndFiles).map_err(|e| {
+pub fn diff(printer: &Printer, s: &DiffCommand) -> CmdResult {
+    let sources = read_sources(printer, &s.files)?;
+    let backend = open_backend(printer, &s.backend)?;
+    let planned = engine::plan(&sources, backend.as_ref(), &s.plan.options, &EnvAndFiles).map_err(|e| {
         print_engine_error(printer, &e);
         Reported
     })?;
@@ -93,7 +88,7 @@ pub fn diff(
         return Ok(ExitCode::SUCCESS);
     }
     printer.out(&out);
-    Ok(if a.detailed_exitcode {
+    Ok(if s.detailed_exitcode {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS

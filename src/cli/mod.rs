@@ -90,33 +90,29 @@ pub fn run(cli: Cli) -> ExitCode {
 fn dispatch(printer: &Printer, cli: &Cli, env: &dyn settings::Environment) -> CmdResult {
     let before = &cli.before_command;
     let backend = |a: &args::BackendArgs, w: Option<&args::WriteArgs>| settings::backend(a, w, before, env);
-    let plan = |flags: &args::PlanFlags| {
-        settings::plan(flags, env).map_err(|e| {
-            printer.error(&e.to_string());
-            Reported
-        })
-    };
     match &cli.command {
         args::Command::Validate(a) => commands::validate(printer, a),
-        args::Command::Plan(a) => commands::plan(printer, a, &backend(&a.backend, None), &plan(&a.flags)?),
+        args::Command::Plan(a) => commands::plan(
+            printer,
+            &resolved(printer, settings::plan_command(a, before, env))?,
+        ),
         args::Command::Apply(a) => commands::apply(
             printer,
-            a,
-            &backend(&a.backend, Some(&a.writes)),
-            &plan(&a.flags)?,
+            &resolved(printer, settings::apply_command(a, before, env))?,
         ),
-        args::Command::Diff(a) => inspect::diff(printer, a, &backend(&a.backend, None), &plan(&a.flags)?),
+        args::Command::Diff(a) => inspect::diff(
+            printer,
+            &resolved(printer, settings::diff_command(a, before, env))?,
+        ),
         args::Command::Export(a) => inspect::export(printer, a, &backend(&a.backend, None)),
         args::Command::History(a) => inspect::history(printer, a, &backend(&a.backend, None)),
         args::Command::Schema(a) => inspect::schema(printer, a),
         args::Command::Crds(a) => crds::crds(printer, a),
-        args::Command::Controller(a) => match settings::controller(a, before, env) {
-            Ok(s) => Ok(controller::run(printer, a, s)),
-            Err(e) => {
-                printer.error(&e.to_string());
-                Err(Reported)
-            }
-        },
+        args::Command::Controller(a) => Ok(controller::run(
+            printer,
+            a,
+            resolved(printer, settings::controller(a, before, env))?,
+        )),
         args::Command::Explain(a) => match &a.what {
             args::ExplainWhat::User(u) => explain::user(printer, u, &backend(&u.backend, None)),
             args::ExplainWhat::Signin(s) => explain::signin(printer, s, &backend(&s.backend, None)),
@@ -127,6 +123,14 @@ fn dispatch(printer: &Printer, cli: &Cli, env: &dyn settings::Environment) -> Cm
         args::Command::Man(a) => about::man(printer, a),
         args::Command::Posture(a) => posture::posture(printer, a, &backend(&a.backend, None)),
     }
+}
+
+/// The settings, or their error printed.
+fn resolved<T>(printer: &Printer, settings: Result<T, settings::SettingsError>) -> Result<T, Reported> {
+    settings.map_err(|e| {
+        printer.error(&e.to_string());
+        Reported
+    })
 }
 
 /// Opens the command's backend; warns when TLS verification is off.

@@ -11,13 +11,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::{
-    BackendArgs, BeforeCommandArgs, Cli, Command, ControllerArgs, ExplainWhat, PlanFlags, ServeArgs,
-    SeverityArg, WriteArgs,
+    ApplyArgs, BackendArgs, BeforeCommandArgs, Cli, Command, ControllerArgs, DiffArgs, ExplainWhat, FileArgs,
+    OutputFormat, PlanArgs, PlanFlags, ProgressArgs, ServeArgs, SeverityArg, WriteArgs,
 };
 use crate::backend::http::{token_from, HttpOptions};
 use crate::backend::{self, BackendError, PolicyCombination};
 use crate::model::{Name, SecretValue};
 use crate::plan::{GuardOptions, PlanOptions};
+use crate::render::Format;
 
 /// Where settings read environment variables from (the process, or a table
 /// in tests).
@@ -155,6 +156,142 @@ pub struct PlanSettings {
     pub fail_on_posture: Option<SeverityArg>,
     /// `--exceptions` files.
     pub posture_exceptions: Vec<PathBuf>,
+}
+
+/// `orgctl plan`.
+#[derive(Debug, Clone)]
+pub struct PlanCommand {
+    /// The files and directories (`-` is stdin).
+    pub files: Vec<PathBuf>,
+    /// The live backend.
+    pub backend: BackendSettings,
+    /// What the plan is made with.
+    pub plan: PlanSettings,
+    /// Where to save the plan (`--out`).
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes.
+    pub detailed_exitcode: bool,
+    /// How the plan is rendered on stdout.
+    pub format: Format,
+}
+
+/// `orgctl apply`.
+#[derive(Debug, Clone)]
+pub struct ApplyCommand {
+    /// The files and directories, when no saved plan is applied.
+    pub files: Vec<PathBuf>,
+    /// A plan saved by `plan --out`.
+    pub saved_plan: Option<PathBuf>,
+    /// The live backend.
+    pub backend: BackendSettings,
+    /// What the plan is made with (and its posture gate).
+    pub plan: PlanSettings,
+    /// Apply without asking.
+    pub auto_approve: bool,
+    /// Show the plan and stop.
+    pub dry_run: bool,
+    /// With `dry_run`: exit 2 when there are changes.
+    pub detailed_exitcode: bool,
+    /// How the plan and the report are rendered on stdout.
+    pub format: Format,
+}
+
+/// `orgctl diff`.
+#[derive(Debug, Clone)]
+pub struct DiffCommand {
+    /// The files and directories.
+    pub files: Vec<PathBuf>,
+    /// The live backend.
+    pub backend: BackendSettings,
+    /// What the plan behind the diff is made with.
+    pub plan: PlanSettings,
+    /// Exit 2 when there are differences.
+    pub detailed_exitcode: bool,
+}
+
+/// The renderer's format of an `--output` value.
+fn format_of(o: OutputFormat) -> Format {
+    match o {
+        OutputFormat::Text => Format::Text,
+        OutputFormat::Json => Format::Json,
+        OutputFormat::Markdown => Format::Markdown,
+    }
+}
+
+/// The settings of `orgctl plan`.
+pub fn plan_command(
+    a: &PlanArgs,
+    before: &BeforeCommandArgs,
+    env: &dyn Environment,
+) -> Result<PlanCommand, SettingsError> {
+    // `progress` is the printer's (see [`global`]).
+    let PlanArgs {
+        files: FileArgs { files },
+        flags,
+        out,
+        detailed_exitcode,
+        output,
+        progress: ProgressArgs { progress: _ },
+        backend: backend_args,
+    } = a;
+    Ok(PlanCommand {
+        files: files.clone(),
+        backend: backend(backend_args, None, before, env),
+        plan: plan(flags, env)?,
+        out: out.clone(),
+        detailed_exitcode: *detailed_exitcode,
+        format: format_of(*output),
+    })
+}
+
+/// The settings of `orgctl apply`.
+pub fn apply_command(
+    a: &ApplyArgs,
+    before: &BeforeCommandArgs,
+    env: &dyn Environment,
+) -> Result<ApplyCommand, SettingsError> {
+    let ApplyArgs {
+        files,
+        flags,
+        plan: saved_plan,
+        auto_approve,
+        dry_run,
+        detailed_exitcode,
+        output,
+        progress: ProgressArgs { progress: _ },
+        backend: backend_args,
+        writes,
+    } = a;
+    Ok(ApplyCommand {
+        files: files.clone(),
+        saved_plan: saved_plan.clone(),
+        backend: backend(backend_args, Some(writes), before, env),
+        plan: plan(flags, env)?,
+        auto_approve: *auto_approve,
+        dry_run: *dry_run,
+        detailed_exitcode: *detailed_exitcode,
+        format: format_of(*output),
+    })
+}
+
+/// The settings of `orgctl diff`.
+pub fn diff_command(
+    a: &DiffArgs,
+    before: &BeforeCommandArgs,
+    env: &dyn Environment,
+) -> Result<DiffCommand, SettingsError> {
+    let DiffArgs {
+        files: FileArgs { files },
+        flags,
+        detailed_exitcode,
+        backend: backend_args,
+    } = a;
+    Ok(DiffCommand {
+        files: files.clone(),
+        backend: backend(backend_args, None, before, env),
+        plan: plan(flags, env)?,
+        detailed_exitcode: *detailed_exitcode,
+    })
 }
 
 /// What `orgctl serve` takes its accepted tokens from.

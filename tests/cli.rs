@@ -1108,3 +1108,23 @@ fn quiet_keeps_results_warnings_and_errors_and_drops_notes_and_progress() {
         both.stderr
     );
 }
+
+#[test]
+fn a_bad_value_in_an_environment_variable_names_the_variable() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .args(["plan", "-f", &small()])
+        .env("ORGCTL_MY_IP", "10.0.0.1,nowhere")
+        .output()
+        .expect("run orgctl");
+    let r = Run::from_output(&out, env.dir.path());
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (
+            1,
+            "",
+            "error: ORGCTL_MY_IP \"nowhere\": invalid IP address syntax\n"
+        )
+    );
+}

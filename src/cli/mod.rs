@@ -121,7 +121,10 @@ fn dispatch(printer: &Printer, cli: &Cli, env: &dyn settings::Environment) -> Cm
         args::Command::Version(a) => about::version(printer, a),
         args::Command::Completions(a) => about::completions(printer, a),
         args::Command::Man(a) => about::man(printer, a),
-        args::Command::Posture(a) => posture::posture(printer, a, &backend(&a.backend, None)),
+        args::Command::Posture(a) => posture::posture(
+            printer,
+            &resolved(printer, settings::posture_command(a, before, env))?,
+        ),
     }
 }
 

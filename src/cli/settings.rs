@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use super::args::{
     ApplyArgs, BackendArgs, BeforeCommandArgs, Cli, Command, ControllerArgs, DiffArgs, ExplainWhat, FileArgs,
-    OutputFormat, PlanArgs, PlanFlags, ProgressArgs, ServeArgs, SeverityArg, WriteArgs,
+    OutputFormat, PlanArgs, PlanFlags, PostureArgs, PostureFormat, ProgressArgs, ServeArgs, SeverityArg,
+    WriteArgs,
 };
 use crate::backend::http::{token_from, HttpOptions};
 use crate::backend::{self, BackendError, PolicyCombination};
@@ -291,6 +292,72 @@ pub fn diff_command(
         backend: backend(backend_args, None, before, env),
         plan: plan(flags, env)?,
         detailed_exitcode: *detailed_exitcode,
+    })
+}
+
+/// `orgctl posture`.
+#[derive(Debug, Clone)]
+pub struct PostureCommand {
+    /// The files to check (none: the live backend only).
+    pub files: Vec<PathBuf>,
+    /// Check the live backend (asked with `--live`, or no files given).
+    pub live: bool,
+    /// Only this organization.
+    pub organization: Option<String>,
+    /// Exception files.
+    pub exceptions: Vec<PathBuf>,
+    /// Exit 4 at or above this severity.
+    pub fail_on: Option<SeverityArg>,
+    /// The checks' thresholds and sensitive groups.
+    pub checks: crate::posture::Settings,
+    /// The day exceptions expire against (`--today`, else today in UTC).
+    pub today: time::Date,
+    /// How the report is rendered.
+    pub format: PostureFormat,
+    /// The live backend (also consulted with files alone when it is not
+    /// the embedded directory: for what it cannot hold).
+    pub backend: BackendSettings,
+}
+
+/// The settings of `orgctl posture`; a `--sensitive-group` that is no
+/// valid name is an error naming the flag.
+pub fn posture_command(
+    a: &PostureArgs,
+    before: &BeforeCommandArgs,
+    env: &dyn Environment,
+) -> Result<PostureCommand, SettingsError> {
+    let PostureArgs {
+        files,
+        live,
+        organization,
+        exceptions,
+        fail_on,
+        max_full_admins,
+        everyone_percent,
+        today,
+        sensitive_groups,
+        output,
+        backend: backend_args,
+    } = a;
+    let sensitive_groups = sensitive_groups
+        .iter()
+        .map(|g| parse_name(g, "--sensitive-group"))
+        .collect::<Result<_, _>>()?;
+    Ok(PostureCommand {
+        files: files.clone(),
+        live: *live || files.is_empty(),
+        organization: organization.clone(),
+        exceptions: exceptions.clone(),
+        fail_on: *fail_on,
+        checks: crate::posture::Settings {
+            max_full_admins: *max_full_admins,
+            everyone_percent: *everyone_percent,
+            sensitive_groups,
+            ..crate::posture::Settings::default()
+        },
+        today: today.unwrap_or_else(|| time::OffsetDateTime::now_utc().date()),
+        format: *output,
+        backend: backend(backend_args, None, before, env),
     })
 }
 
@@ -787,6 +854,29 @@ mod tests {
         let bad = plan_of(&["plan", "-f", "x", "--as", "Not A Name"], &[]).map(|_| ());
         assert!(
             matches!(&bad, Err(SettingsError::Invalid { origin, .. }) if origin == "--as"),
+            "{bad:?}"
+        );
+    }
+
+    #[test]
+    fn posture_checks_everything_live_without_files_and_refuses_a_bad_sensitive_group() {
+        let resolve = |args: &[&str]| {
+            let cli = parse(args);
+            let Command::Posture(a) = &cli.command else {
+                panic!("not posture");
+            };
+            posture_command(a, &cli.before_command, &env(&[]))
+        };
+        let live = resolve(&["posture"]).map(|p| (p.live, p.checks.max_full_admins));
+        assert_eq!(live, Ok((true, 3)));
+        let files = resolve(&["posture", "-f", "x", "--sensitive-group", "payroll"]);
+        assert_eq!(
+            files.map(|p| (p.live, p.checks.sensitive_groups.len())),
+            Ok((false, 1))
+        );
+        let bad = resolve(&["posture", "--sensitive-group", "Pay Roll"]).map(|_| ());
+        assert!(
+            matches!(&bad, Err(SettingsError::Invalid { origin, .. }) if origin == "--sensitive-group"),
             "{bad:?}"
         );
     }

@@ -2,6 +2,8 @@
 //! of the binary against an embedded directory in a temporary folder.
 
 mod common;
+#[path = "cli/help.rs"]
+mod help;
 
 use std::path::{Path, PathBuf};
 
@@ -862,6 +864,26 @@ fn completions_and_man_pages_are_generated_from_the_real_flags() {
     assert_eq!(bash.code, 0, "{}", bash.transcript());
     assert!(bash.stdout.contains("_orgctl()"), "{}", bash.stdout);
     assert!(bash.stdout.contains("--detailed-exitcode") && bash.stdout.contains("--auto-approve"));
+    // Completion offers each option where the command's help lists it: the
+    // backend flags accepted before a command are not offered there.
+    let opts_of = |case: &str| {
+        let at = bash
+            .stdout
+            .find(&format!("        {case})\n"))
+            .unwrap_or_else(|| panic!("no {case} case"));
+        bash.stdout[at..].lines().nth(1).unwrap_or_default().to_string()
+    };
+    assert!(!opts_of("orgctl").contains("--backend"), "{}", opts_of("orgctl"));
+    assert!(
+        !opts_of("orgctl__subcmd__validate").contains("--backend"),
+        "{}",
+        opts_of("orgctl__subcmd__validate")
+    );
+    assert!(
+        opts_of("orgctl__subcmd__plan").contains("--backend"),
+        "{}",
+        opts_of("orgctl__subcmd__plan")
+    );
     let zsh = env.run(&["completions", "zsh"]);
     assert!(zsh.stdout.starts_with("#compdef orgctl"), "{}", zsh.stdout);
     let bad = env.run(&["completions", "cmd.exe"]);
@@ -881,6 +903,7 @@ fn completions_and_man_pages_are_generated_from_the_real_flags() {
     assert!(page("orgctl.1").contains(".TH orgctl 1"), "{}", page("orgctl.1"));
     let plan = page("orgctl-plan.1");
     assert!(plan.contains("detailed\\-exitcode"), "{plan}");
+    assert!(plan.contains("\\-\\-backend") && !page("orgctl-validate.1").contains("\\-\\-backend"));
     assert!(page("orgctl-explain-signin.1").contains("\\-\\-ip"));
 }
 
@@ -938,4 +961,51 @@ fn progress_phases_go_to_stderr_with_progress_and_nowhere_without_it() {
     );
     let r = env.run(&["validate", "-f", files]);
     assert_eq!(r.stdout, "The files are valid: 8 objects in 1 organization.\n");
+}
+
+#[test]
+fn quiet_keeps_results_warnings_and_errors_and_drops_notes_and_progress() {
+    let env = Env::new();
+    let files = small();
+    let loud = env.run(&["plan", "-f", &files, "--out", "plan.json", "--progress"]);
+    assert_eq!(
+        loud.stderr,
+        "Reading the files and the live directory, planning…\nSaved the plan to plan.json; apply it with: orgctl apply --plan plan.json\n"
+    );
+    let quiet = env.run(&["plan", "-f", &files, "--out", "plan.json", "--progress", "-q"]);
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""));
+    assert_eq!(quiet.stdout, loud.stdout, "results are not quieted");
+    let export = env.run(&["--quiet", "export", "--org", "acme"]);
+    assert_eq!(
+        (export.code, export.stderr.as_str()),
+        (1, "error: the directory sqlite:[TMP]/directory.db does not exist: nothing has been applied to it (is --backend or ORGCTL_BACKEND right?)\n"),
+        "errors are not quieted"
+    );
+    let both = env.run(&["plan", "-f", &files, "-q", "-v"]);
+    assert_eq!(both.code, 1, "{}", both.transcript());
+    assert!(
+        both.stderr.contains("'--quiet' cannot be used with '--verbose"),
+        "{}",
+        both.stderr
+    );
+}
+
+#[test]
+fn a_bad_value_in_an_environment_variable_names_the_variable() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .args(["plan", "-f", &small()])
+        .env("ORGCTL_MY_IP", "10.0.0.1,nowhere")
+        .output()
+        .expect("run orgctl");
+    let r = Run::from_output(&out, env.dir.path());
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (
+            1,
+            "",
+            "error: ORGCTL_MY_IP \"nowhere\": invalid IP address syntax\n"
+        )
+    );
 }

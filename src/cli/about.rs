@@ -5,10 +5,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::CommandFactory;
-
-use super::args::{Cli, CompletionsArgs, ManArgs, TextOrJson, VersionArgs};
-use super::printer::{versioned_json, Printer};
+use super::args::{documented, CompletionsArgs, ManArgs, TextOrJson, VersionArgs};
+use super::printer::Printer;
 use super::{CmdResult, Reported};
 
 /// The git commit of this build (`unknown` outside a git checkout).
@@ -26,20 +24,19 @@ pub const VERSION: &str = concat!(
 pub(super) fn version(printer: &Printer, a: &VersionArgs) -> CmdResult {
     match a.output {
         TextOrJson::Text => printer.out(&format!("orgctl {VERSION}")),
-        TextOrJson::Json => printer.out(&versioned_json(&serde_json::json!({
+        TextOrJson::Json => printer.json(&serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "commit": COMMIT,
-        }))),
+        })),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `orgctl completions SHELL`: the completion script on stdout.
-pub(super) fn completions(a: &CompletionsArgs) -> CmdResult {
-    let mut cmd = Cli::command();
+pub(super) fn completions(printer: &Printer, a: &CompletionsArgs) -> CmdResult {
+    let mut cmd = documented();
     let mut out = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "orgctl", &mut out);
-    let printer = Printer::new(true);
     printer.out(&String::from_utf8_lossy(&out));
     Ok(ExitCode::SUCCESS)
 }
@@ -51,8 +48,8 @@ pub(super) fn man(printer: &Printer, a: &ManArgs) -> CmdResult {
         Reported
     };
     std::fs::create_dir_all(&a.out).map_err(|e| fail(&a.out, e))?;
-    clap_mangen::generate_to(Cli::command(), &a.out).map_err(|e| fail(&a.out, e))?;
-    printer.err(&format!(
+    clap_mangen::generate_to(documented(), &a.out).map_err(|e| fail(&a.out, e))?;
+    printer.note(&format!(
         "Wrote orgctl.1 and a page per command (orgctl-plan.1, …) to {}.",
         a.out.display()
     ));

@@ -30,46 +30,123 @@ Example:
   orgctl explain signin --user priya.raman --ip 198.51.100.7 --mfa totp -f examples/acme";
 
 /// orgctl keeps an identity organization's security set-up as code.
+// Parse with `command()` (which hides the backend flags written before the
+// command), not with `Cli::parse`.
 #[derive(Debug, Parser)]
 #[command(name = "orgctl", version = super::about::VERSION, about, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Live backend: sqlite:PATH (default sqlite:.orgctl/directory.db), http(s)://HOST:PORT (orgctl serve), keycloak+http(s)://HOST[:PORT][/PATH] (a Keycloak server; the organization is the realm), or kanidm+https://HOST[:PORT] (a Kanidm server; the organization is its domain).
-    #[arg(long, global = true, env = "ORGCTL_BACKEND", value_name = "ADDRESS")]
-    pub backend: Option<String>,
+    #[command(flatten, next_help_heading = "Global options")]
+    pub global: GlobalArgs,
+    /// Backend flags written before the command (`orgctl --backend X plan`),
+    /// the form earlier versions documented; hidden from help, and refused
+    /// by the settings layer on commands that read no backend.
     #[command(flatten)]
-    pub http: HttpFlags,
-    /// Never colour the output.
-    #[arg(long, global = true, env = "NO_COLOR", value_parser = clap::builder::FalseyValueParser::new())]
-    pub no_color: bool,
-    /// Log more to stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    /// Show progress phases on stderr even when it is not a terminal (CI logs).
-    #[arg(long, global = true)]
-    pub progress: bool,
+    pub before_command: BeforeCommandArgs,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Settings of http(s) backends (and the token file of `serve`).
-#[derive(Debug, Args, Clone)]
-pub struct HttpFlags {
-    /// File holding the bearer token (http(s) backends; or set ORGCTL_TOKEN). For `serve`: the accepted tokens, one per line.
-    #[arg(long, global = true, env = "ORGCTL_TOKEN_FILE", value_name = "FILE")]
-    pub token_file: Option<PathBuf>,
-    /// Concurrent writes to an http(s) backend.
-    #[arg(long, global = true, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub parallelism: u16,
-    /// PEM CA certificate to trust for an https backend, besides the system roots.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify the https backend's certificate (insecure; warned about).
+/// The clap command of orgctl, as parsing, help, completions and man pages
+/// see it: the flags of [`BeforeCommandArgs`] are accepted but not shown.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    BEFORE_COMMAND_IDS
+        .iter()
+        .fold(Cli::command(), |cmd, id| cmd.mut_arg(*id, |a| a.hide(true)))
+}
+
+/// orgctl keeps an identity organization's security set-up as code.
+// The same command line without the flags accepted before the command, for
+// completion scripts (clap_complete offers hidden options too) and man pages.
+#[derive(Debug, Parser)]
+#[command(name = "orgctl", version = super::about::VERSION, about, after_help = EXIT_CODES)]
+struct Documented {
+    #[command(flatten, next_help_heading = "Global options")]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The command line as completions and man pages describe it: only the
+/// options each command lists in its help.
+pub fn documented() -> clap::Command {
+    use clap::CommandFactory;
+    Documented::command()
+}
+
+/// The argument ids of [`BeforeCommandArgs`].
+const BEFORE_COMMAND_IDS: [&str; 7] = [
+    "backend",
+    "token_file",
+    "ca_file",
+    "insecure_skip_tls_verify",
+    "request_timeout",
+    "parallelism",
+    "progress",
+];
+
+/// Options meaningful for every command (accepted before or after it).
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Never colour the output [env: NO_COLOR].
     #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Log more to stderr (-v info, -vv debug, -vvv trace; ORGCTL_LOG takes a tracing filter).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only results, warnings and errors: no notes, no progress, logs at error level.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// The backend flags as accepted before the command name (hidden).
+#[derive(Debug, Args, Clone, Default)]
+pub struct BeforeCommandArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    pub writes: WriteArgs,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+}
+
+/// Where the live backend is and how to reach it: the options of every
+/// command that reads or writes a backend. Defaults and environment
+/// variables are applied by the settings layer (`cli::settings`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct BackendArgs {
+    /// Live backend: sqlite:PATH (default sqlite:.orgctl/directory.db), http(s)://HOST:PORT (orgctl serve), keycloak+http(s)://HOST[:PORT][/PATH] (a Keycloak server; the organization is the realm), or kanidm+https://HOST[:PORT] (a Kanidm server; the organization is its domain). [env: ORGCTL_BACKEND]
+    #[arg(long, value_name = "ADDRESS")]
+    pub backend: Option<String>,
+    /// http(s) backends: file holding the bearer token [env: ORGCTL_TOKEN_FILE; or the token itself in ORGCTL_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// https backends: PEM CA certificate to trust besides the system roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// https backends: do not verify the certificate (insecure; warned about).
+    #[arg(long)]
     pub insecure_skip_tls_verify: bool,
-    /// Timeout of each request to an http(s) backend, in seconds.
-    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub request_timeout: u64,
+    /// http(s) backends: timeout of each request, in seconds [default: 30].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: Option<u64>,
+}
+
+/// Options of commands that write to a backend.
+#[derive(Debug, Args, Clone, Default)]
+pub struct WriteArgs {
+    /// http(s) backends: concurrent writes [default: 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: Option<u16>,
+}
+
+/// Options of commands that show progress (`plan`, `apply`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProgressArgs {
+    /// Show progress phases on stderr even when it is not a terminal (CI logs).
+    #[arg(long)]
+    pub progress: bool,
 }
 
 /// The commands.
@@ -136,6 +213,9 @@ pub struct ManArgs {
 /// `TOKEN read-only`) and ORGCTL_SERVE_TOKEN, never from a flag value.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// File of the accepted bearer tokens, one per line (`TOKEN` or `TOKEN read-only`) [env: ORGCTL_TOKEN_FILE; or one token in ORGCTL_SERVE_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// The directory file to serve (created if missing).
     #[arg(long, value_name = "PATH")]
     pub db: PathBuf,
@@ -212,16 +292,11 @@ pub struct PlanFlags {
     /// List every affected user in the access impact (default: a few per line, with counts).
     #[arg(long)]
     pub impact_detail: bool,
-    /// The user applying the plan: the plan fails if they would lose admin rights.
-    #[arg(long = "as", value_name = "USER", env = "ORGCTL_AS")]
+    /// The user applying the plan: the plan fails if they would lose admin rights [env: ORGCTL_AS].
+    #[arg(long = "as", value_name = "USER")]
     pub applier: Option<String>,
-    /// An address you sign in from: the plan fails if your policy would refuse it (repeatable).
-    #[arg(
-        long = "my-ip",
-        value_name = "ADDR",
-        env = "ORGCTL_MY_IP",
-        value_delimiter = ','
-    )]
+    /// An address you sign in from: the plan fails if your policy would refuse it (repeatable, or comma-separated) [env: ORGCTL_MY_IP].
+    #[arg(long = "my-ip", value_name = "ADDR", value_delimiter = ',')]
     pub my_ip: Vec<std::net::IpAddr>,
     /// Refuse the plan when it introduces a posture finding of this severity or higher (not accepted by an exception).
     #[arg(long, value_enum, value_name = "SEVERITY")]
@@ -303,6 +378,8 @@ pub struct PostureArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: PostureFormat,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub backend: BackendArgs,
 }
 
 /// `orgctl validate`.
@@ -331,6 +408,10 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub backend: BackendArgs,
 }
 
 /// `orgctl apply`.
@@ -361,6 +442,12 @@ pub struct ApplyArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub backend: BackendArgs,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub writes: WriteArgs,
 }
 
 /// `orgctl diff`.
@@ -373,6 +460,8 @@ pub struct DiffArgs {
     /// Exit 2 when there are differences.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub backend: BackendArgs,
 }
 
 /// How export lays out files.
@@ -397,6 +486,8 @@ pub struct ExportArgs {
     /// One file per kind or per object.
     #[arg(long, value_enum, default_value_t)]
     pub layout: Layout,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub backend: BackendArgs,
 }
 
 /// `orgctl history`.
@@ -411,6 +502,8 @@ pub struct HistoryArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: TextOrJson,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub backend: BackendArgs,
 }
 
 /// `orgctl schema`.
@@ -460,6 +553,8 @@ pub struct ExplainUserArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: TextOrJson,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub backend: BackendArgs,
 }
 
 /// A second factor presented at sign-in.
@@ -525,6 +620,8 @@ pub struct ExplainSigninArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: TextOrJson,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub backend: BackendArgs,
 }
 
 /// Parses a duration such as `30s`, `5m`, `1h` (or plain seconds).
@@ -572,8 +669,8 @@ pub struct ControllerArgs {
     /// The Lease's name.
     #[arg(long, default_value = "orgctl-controller", value_name = "NAME")]
     pub lease_name: String,
-    /// The Lease's namespace (default: POD_NAMESPACE).
-    #[arg(long, env = "POD_NAMESPACE", value_name = "NS")]
+    /// The Lease's namespace [env: POD_NAMESPACE].
+    #[arg(long, value_name = "NS")]
     pub lease_namespace: Option<String>,
     /// Reconcile only this namespace (repeatable; default: every namespace).
     #[arg(long = "namespace", value_name = "NS")]
@@ -584,4 +681,8 @@ pub struct ControllerArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t)]
     pub log_format: LogFormat,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub backend: BackendArgs,
+    #[command(flatten, next_help_heading = "Backend")]
+    pub writes: WriteArgs,
 }

@@ -3,51 +3,18 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use super::args::{ApplyArgs, Cli, OutputFormat, PlanArgs, PlanFlags, TextOrJson, ValidateArgs};
-use super::printer::{versioned_json, Printer};
+use super::args::{TextOrJson, ValidateArgs};
+use super::printer::Printer;
 use super::progress::{count, Writing};
+use super::settings::{ApplyCommand, BackendSettings, PlanCommand, PlanSettings};
 use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
 use crate::apply::{self, EnvAndFiles};
 use crate::backend::Backend;
 use crate::diagnostic::error_chain;
 use crate::engine;
-use crate::plan::{GuardOptions, Plan, PlanOptions, FORMAT_VERSION};
+use crate::plan::{Plan, FORMAT_VERSION};
 use crate::render::{self, Format};
 use crate::validate;
-
-/// The plan options of the shared plan flags; an `--as` that is no valid
-/// name is reported here.
-pub(super) fn options(printer: &Printer, flags: &PlanFlags) -> Result<PlanOptions, Reported> {
-    let applier = match &flags.applier {
-        Some(a) => Some(a.parse::<crate::model::Name>().map_err(|e| {
-            printer.error(&format!("--as {a:?}: {e}"));
-            Reported
-        })?),
-        None => None,
-    };
-    Ok(PlanOptions {
-        prune: flags.prune,
-        adopt: flags.adopt,
-        max_deletes: flags.max_deletes,
-        impact_detail: flags.impact_detail,
-        guard: GuardOptions {
-            applier,
-            addresses: flags.my_ip.clone(),
-            force: flags.force,
-        },
-        prune_only: None,
-        // The engine takes it from the backend's capabilities.
-        policies: Default::default(),
-    })
-}
-
-fn format_of(o: OutputFormat) -> Format {
-    match o {
-        OutputFormat::Text => Format::Text,
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Markdown => Format::Markdown,
-    }
-}
 
 /// `orgctl validate`.
 pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
@@ -57,7 +24,7 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
             let objects: usize = state.organizations.values().map(|o| o.objects.len()).sum();
             let orgs = state.organizations.len();
             if a.output == TextOrJson::Json {
-                printer.out(&versioned_json(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] })));
+                printer.json(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] }));
             } else {
                 printer.out(&format!(
                     "The files are valid: {} in {}.",
@@ -69,9 +36,7 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
         }
         Err(diags) => {
             if a.output == TextOrJson::Json {
-                printer.out(&versioned_json(
-                    &serde_json::json!({ "valid": false, "problems": diags }),
-                ));
+                printer.json(&serde_json::json!({ "valid": false, "problems": diags }));
             } else {
                 print_diagnostics(printer, &diags);
             }
@@ -85,18 +50,18 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
 /// files leave it untouched.
 fn make_plan(
     printer: &Printer,
-    cli: &Cli,
     files: &[std::path::PathBuf],
-    flags: &PlanFlags,
+    backend: &BackendSettings,
+    settings: &PlanSettings,
 ) -> Result<(Box<dyn Backend>, engine::Planned), Reported> {
     let sources = read_sources(printer, files)?;
-    let backend = open_backend(printer, cli)?;
-    let mut options = options(printer, flags)?;
+    let backend = open_backend(printer, backend)?;
+    let mut options = settings.options.clone();
     if options.guard.addresses.is_empty() {
         // No --my-ip: the addresses the backend sees this machine at, if it can tell.
         options.guard.addresses = backend.client_addresses();
     }
-    let exceptions = super::posture::read_exceptions(printer, &flags.posture_exceptions)?;
+    let exceptions = super::posture::read_exceptions(printer, &settings.posture_exceptions)?;
     let phase = printer.phase("Reading the files and the live directory, planning");
     let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles);
     drop(phase);
@@ -110,8 +75,8 @@ fn make_plan(
 
 /// `--fail-on-posture`: refuses a plan that introduces an open finding that
 /// severe (each one printed), after the plan was shown.
-fn posture_gate(printer: &Printer, plan: &Plan, flags: &PlanFlags) -> Result<(), Reported> {
-    let Some(level) = flags.fail_on_posture else {
+fn posture_gate(printer: &Printer, plan: &Plan, settings: &PlanSettings) -> Result<(), Reported> {
+    let Some(level) = settings.fail_on_posture else {
         return Ok(());
     };
     let refused = super::posture::refused_by(plan, level);
@@ -134,11 +99,11 @@ fn changes_code(plan: &Plan, detailed: bool) -> ExitCode {
 }
 
 /// `orgctl plan`.
-pub fn plan(printer: &Printer, cli: &Cli, a: &PlanArgs) -> CmdResult {
-    let (_backend, planned) = make_plan(printer, cli, &a.files.files, &a.flags)?;
-    printer.out(&render::render(&planned.plan, format_of(a.output), printer.color));
-    posture_gate(printer, &planned.plan, &a.flags)?;
-    if let Some(path) = &a.out {
+pub fn plan(printer: &Printer, s: &PlanCommand) -> CmdResult {
+    let (_backend, planned) = make_plan(printer, &s.files, &s.backend, &s.plan)?;
+    printer.out(&render::render(&planned.plan, s.format, printer.color));
+    posture_gate(printer, &planned.plan, &s.plan)?;
+    if let Some(path) = &s.out {
         let json = serde_json::to_string_pretty(&planned.plan).map_err(|e| {
             printer.error(&format!("failed to encode the plan: {e}"));
             Reported
@@ -147,13 +112,13 @@ pub fn plan(printer: &Printer, cli: &Cli, a: &PlanArgs) -> CmdResult {
             printer.error(&format!("failed to write {}: {e}", path.display()));
             Reported
         })?;
-        printer.err(&format!(
+        printer.note(&format!(
             "Saved the plan to {}; apply it with: orgctl apply --plan {}",
             path.display(),
             path.display()
         ));
     }
-    Ok(changes_code(&planned.plan, a.detailed_exitcode))
+    Ok(changes_code(&planned.plan, s.detailed_exitcode))
 }
 
 fn read_saved_plan(printer: &Printer, path: &std::path::Path) -> Result<Plan, Reported> {
@@ -194,11 +159,11 @@ fn confirm(printer: &Printer) -> Result<bool, Reported> {
 }
 
 /// `orgctl apply`.
-pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
-    let (mut backend, plan, secrets) = match &a.plan {
+pub fn apply(printer: &Printer, s: &ApplyCommand) -> CmdResult {
+    let (mut backend, plan, secrets) = match &s.saved_plan {
         Some(path) => {
             let plan = read_saved_plan(printer, path)?;
-            let backend = open_backend(printer, cli)?;
+            let backend = open_backend(printer, &s.backend)?;
             let live = apply::check_stale(&plan, backend.as_ref()).map_err(|e| {
                 printer.error(&error_chain(&e));
                 Reported
@@ -217,21 +182,21 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
             (backend, plan, secrets)
         }
         None => {
-            let (backend, planned) = make_plan(printer, cli, &a.files, &a.flags)?;
+            let (backend, planned) = make_plan(printer, &s.files, &s.backend, &s.plan)?;
             (backend, planned.plan, planned.secrets)
         }
     };
-    let json = a.output == OutputFormat::Json;
+    let json = s.format == Format::Json;
     if !json {
-        printer.out(&render::render(&plan, format_of(a.output), printer.color));
+        printer.out(&render::render(&plan, s.format, printer.color));
     }
-    if a.dry_run {
+    if s.dry_run {
         if json {
             printer.out(&render::render(&plan, Format::Json, false));
         }
-        return Ok(changes_code(&plan, a.detailed_exitcode));
+        return Ok(changes_code(&plan, s.detailed_exitcode));
     }
-    posture_gate(printer, &plan, &a.flags)?;
+    posture_gate(printer, &plan, &s.plan)?;
     if plan.is_empty() {
         if json {
             printer.out(&report::json(&plan, None));
@@ -239,7 +204,7 @@ pub fn apply(printer: &Printer, cli: &Cli, a: &ApplyArgs) -> CmdResult {
         return Ok(ExitCode::SUCCESS);
     }
     // A saved plan is the change someone reviewed: applying it asks nothing.
-    if a.plan.is_none() && !a.auto_approve && !confirm(printer)? {
+    if s.saved_plan.is_none() && !s.auto_approve && !confirm(printer)? {
         printer.err("Apply cancelled; nothing was changed.");
         return Err(Reported);
     }

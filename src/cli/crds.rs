@@ -31,6 +31,6 @@ pub fn crds(printer: &Printer, a: &CrdsArgs) -> CmdResult {
             return Err(Reported);
         }
     }
-    printer.err(&format!("Wrote {} CRDs to {}.", files.len(), dir.display()));
+    printer.note(&format!("Wrote {} CRDs to {}.", files.len(), dir.display()));
     Ok(ExitCode::SUCCESS)
 }

@@ -6,8 +6,9 @@
 
 use std::process::ExitCode;
 
-use super::args::{Cli, ExplainSigninArgs, ExplainUserArgs, TextOrJson, EXIT_DENIED};
+use super::args::{ExplainSigninArgs, ExplainUserArgs, TextOrJson, EXIT_DENIED};
 use super::printer::Printer;
+use super::settings::BackendSettings;
 use super::{open_existing_backend, print_diagnostics, read_sources, CmdResult, Reported};
 use crate::access::{AccessModel, AsOfState, SignInAttempt, SignInContext};
 use crate::backend::asof;
@@ -46,12 +47,6 @@ fn pick(printer: &Printer, named: Option<&str>, available: Vec<Name>) -> Result<
     }
 }
 
-/// How the configured backend combines policies (`-f` explains the files
-/// as that backend would enforce them).
-fn combination(cli: &Cli) -> crate::backend::PolicyCombination {
-    crate::backend::policy_combination_of(cli.backend.as_deref().unwrap_or(crate::backend::DEFAULT_ADDRESS))
-}
-
 fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdResult {
     let Some(explanation) = model.explain_user(&a.name) else {
         let org = model.organization().map(Name::as_str).unwrap_or_default();
@@ -62,7 +57,7 @@ fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdRe
         return Err(Reported);
     };
     if a.output == TextOrJson::Json {
-        printer.out(&super::printer::versioned_json(&explanation));
+        printer.json(&explanation);
     } else {
         printer.out(&render::explain::user(
             &explanation,
@@ -89,7 +84,7 @@ fn load_desired(
 }
 
 /// `orgctl explain user NAME`.
-pub fn user(printer: &Printer, cli: &Cli, a: &ExplainUserArgs) -> CmdResult {
+pub fn user(printer: &Printer, a: &ExplainUserArgs, backend: &BackendSettings) -> CmdResult {
     if !a.files.is_empty() {
         let desired = load_desired(printer, &a.files, a.organization.as_deref())?;
         let Some(desired_org) = desired.0.organizations.get(&desired.1) else {
@@ -97,11 +92,11 @@ pub fn user(printer: &Printer, cli: &Cli, a: &ExplainUserArgs) -> CmdResult {
         };
         return explain(
             printer,
-            &AccessModel::from_desired(desired_org).with_policy_combination(combination(cli)),
+            &AccessModel::from_desired(desired_org).with_policy_combination(backend.policy_combination()),
             a,
         );
     }
-    let backend = open_existing_backend(printer, cli)?;
+    let backend = open_existing_backend(printer, backend)?;
     let fail = |e: crate::backend::BackendError| {
         printer.error(&error_chain(&e));
         Reported
@@ -149,7 +144,7 @@ fn explain_signin(
 }
 
 /// `orgctl explain signin --user NAME --ip ADDR …`.
-pub fn signin(printer: &Printer, cli: &Cli, a: &ExplainSigninArgs) -> CmdResult {
+pub fn signin(printer: &Printer, a: &ExplainSigninArgs, backend: &BackendSettings) -> CmdResult {
     if !a.files.is_empty() {
         if a.at.is_some() {
             printer.error("--at needs the live backend's history; it cannot be used with -f");
@@ -161,13 +156,13 @@ pub fn signin(printer: &Printer, cli: &Cli, a: &ExplainSigninArgs) -> CmdResult 
         };
         return explain_signin(
             printer,
-            &AccessModel::from_desired(desired_org).with_policy_combination(combination(cli)),
+            &AccessModel::from_desired(desired_org).with_policy_combination(backend.policy_combination()),
             &SignInContext::from_desired(desired_org),
             a,
             None,
         );
     }
-    let backend = open_existing_backend(printer, cli)?;
+    let backend = open_existing_backend(printer, backend)?;
     let fail = |e: &dyn std::error::Error| {
         printer.error(&error_chain(e));
         Reported

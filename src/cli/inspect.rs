@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::args::{Cli, DiffArgs, ExportArgs, HistoryArgs, Layout, SchemaArgs, TextOrJson};
+use super::args::{ExportArgs, HistoryArgs, Layout, SchemaArgs, TextOrJson};
 use super::printer::Printer;
+use super::settings::{BackendSettings, DiffCommand};
 use super::{
     known_organization, open_backend, open_existing_backend, print_engine_error, read_sources, CmdResult,
     Reported,
@@ -29,11 +30,10 @@ fn document(kind: Kind, name: &Name, spec: Value) -> Value {
 }
 
 /// `orgctl diff`.
-pub fn diff(printer: &Printer, cli: &Cli, a: &DiffArgs) -> CmdResult {
-    let sources = read_sources(printer, &a.files.files)?;
-    let backend = open_backend(printer, cli)?;
-    let options = super::commands::options(printer, &a.flags)?;
-    let planned = engine::plan(&sources, backend.as_ref(), &options, &EnvAndFiles).map_err(|e| {
+pub fn diff(printer: &Printer, s: &DiffCommand) -> CmdResult {
+    let sources = read_sources(printer, &s.files)?;
+    let backend = open_backend(printer, &s.backend)?;
+    let planned = engine::plan(&sources, backend.as_ref(), &s.plan.options, &EnvAndFiles).map_err(|e| {
         print_engine_error(printer, &e);
         Reported
     })?;
@@ -75,7 +75,7 @@ pub fn diff(printer: &Printer, cli: &Cli, a: &DiffArgs) -> CmdResult {
         return Ok(ExitCode::SUCCESS);
     }
     printer.out(&out);
-    Ok(if a.detailed_exitcode {
+    Ok(if s.detailed_exitcode {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
@@ -103,12 +103,12 @@ fn without_secrets(kind: Kind, mut spec: Value) -> (Value, usize) {
 }
 
 /// `orgctl export`.
-pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
+pub fn export(printer: &Printer, a: &ExportArgs, backend: &BackendSettings) -> CmdResult {
     let org: Name = a.organization.parse().map_err(|e: String| {
         printer.error(&format!("--org: {e}"));
         Reported
     })?;
-    let backend = open_existing_backend(printer, cli)?;
+    let backend = open_existing_backend(printer, backend)?;
     known_organization(printer, backend.as_ref(), &org)?;
     let live = backend.snapshot(&org).map_err(|e| {
         printer.error(&error_chain(&e));
@@ -179,7 +179,7 @@ pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
                     return Err(Reported);
                 }
             }
-            printer.err(&format!(
+            printer.note(&format!(
                 "Exported {} of {:?} into {} under {}.",
                 super::progress::count(live.objects.len(), "object"),
                 org.as_str(),
@@ -197,7 +197,7 @@ pub fn export(printer: &Printer, cli: &Cli, a: &ExportArgs) -> CmdResult {
 }
 
 /// `orgctl history`.
-pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
+pub fn history(printer: &Printer, a: &HistoryArgs, backend: &BackendSettings) -> CmdResult {
     let org = match &a.organization {
         Some(o) => Some(o.parse::<Name>().map_err(|e| {
             printer.error(&format!("--org: {e}"));
@@ -205,7 +205,7 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
         })?),
         None => None,
     };
-    let backend = open_existing_backend(printer, cli)?;
+    let backend = open_existing_backend(printer, backend)?;
     if let Some(org) = &org {
         known_organization(printer, backend.as_ref(), org)?;
     }
@@ -218,9 +218,7 @@ pub fn history(printer: &Printer, cli: &Cli, a: &HistoryArgs) -> CmdResult {
         Reported
     })?;
     if a.output == TextOrJson::Json {
-        printer.out(&super::printer::versioned_json(
-            &serde_json::json!({ "entries": entries }),
-        ));
+        printer.json(&serde_json::json!({ "entries": entries }));
         return Ok(ExitCode::SUCCESS);
     }
     if entries.is_empty() {

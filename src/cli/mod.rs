@@ -1,6 +1,7 @@
-//! The command-line driver: resolves settings, reads files, calls the engine,
-//! and prints through one [`printer::Printer`]. `main.rs` only parses
-//! arguments and calls [`run`].
+//! The command-line driver: `args` (clap types) → `settings` (flags,
+//! environment and defaults resolved per command) → the command, which reads
+//! files, calls the engine and prints through one [`printer::Printer`].
+//! `main.rs` only parses arguments and calls [`run`].
 
 mod about;
 pub mod args;
@@ -14,12 +15,14 @@ pub mod printer;
 mod progress;
 mod report;
 mod serve;
+pub mod settings;
 pub mod sources;
 
 use std::process::ExitCode;
 
 pub use args::Cli;
 use printer::Printer;
+use settings::BackendSettings;
 
 use crate::backend::{self, Backend};
 use crate::diagnostic::{error_chain, Diagnostic};
@@ -36,94 +39,128 @@ pub type CmdResult = Result<ExitCode, Reported>;
 /// clap's own code for it, 2, means "changes present" here. Help and
 /// version requests print to stdout and exit 0.
 pub fn parse_args() -> Result<Cli, ExitCode> {
-    use clap::Parser;
-    Cli::try_parse().map_err(|e| {
-        let _ = e.print();
-        if e.use_stderr() {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        }
-    })
+    use clap::FromArgMatches;
+    args::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+        .map_err(|e| {
+            let _ = e.print();
+            if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        })
 }
 
 /// Runs the CLI with parsed arguments.
 pub fn run(cli: Cli) -> ExitCode {
-    if let args::Command::Controller(a) = &cli.command {
-        return controller::run(&cli, a);
+    let env = settings::ProcessEnvironment;
+    let global = match settings::global(&cli, &env) {
+        Ok(g) => g,
+        Err(e) => {
+            // No settings, no printer: say it plainly, as clap says usage errors.
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let printer = Printer::new(&global);
+    // The controller sets up its own logging (levels, JSON) and stays quiet
+    // about panics its runtime reports.
+    if !matches!(cli.command, args::Command::Controller(_)) {
+        // The server logs one line per request at info level.
+        printer.start_logging(u8::from(matches!(cli.command, args::Command::Serve(_))));
+        // A bug must not greet people with a backtrace; say what to do instead.
+        std::panic::set_hook(Box::new(|info| {
+            let what = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!(
+                "error: orgctl hit an internal error ({what}); nothing more was written. Please report this with the command you ran."
+            );
+        }));
     }
-    // The server logs one line per request at info level.
-    let serving = matches!(cli.command, args::Command::Serve(_));
-    init_logging(cli.verbose.max(u8::from(serving)));
-    // A bug must not greet people with a backtrace; say what to do instead.
-    std::panic::set_hook(Box::new(|info| {
-        let what = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        eprintln!(
-            "error: orgctl hit an internal error ({what}); nothing more was written. Please report this with the command you ran."
-        );
-    }));
-    let printer = Printer::new(cli.no_color).with_progress(cli.progress);
-    let result = match &cli.command {
-        args::Command::Validate(a) => commands::validate(&printer, a),
-        args::Command::Plan(a) => commands::plan(&printer, &cli, a),
-        args::Command::Apply(a) => commands::apply(&printer, &cli, a),
-        args::Command::Diff(a) => inspect::diff(&printer, &cli, a),
-        args::Command::Export(a) => inspect::export(&printer, &cli, a),
-        args::Command::History(a) => inspect::history(&printer, &cli, a),
-        args::Command::Schema(a) => inspect::schema(&printer, a),
-        args::Command::Crds(a) => crds::crds(&printer, a),
-        args::Command::Controller(a) => Ok(controller::run(&cli, a)),
+    dispatch(&printer, &cli, &env).unwrap_or(ExitCode::FAILURE)
+}
+
+/// Resolves the command's settings and runs it.
+fn dispatch(printer: &Printer, cli: &Cli, env: &dyn settings::Environment) -> CmdResult {
+    let before = &cli.before_command;
+    let backend = |a: &args::BackendArgs, w: Option<&args::WriteArgs>| settings::backend(a, w, before, env);
+    match &cli.command {
+        args::Command::Validate(a) => commands::validate(printer, a),
+        args::Command::Plan(a) => commands::plan(
+            printer,
+            &resolved(printer, settings::plan_command(a, before, env))?,
+        ),
+        args::Command::Apply(a) => commands::apply(
+            printer,
+            &resolved(printer, settings::apply_command(a, before, env))?,
+        ),
+        args::Command::Diff(a) => inspect::diff(
+            printer,
+            &resolved(printer, settings::diff_command(a, before, env))?,
+        ),
+        args::Command::Export(a) => inspect::export(printer, a, &backend(&a.backend, None)),
+        args::Command::History(a) => inspect::history(printer, a, &backend(&a.backend, None)),
+        args::Command::Schema(a) => inspect::schema(printer, a),
+        args::Command::Crds(a) => crds::crds(printer, a),
+        args::Command::Controller(a) => Ok(controller::run(
+            printer,
+            a,
+            resolved(printer, settings::controller(a, before, env))?,
+        )),
         args::Command::Explain(a) => match &a.what {
-            args::ExplainWhat::User(u) => explain::user(&printer, &cli, u),
-            args::ExplainWhat::Signin(s) => explain::signin(&printer, &cli, s),
+            args::ExplainWhat::User(u) => explain::user(printer, u, &backend(&u.backend, None)),
+            args::ExplainWhat::Signin(s) => explain::signin(printer, s, &backend(&s.backend, None)),
         },
-        args::Command::Serve(a) => serve::serve(&printer, &cli, a),
-        args::Command::Version(a) => about::version(&printer, a),
-        args::Command::Completions(a) => about::completions(a),
-        args::Command::Man(a) => about::man(&printer, a),
-        args::Command::Posture(a) => posture::posture(&printer, &cli, a),
-    };
-    result.unwrap_or(ExitCode::FAILURE)
+        args::Command::Serve(a) => serve::serve(printer, a, &settings::serve(a, before, env)),
+        args::Command::Version(a) => about::version(printer, a),
+        args::Command::Completions(a) => about::completions(printer, a),
+        args::Command::Man(a) => about::man(printer, a),
+        args::Command::Posture(a) => posture::posture(
+            printer,
+            &resolved(printer, settings::posture_command(a, before, env))?,
+        ),
+    }
 }
 
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORGCTL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("orgctl={level}")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
-}
-
-/// Opens the backend named by --backend / ORGCTL_BACKEND, or the default.
-fn open_backend(printer: &Printer, cli: &Cli) -> Result<Box<dyn Backend>, Reported> {
-    let address = cli.backend.as_deref().unwrap_or(backend::DEFAULT_ADDRESS);
-    let options = serve::http_options(printer, cli, address)?;
-    backend::open_with(address, &options).map_err(|e| {
-        printer.error(&error_chain(&e));
+/// The settings, or their error printed.
+fn resolved<T>(printer: &Printer, settings: Result<T, settings::SettingsError>) -> Result<T, Reported> {
+    settings.map_err(|e| {
+        printer.error(&e.to_string());
         Reported
     })
+}
+
+/// Opens the command's backend; warns when TLS verification is off.
+fn open_backend(printer: &Printer, settings: &BackendSettings) -> Result<Box<dyn Backend>, Reported> {
+    let fail = |e: backend::BackendError| {
+        printer.error(&error_chain(&e));
+        Reported
+    };
+    let options = settings.http_options().map_err(fail)?;
+    if settings.is_http() && settings.insecure_skip_tls_verify {
+        printer.warn(&format!(
+            "--insecure-skip-tls-verify: the certificate of {} is not checked; anyone on the path can read the token and the directory",
+            settings.address
+        ));
+    }
+    backend::open_with(&settings.address, &options).map_err(fail)
 }
 
 /// Opens the backend for a command that only reads it (`history`, `export`,
 /// `explain`). A `sqlite:` directory file that does not exist is an error
 /// there: reading never creates it, and answering "nothing applied yet"
 /// would pass a mistyped `--backend` off as an empty directory.
-fn open_existing_backend(printer: &Printer, cli: &Cli) -> Result<Box<dyn Backend>, Reported> {
-    let address = cli.backend.as_deref().unwrap_or(backend::DEFAULT_ADDRESS);
+fn open_existing_backend(
+    printer: &Printer,
+    settings: &BackendSettings,
+) -> Result<Box<dyn Backend>, Reported> {
+    let address = &settings.address;
     if let Some(path) = address.strip_prefix("sqlite:") {
         if !path.is_empty() && !std::path::Path::new(path).exists() {
             printer.error(&format!(
@@ -132,7 +169,7 @@ fn open_existing_backend(printer: &Printer, cli: &Cli) -> Result<Box<dyn Backend
             return Err(Reported);
         }
     }
-    open_backend(printer, cli)
+    open_backend(printer, settings)
 }
 
 /// Checks that `name` is one of the organizations `backend` holds; otherwise

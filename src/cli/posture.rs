@@ -5,8 +5,9 @@
 
 use std::process::ExitCode;
 
-use super::args::{Cli, PostureArgs, PostureFormat, SeverityArg};
+use super::args::{PostureFormat, SeverityArg};
 use super::printer::Printer;
+use super::settings::PostureCommand;
 use super::{open_backend, open_existing_backend, print_diagnostics, read_sources, CmdResult, Reported};
 use crate::access::AccessModel;
 use crate::backend::{Backend, LiveOrg};
@@ -74,25 +75,21 @@ fn check_one(
 }
 
 /// `orgctl posture`.
-pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
+pub fn posture(printer: &Printer, a: &PostureCommand) -> CmdResult {
     let exceptions = read_exceptions(printer, &a.exceptions)?;
-    let settings = Settings {
-        max_full_admins: a.max_full_admins,
-        everyone_percent: a.everyone_percent,
-        sensitive_groups: a.sensitive_groups.iter().filter_map(|g| g.parse().ok()).collect(),
-        ..Settings::default()
-    };
+    let settings = &a.checks;
     let mut report = Vec::new();
     // Every object checked, per organization: what exceptions may name.
     let mut known: std::collections::BTreeSet<(Name, Kind, Name)> = std::collections::BTreeSet::new();
-    let use_live = a.live || a.files.is_empty();
+    let use_live = a.live;
+    let live = &a.backend;
     // Files alone need a backend only for what it cannot hold; the embedded
     // directory holds everything, and opening it would create its file.
-    let remote = cli.backend.as_deref().is_some_and(|a| !a.starts_with("sqlite:"));
+    let remote = !live.address.starts_with("sqlite:");
     let backend: Option<Box<dyn Backend>> = if use_live {
-        Some(open_existing_backend(printer, cli)?)
+        Some(open_existing_backend(printer, live)?)
     } else if remote {
-        Some(open_backend(printer, cli)?)
+        Some(open_backend(printer, live)?)
     } else {
         None
     };
@@ -124,7 +121,7 @@ pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
                 d.objects.iter().map(|((k, n), o)| (*k, n, &o.spec)).collect();
             known.extend(objects.iter().map(|(k, n, _)| (org.clone(), *k, (*n).clone())));
             let model = AccessModel::from_desired(d);
-            let mut one = check_one(org, "files", &model, &objects, None, &gaps, &settings);
+            let mut one = check_one(org, "files", &model, &objects, None, &gaps, settings);
             posture::locate(&mut one.findings, d, &sources);
             report.push(one);
         }
@@ -158,11 +155,11 @@ pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
                 &objects,
                 Some(&live),
                 &[],
-                &settings,
+                settings,
             ));
         }
     }
-    let today = a.today.unwrap_or_else(today);
+    let today = a.today;
     for org in &mut report {
         exceptions::apply(&mut org.findings, &org.organization, &exceptions, today);
     }
@@ -180,7 +177,7 @@ pub fn posture(printer: &Printer, cli: &Cli, a: &PostureArgs) -> CmdResult {
             x.name.as_str()
         ));
     }
-    let out = match a.output {
+    let out = match a.format {
         PostureFormat::Text => render::text(&report, printer.color),
         PostureFormat::Json => render::json(&report),
         PostureFormat::Markdown => render::markdown(&report),

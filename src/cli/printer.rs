@@ -1,10 +1,16 @@
-//! The one place that writes to the terminal: results to stdout, messages to
-//! stderr, colour only on a terminal and never with --no-color. A closed pipe
-//! ends output quietly instead of failing.
+//! The one place that writes to the terminal: results to stdout, messages,
+//! logs and progress to stderr. It owns the decisions about them, made once
+//! from [`GlobalSettings`]: colour only on a terminal and never with
+//! `--no-color`/`NO_COLOR`, the log level (`-v`), quiet (`-q`: no notes, no
+//! progress), the progress mode, and the JSON envelope of results. Commands ask it; they never look at a terminal
+//! or a colour flag themselves. A closed pipe ends output quietly instead of
+//! failing.
 
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
+
+use super::settings::GlobalSettings;
 
 /// The `formatVersion` of the JSON that `validate`, `history` and `explain
 /// user` print. It changes only when a field changes meaning or goes away, so
@@ -38,25 +44,52 @@ pub struct Printer {
     pub color_err: bool,
     /// Where progress goes (stderr only).
     pub progress: super::progress::Mode,
+    /// `-v` count: how much is logged to stderr.
+    verbose: u8,
+    /// `-q`: notes and progress are not shown, only errors are logged.
+    quiet: bool,
 }
 
 impl Printer {
-    /// A printer for this process's terminals.
-    pub fn new(no_color: bool) -> Self {
+    /// A printer for this process's terminals, as the settings ask.
+    pub fn new(settings: &GlobalSettings) -> Self {
         Printer {
-            color: !no_color && std::io::stdout().is_terminal(),
-            color_err: !no_color && std::io::stderr().is_terminal(),
-            progress: super::progress::Mode::Off,
+            color: settings.color && std::io::stdout().is_terminal(),
+            color_err: settings.color && std::io::stderr().is_terminal(),
+            progress: if settings.quiet {
+                super::progress::Mode::Off
+            } else {
+                super::progress::Mode::detect(settings.progress)
+            },
+            verbose: settings.verbose,
+            quiet: settings.quiet,
         }
     }
 
-    /// The same printer, showing progress on a terminal, or as lines with
-    /// `--progress`.
-    pub fn with_progress(self, flag: bool) -> Self {
-        Printer {
-            progress: super::progress::Mode::detect(flag),
-            ..self
-        }
+    /// Sends `tracing` logs to stderr at the `-v` level, or at least
+    /// `floor` (the server logs each request at info). `ORGCTL_LOG`, a
+    /// tracing filter, overrides both.
+    pub fn start_logging(&self, floor: u8) {
+        let level = match self.verbose.max(floor) {
+            _ if self.quiet => "error",
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_env("ORGCTL_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("orgctl={level}")));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(self.color_err)
+            .with_target(false)
+            .try_init();
+    }
+
+    /// Writes `body` to stdout as JSON carrying `formatVersion`.
+    pub fn json<T: Serialize>(&self, body: &T) {
+        self.out(&versioned_json(body));
     }
 
     /// Shows a phase of long work on stderr until the result is dropped.
@@ -80,6 +113,14 @@ impl Printer {
         let _ = err.write_all(text.as_bytes());
         if !text.ends_with('\n') {
             let _ = err.write_all(b"\n");
+        }
+    }
+
+    /// Writes a note about what was done (a file written…) to stderr,
+    /// unless quiet.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            self.err(text);
         }
     }
 

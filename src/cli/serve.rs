@@ -1,52 +1,20 @@
-//! `orgctl serve`, and the http(s) backend settings resolved from flags and
-//! environment (`--token-file`/`ORGCTL_TOKEN_FILE`, `ORGCTL_TOKEN`,
-//! `--parallelism`, `--ca-file`, `--insecure-skip-tls-verify`,
-//! `--request-timeout`). Tokens never come from flag values and are never
-//! printed.
+//! `orgctl serve`. The accepted tokens come from `--token-file` /
+//! `ORGCTL_TOKEN_FILE` and `ORGCTL_SERVE_TOKEN` (resolved by
+//! `cli::settings`), never from flag values, and are never printed.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::args::{Cli, ServeArgs};
+use super::args::ServeArgs;
 use super::printer::Printer;
+use super::settings::ServeSettings;
 use super::{CmdResult, Reported};
-use crate::backend::http::{token_from, HttpOptions};
 use crate::diagnostic::error_chain;
 use crate::serve::{self, ServeConfig, Tokens};
 
-/// The http(s) backend settings; warns when TLS verification is off.
-pub(super) fn http_options(printer: &Printer, cli: &Cli, address: &str) -> Result<HttpOptions, Reported> {
-    let flags = &cli.http;
-    let remote = address.starts_with("http://") || address.starts_with("https://");
-    if !remote {
-        return Ok(HttpOptions::default());
-    }
-    let token = token_from(std::env::var("ORGCTL_TOKEN").ok(), flags.token_file.as_deref()).map_err(|e| {
-        printer.error(&error_chain(&e));
-        Reported
-    })?;
-    if flags.insecure_skip_tls_verify {
-        printer.warn(&format!(
-            "--insecure-skip-tls-verify: the certificate of {address} is not checked; anyone on the path can read the token and the directory"
-        ));
-    }
-    Ok(HttpOptions {
-        token,
-        parallelism: usize::from(flags.parallelism),
-        ca_file: flags.ca_file.clone(),
-        insecure_skip_tls_verify: flags.insecure_skip_tls_verify,
-        request_timeout: Duration::from_secs(flags.request_timeout),
-    })
-}
-
 /// `orgctl serve`: runs until SIGTERM/SIGINT.
-pub(super) fn serve(printer: &Printer, cli: &Cli, a: &ServeArgs) -> CmdResult {
-    let tokens = Tokens::load(
-        cli.http.token_file.as_deref(),
-        std::env::var("ORGCTL_SERVE_TOKEN").ok(),
-    )
-    .map_err(|e| {
+pub(super) fn serve(printer: &Printer, a: &ServeArgs, settings: &ServeSettings) -> CmdResult {
+    let tokens = Tokens::load(settings.token_file.as_deref(), settings.token.clone()).map_err(|e| {
         printer.error(&error_chain(&e));
         Reported
     })?;
@@ -74,9 +42,7 @@ pub(super) fn serve(printer: &Printer, cli: &Cli, a: &ServeArgs) -> CmdResult {
     let result = serve::run(config, |addr, tls| {
         let scheme = if tls { "https" } else { "http" };
         // Tests and scripts read this line to learn the bound port.
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "orgctl serve: listening on {scheme}://{addr}");
-        let _ = out.flush();
+        printer.out(&format!("orgctl serve: listening on {scheme}://{addr}"));
         tracing::info!(address = %addr, tls, "listening");
     });
     match result {

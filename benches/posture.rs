@@ -122,8 +122,16 @@ fn plan_delta(users: usize) {
         live.objects.iter().map(|((k, n), o)| (*k, n, &o.spec)).collect();
     let model = AccessModel::from_live(live);
     let access = model.evaluate();
+    // Both sides as the plan checks them: at once, on two threads.
+    let input = posture::Input {
+        access: &access,
+        objects: &live_objects,
+        grants: Some(&live.grants),
+        gaps: &[],
+        settings: &Settings::default(),
+    };
     let (dbest, dmedian, _) = time("delta checks (both sides)", 9, || {
-        (checks(&access, &live_objects), checks(&access, &live_objects))
+        posture::check_pair(&input, &input)
     });
     println!(
         "plan, {users} users: no-op {} best, {} median (posture delta skipped); edited rule + policy {} best, {} median \

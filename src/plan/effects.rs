@@ -48,16 +48,16 @@ fn posture_delta(
     let live_objects: Vec<(Kind, &Name, &Spec)> =
         live.objects.iter().map(|((k, n), o)| (*k, n, &o.spec)).collect();
     let planned: Vec<(Kind, &Name, &Spec)> = after_objects.objects().collect();
-    let side = |access: &EffectiveAccess<'_>, objects: &[(Kind, &Name, &Spec)]| {
-        crate::posture::check(&crate::posture::Input {
-            access,
-            objects,
-            grants: Some(&live.grants),
-            gaps: &[],
-            settings: &settings,
-        })
+    let side = |access, objects| crate::posture::Input {
+        access,
+        objects,
+        grants: Some(&live.grants),
+        gaps: &[],
+        settings: &settings,
     };
-    crate::posture::delta(&side(before, &live_objects), &side(after, &planned))
+    let (found_before, found_after) =
+        crate::posture::check_pair(&side(before, &live_objects), &side(after, &planned));
+    crate::posture::delta(&found_before, &found_after)
 }
 
 /// Adds assignments, impact and guard results to every organization of

@@ -158,6 +158,18 @@ pub struct Input<'a, 'm> {
     pub settings: &'a Settings,
 }
 
+/// [`check`] of two organizations at once, on two threads (a plan's live
+/// and planned sides: the delta then costs the wall time of one side).
+#[must_use]
+pub fn check_pair(a: &Input<'_, '_>, b: &Input<'_, '_>) -> (Vec<Finding>, Vec<Finding>) {
+    std::thread::scope(|s| {
+        let first = s.spawn(|| check(a));
+        let second = check(b);
+        let first = first.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (first, second)
+    })
+}
+
 /// Runs every check over one organization; findings sorted high first.
 #[must_use]
 pub fn check(input: &Input<'_, '_>) -> Vec<Finding> {

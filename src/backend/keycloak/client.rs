@@ -270,8 +270,31 @@ impl Client {
         body: Option<&Value>,
         what: &str,
     ) -> Result<Answer, BackendError> {
-        let url = format!("{}/admin/realms{}", self.base, path);
         let read = method == Method::GET;
+        self.attempt(method, path, body, what, read)
+    }
+
+    /// The realm's partial export: a POST that only reads, so retried like
+    /// a read (a busy server may drop the first one).
+    pub fn export(&self, path: &str, what: &str) -> Result<Answer, BackendError> {
+        let a = self.attempt(Method::POST, path, None, what, true)?;
+        if a.status.is_success() {
+            return Ok(a);
+        }
+        Err(self.refused(&Method::POST, what, &a))
+    }
+
+    /// One request, retried on a server error or a lost connection when it
+    /// only reads (`read`), or on a connection never made.
+    fn attempt(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        what: &str,
+        read: bool,
+    ) -> Result<Answer, BackendError> {
+        let url = format!("{}/admin/realms{}", self.base, path);
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -188,10 +188,8 @@ pub fn snapshot(client: &Client, realm: &Name) -> Result<Option<(LiveOrg, Index)
         return Ok(None);
     };
     let export = client
-        .send(
-            reqwest::Method::POST,
+        .export(
             &format!("{r}/partial-export?exportClients=true&exportGroupsAndRoles=true"),
-            None,
             &format!("realm {:?} (partial export)", realm.as_str()),
         )?
         .body;

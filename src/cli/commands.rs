@@ -3,10 +3,10 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use super::args::{TextOrJson, ValidateArgs};
+use super::args::TextOrJson;
 use super::printer::Printer;
 use super::progress::{count, Writing};
-use super::settings::{ApplyCommand, BackendSettings, PlanCommand, PlanSettings};
+use super::settings::{ApplyCommand, BackendSettings, PlanCommand, PlanSettings, ValidateCommand};
 use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
 use crate::apply::{self, EnvAndFiles};
 use crate::backend::Backend;
@@ -17,13 +17,13 @@ use crate::render::{self, Format};
 use crate::validate;
 
 /// `orgctl validate`.
-pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
-    let sources = read_sources(printer, &a.files.files)?;
+pub fn validate(printer: &Printer, a: &ValidateCommand) -> CmdResult {
+    let sources = read_sources(printer, &a.files)?;
     match validate::run(&sources) {
         Ok(state) => {
             let objects: usize = state.organizations.values().map(|o| o.objects.len()).sum();
             let orgs = state.organizations.len();
-            if a.output == TextOrJson::Json {
+            if a.format == TextOrJson::Json {
                 printer.json(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] }));
             } else {
                 printer.out(&format!(
@@ -35,7 +35,7 @@ pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {
-            if a.output == TextOrJson::Json {
+            if a.format == TextOrJson::Json {
                 printer.json(&serde_json::json!({ "valid": false, "problems": diags }));
             } else {
                 print_diagnostics(printer, &diags);

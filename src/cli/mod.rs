@@ -89,9 +89,8 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Resolves the command's settings and runs it.
 fn dispatch(printer: &Printer, cli: &Cli, env: &dyn settings::Environment) -> CmdResult {
     let before = &cli.before_command;
-    let backend = |a: &args::BackendArgs, w: Option<&args::WriteArgs>| settings::backend(a, w, before, env);
     match &cli.command {
-        args::Command::Validate(a) => commands::validate(printer, a),
+        args::Command::Validate(a) => commands::validate(printer, &settings::validate_command(a)),
         args::Command::Plan(a) => commands::plan(
             printer,
             &resolved(printer, settings::plan_command(a, before, env))?,
@@ -104,23 +103,36 @@ fn dispatch(printer: &Printer, cli: &Cli, env: &dyn settings::Environment) -> Cm
             printer,
             &resolved(printer, settings::diff_command(a, before, env))?,
         ),
-        args::Command::Export(a) => inspect::export(printer, a, &backend(&a.backend, None)),
-        args::Command::History(a) => inspect::history(printer, a, &backend(&a.backend, None)),
-        args::Command::Schema(a) => inspect::schema(printer, a),
-        args::Command::Crds(a) => crds::crds(printer, a),
+        args::Command::Export(a) => inspect::export(
+            printer,
+            &resolved(printer, settings::export_command(a, before, env))?,
+        ),
+        args::Command::History(a) => inspect::history(
+            printer,
+            &resolved(printer, settings::history_command(a, before, env))?,
+        ),
+        args::Command::Schema(a) => {
+            inspect::schema(printer, &resolved(printer, settings::schema_command(a))?)
+        }
+        args::Command::Crds(a) => crds::crds(printer, &settings::crds_command(a)),
         args::Command::Controller(a) => Ok(controller::run(
             printer,
-            a,
+            &settings::controller_process(a),
             resolved(printer, settings::controller(a, before, env))?,
         )),
         args::Command::Explain(a) => match &a.what {
-            args::ExplainWhat::User(u) => explain::user(printer, u, &backend(&u.backend, None)),
-            args::ExplainWhat::Signin(s) => explain::signin(printer, s, &backend(&s.backend, None)),
+            args::ExplainWhat::User(u) => {
+                explain::user(printer, &settings::explain_user_command(u, before, env))
+            }
+            args::ExplainWhat::Signin(s) => explain::signin(
+                printer,
+                &resolved(printer, settings::explain_signin_command(s, before, env))?,
+            ),
         },
-        args::Command::Serve(a) => serve::serve(printer, a, &settings::serve(a, before, env)),
-        args::Command::Version(a) => about::version(printer, a),
-        args::Command::Completions(a) => about::completions(printer, a),
-        args::Command::Man(a) => about::man(printer, a),
+        args::Command::Serve(a) => serve::serve(printer, &settings::serve(a, before, env)),
+        args::Command::Version(a) => about::version(printer, &settings::version_command(a)),
+        args::Command::Completions(a) => about::completions(printer, &settings::completions_command(a)),
+        args::Command::Man(a) => about::man(printer, &settings::man_command(a)),
         args::Command::Posture(a) => posture::posture(
             printer,
             &resolved(printer, settings::posture_command(a, before, env))?,

@@ -29,7 +29,7 @@ pub fn run(printer: &Printer, a: &ControllerProcess, settings: Settings) -> Exit
 }
 
 /// Logs on stderr, coloured only where the printer colours stderr (a
-/// terminal, without `--no-color` / `NO_COLOR`): a log collector or file
+/// terminal under `--color auto`, as `--color` decides): a log collector or file
 /// must not get ANSI escape codes.
 fn init_logging(a: &ControllerProcess, color: bool) {
     let directive = match a.log_level.as_str() {

@@ -1,7 +1,7 @@
 //! The one place that writes to the terminal: results to stdout, messages,
 //! logs and progress to stderr. It owns the decisions about them, made once
-//! from [`GlobalSettings`]: colour only on a terminal and never with
-//! `--no-color`/`NO_COLOR`, the log level (`-v`), quiet (`-q`: no notes, no
+//! from [`GlobalSettings`]: colour per stream (`--color auto` colours a
+//! terminal only; `always`, `never`; `--no-color`/`NO_COLOR` mean never), the log level (`-v`), quiet (`-q`: no notes, no
 //! progress), the progress mode, and the JSON envelope of results. Commands ask it; they never look at a terminal
 //! or a colour flag themselves. A closed pipe ends output quietly instead of
 //! failing.
@@ -10,6 +10,7 @@ use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
+use super::args::ColorWhen;
 use super::settings::GlobalSettings;
 
 /// The `formatVersion` of the JSON that `validate`, `history` and `explain
@@ -36,6 +37,15 @@ pub fn versioned_json<T: Serialize>(body: &T) -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
 
+/// Whether a stream is coloured: `auto` colours a terminal only.
+fn colors(when: ColorWhen, terminal: bool) -> bool {
+    match when {
+        ColorWhen::Auto => terminal,
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+    }
+}
+
 /// Writes results and messages.
 pub struct Printer {
     /// Colour stdout.
@@ -54,8 +64,8 @@ impl Printer {
     /// A printer for this process's terminals, as the settings ask.
     pub fn new(settings: &GlobalSettings) -> Self {
         Printer {
-            color: settings.color && std::io::stdout().is_terminal(),
-            color_err: settings.color && std::io::stderr().is_terminal(),
+            color: colors(settings.color, std::io::stdout().is_terminal()),
+            color_err: colors(settings.color, std::io::stderr().is_terminal()),
             progress: if settings.quiet {
                 super::progress::Mode::Off
             } else {

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::{
-    ApplyArgs, BackendArgs, BeforeCommandArgs, Cli, Command, ControllerArgs, DiffArgs, ExplainWhat, FileArgs,
-    OutputFormat, PlanArgs, PlanFlags, PostureArgs, PostureFormat, ProgressArgs, SeverityArg, WriteArgs,
+    ApplyArgs, BackendArgs, BeforeCommandArgs, Cli, ColorWhen, Command, ControllerArgs, DiffArgs,
+    ExplainWhat, FileArgs, OutputFormat, PlanArgs, PlanFlags, PostureArgs, PostureFormat, ProgressArgs,
+    SeverityArg, WriteArgs,
 };
 use crate::backend::http::{token_from, HttpOptions};
 use crate::backend::{self, BackendError, PolicyCombination};
@@ -91,9 +92,9 @@ const DEFAULT_PARALLELISM: u16 = 8;
 /// progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlobalSettings {
-    /// Colour is allowed (no `--no-color`, no `NO_COLOR`); the printer still
-    /// colours only terminals.
-    pub color: bool,
+    /// When to colour: `--color`, else `never` with `--no-color` or a
+    /// truthy `NO_COLOR`, else `auto` (the printer decides per stream).
+    pub color: ColorWhen,
     /// `-v` count.
     pub verbose: u8,
     /// `-q`: results, warnings and errors only.
@@ -467,7 +468,13 @@ pub fn global(cli: &Cli, env: &dyn Environment) -> Result<GlobalSettings, Settin
         _ => false,
     } || cli.before_command.progress.progress;
     Ok(GlobalSettings {
-        color: !cli.global.no_color && !env.var("NO_COLOR").is_some_and(|v| truthy(&v)),
+        color: match cli.global.color {
+            Some(when) => when,
+            None if cli.global.no_color || env.var("NO_COLOR").is_some_and(|v| truthy(&v)) => {
+                ColorWhen::Never
+            }
+            None => ColorWhen::Auto,
+        },
         verbose: cli.global.verbose,
         quiet: cli.global.quiet,
         progress,

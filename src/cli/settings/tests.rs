@@ -104,15 +104,27 @@ fn http_client_options_default_and_come_from_flags() {
 }
 
 #[test]
-fn no_color_flag_or_a_truthy_variable_turns_colour_off() {
+fn color_flag_beats_no_color_and_a_truthy_variable_which_mean_never() {
+    use crate::cli::args::ColorWhen::{Always, Auto, Never};
     let on = |args: &[&str], vars: &[(&'static str, &'static str)]| {
         global(&parse(args), &env(vars)).map(|g| g.color)
     };
-    assert_eq!(on(&["validate", "-f", "x"], &[]), Ok(true));
-    assert_eq!(on(&["validate", "-f", "x", "--no-color"], &[]), Ok(false));
-    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "1")]), Ok(false));
-    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "0")]), Ok(true));
-    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "")]), Ok(true));
+    assert_eq!(on(&["validate", "-f", "x"], &[]), Ok(Auto));
+    assert_eq!(on(&["validate", "-f", "x", "--no-color"], &[]), Ok(Never));
+    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "1")]), Ok(Never));
+    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "0")]), Ok(Auto));
+    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "")]), Ok(Auto));
+    assert_eq!(
+        on(
+            &["--color", "always", "validate", "-f", "x"],
+            &[("NO_COLOR", "1")]
+        ),
+        Ok(Always)
+    );
+    assert_eq!(on(&["validate", "-f", "x", "--color", "never"], &[]), Ok(Never));
+    assert!(crate::cli::args::command()
+        .try_get_matches_from(["orgctl", "--color", "always", "--no-color", "validate", "-f", "x"])
+        .is_err());
 }
 
 #[test]

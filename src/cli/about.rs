@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::args::{documented, TextOrJson};
+use super::args::documented;
 use super::printer::Printer;
 use super::settings::{CompletionsCommand, ManCommand, VersionCommand};
 use super::{CmdResult, Reported};
@@ -22,14 +22,15 @@ pub const VERSION: &str = concat!(
 );
 
 /// `orgctl version`.
-pub(super) fn version(printer: &Printer, a: &VersionCommand) -> CmdResult {
-    match a.format {
-        TextOrJson::Text => printer.out(&format!("orgctl {VERSION}")),
-        TextOrJson::Json => printer.json(&serde_json::json!({
+/// Its format is the printer's.
+pub(super) fn version(printer: &Printer, _: &VersionCommand) -> CmdResult {
+    printer.result(
+        &serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "commit": COMMIT,
-        })),
-    }
+        }),
+        |_| format!("orgctl {VERSION}"),
+    );
     Ok(ExitCode::SUCCESS)
 }
 

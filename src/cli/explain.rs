@@ -6,8 +6,8 @@
 
 use std::process::ExitCode;
 
-use super::args::{TextOrJson, EXIT_DENIED};
-use super::printer::Printer;
+use super::args::EXIT_DENIED;
+use super::printer::{Output, Printer};
 use super::settings::{ExplainSigninCommand, ExplainUserCommand};
 use super::{open_existing_backend, print_diagnostics, read_sources, CmdResult, Reported};
 use crate::access::{AccessModel, AsOfState, SignInAttempt, SignInContext};
@@ -56,14 +56,9 @@ fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserCommand) -> Cm
         printer.error(&format!("user {:?} is not in organization {org:?}{hint}", a.name));
         return Err(Reported);
     };
-    if a.source.format == TextOrJson::Json {
-        printer.json(&explanation);
-    } else {
-        printer.out(&render::explain::user(
-            &explanation,
-            model.organization().map(Name::as_str),
-        ));
-    }
+    printer.result(&explanation, |e| {
+        render::explain::user(e, model.organization().map(Name::as_str))
+    });
     Ok(ExitCode::SUCCESS)
 }
 
@@ -132,7 +127,8 @@ fn explain_signin(
         Reported
     })?;
     explanation.as_of = as_of;
-    if a.source.format == TextOrJson::Json {
+    // Its JSON predates `formatVersion` and is kept as scripts read it.
+    if printer.output() == Output::Json {
         printer.out(&serde_json::to_string_pretty(&explanation).unwrap_or_default());
     } else {
         printer.out(&render::explain::signin(&explanation));

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::args::{Layout, TextOrJson};
-use super::printer::Printer;
+use super::args::Layout;
+use super::printer::{Output, Printer};
 use super::settings::DiffCommand;
 use super::settings::{ExportCommand, HistoryCommand, SchemaCommand};
 use super::{
@@ -201,7 +201,7 @@ pub fn history(printer: &Printer, a: &HistoryCommand) -> CmdResult {
     if let Some(org) = org {
         known_organization(printer, backend.as_ref(), org)?;
     }
-    if let (Some(reason), TextOrJson::Text) = (backend.capabilities().no_history, a.format) {
+    if let (Some(reason), Output::Text) = (backend.capabilities().no_history, printer.output()) {
         printer.out(&format!("No history: {reason}."));
         return Ok(ExitCode::SUCCESS);
     }
@@ -209,16 +209,19 @@ pub fn history(printer: &Printer, a: &HistoryCommand) -> CmdResult {
         printer.error(&error_chain(&e));
         Reported
     })?;
-    if a.format == TextOrJson::Json {
-        printer.json(&serde_json::json!({ "entries": entries }));
-        return Ok(ExitCode::SUCCESS);
-    }
+    printer.result(&serde_json::json!({ "entries": entries }), |_| {
+        history_text(&entries)
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The history for people: each revision and its changes.
+fn history_text(entries: &[crate::backend::AuditEntry]) -> String {
     if entries.is_empty() {
-        printer.out("No changes have been applied yet.");
-        return Ok(ExitCode::SUCCESS);
+        return "No changes have been applied yet.".to_string();
     }
     let mut out = String::new();
-    for e in &entries {
+    for e in entries {
         let n = e.changes.len();
         out.push_str(&format!(
             "revision {}  {}  {}  {n} change{}\n",
@@ -273,8 +276,7 @@ pub fn history(printer: &Printer, a: &HistoryCommand) -> CmdResult {
             }
         }
     }
-    printer.out(&out);
-    Ok(ExitCode::SUCCESS)
+    out
 }
 
 /// The schema accepting any kind: `oneOf` the per-kind schemas, shared `$defs`.

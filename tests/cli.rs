@@ -1009,3 +1009,29 @@ fn a_bad_value_in_an_environment_variable_names_the_variable() {
         )
     );
 }
+
+#[test]
+fn color_always_colours_a_piped_plan_and_the_default_does_not() {
+    let env = Env::new();
+    let plan = |color: &[&str]| {
+        let out = env
+            .cmd()
+            .env_remove("NO_COLOR")
+            .args(color)
+            .args(["plan", "-f", &small()])
+            .output()
+            .expect("run orgctl");
+        Run::from_output(&out, env.dir.path())
+    };
+    let always = plan(&["--color", "always"]);
+    assert_eq!(always.code, 0, "{}", always.transcript());
+    assert!(always.stdout.contains("\x1b["), "{}", always.stdout);
+    let piped = plan(&[]);
+    assert_eq!(piped.code, 0, "{}", piped.transcript());
+    assert!(!piped.stdout.contains('\x1b'), "{}", piped.stdout);
+    let never = plan(&["--color", "never"]);
+    assert_eq!(never.stdout, piped.stdout);
+    // NO_COLOR (set by Env) means never, but the flag beats it.
+    let r = env.run(&["plan", "-f", &small(), "--color", "always"]);
+    assert!(r.stdout.contains("\x1b["), "{}", r.stdout);
+}

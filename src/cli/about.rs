@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::args::{documented, CompletionsArgs, ManArgs, TextOrJson, VersionArgs};
+use super::args::documented;
 use super::printer::Printer;
+use super::settings::{CompletionsCommand, ManCommand, VersionCommand};
 use super::{CmdResult, Reported};
 
 /// The git commit of this build (`unknown` outside a git checkout).
@@ -21,19 +22,20 @@ pub const VERSION: &str = concat!(
 );
 
 /// `orgctl version`.
-pub(super) fn version(printer: &Printer, a: &VersionArgs) -> CmdResult {
-    match a.output {
-        TextOrJson::Text => printer.out(&format!("orgctl {VERSION}")),
-        TextOrJson::Json => printer.json(&serde_json::json!({
+/// Its format is the printer's.
+pub(super) fn version(printer: &Printer, _: &VersionCommand) -> CmdResult {
+    printer.result(
+        &serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "commit": COMMIT,
-        })),
-    }
+        }),
+        |_| format!("orgctl {VERSION}"),
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// `orgctl completions SHELL`: the completion script on stdout.
-pub(super) fn completions(printer: &Printer, a: &CompletionsArgs) -> CmdResult {
+pub(super) fn completions(printer: &Printer, a: &CompletionsCommand) -> CmdResult {
     let mut cmd = documented();
     let mut out = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "orgctl", &mut out);
@@ -42,7 +44,7 @@ pub(super) fn completions(printer: &Printer, a: &CompletionsArgs) -> CmdResult {
 }
 
 /// `orgctl man --out DIR`: `orgctl.1` and one page per subcommand.
-pub(super) fn man(printer: &Printer, a: &ManArgs) -> CmdResult {
+pub(super) fn man(printer: &Printer, a: &ManCommand) -> CmdResult {
     let fail = |what: &Path, e: std::io::Error| {
         printer.error(&format!("failed to write {}: {e}", what.display()));
         Reported

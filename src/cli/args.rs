@@ -89,7 +89,10 @@ const BEFORE_COMMAND_IDS: [&str; 7] = [
 /// Options meaningful for every command (accepted before or after it).
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// Never colour the output [env: NO_COLOR].
+    /// When to colour the output: auto colours terminals only [default: auto].
+    #[arg(long, global = true, value_name = "WHEN", conflicts_with = "no_color")]
+    pub color: Option<ColorWhen>,
+    /// Never colour the output, as --color never [env: NO_COLOR].
     #[arg(long, global = true)]
     pub no_color: bool,
     /// Log more to stderr (-v info, -vv debug, -vvv trace; ORGCTL_LOG takes a tracing filter).
@@ -98,6 +101,18 @@ pub struct GlobalArgs {
     /// Print only results, warnings and errors: no notes, no progress, logs at error level.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+}
+
+/// When output is coloured (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorWhen {
+    /// On a terminal only, decided for stdout and stderr apart.
+    #[default]
+    Auto,
+    /// Always, even into a pipe or file.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// The backend flags as accepted before the command name (hidden).

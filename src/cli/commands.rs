@@ -3,10 +3,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use super::args::{TextOrJson, ValidateArgs};
-use super::printer::Printer;
+use super::printer::{Output, Printer, Rendered};
 use super::progress::{count, Writing};
-use super::settings::{ApplyCommand, BackendSettings, PlanCommand, PlanSettings};
+use super::settings::{ApplyCommand, BackendSettings, PlanCommand, PlanSettings, ValidateCommand};
 use super::{open_backend, print_diagnostics, print_engine_error, read_sources, report, CmdResult, Reported};
 use crate::apply::{self, EnvAndFiles};
 use crate::backend::Backend;
@@ -17,25 +16,27 @@ use crate::render::{self, Format};
 use crate::validate;
 
 /// `orgctl validate`.
-pub fn validate(printer: &Printer, a: &ValidateArgs) -> CmdResult {
-    let sources = read_sources(printer, &a.files.files)?;
+pub fn validate(printer: &Printer, a: &ValidateCommand) -> CmdResult {
+    let sources = read_sources(printer, &a.files)?;
     match validate::run(&sources) {
         Ok(state) => {
             let objects: usize = state.organizations.values().map(|o| o.objects.len()).sum();
             let orgs = state.organizations.len();
-            if a.output == TextOrJson::Json {
-                printer.json(&serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] }));
-            } else {
-                printer.out(&format!(
-                    "The files are valid: {} in {}.",
-                    count(objects, "object"),
-                    count(orgs, "organization")
-                ));
-            }
+            printer.result(
+                &serde_json::json!({ "valid": true, "objects": objects, "organizations": orgs, "problems": [] }),
+                |_| {
+                    format!(
+                        "The files are valid: {} in {}.",
+                        count(objects, "object"),
+                        count(orgs, "organization")
+                    )
+                },
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {
-            if a.output == TextOrJson::Json {
+            // Problems in text are messages on stderr, not a result.
+            if printer.output() == Output::Json {
                 printer.json(&serde_json::json!({ "valid": false, "problems": diags }));
             } else {
                 print_diagnostics(printer, &diags);
@@ -98,10 +99,22 @@ fn changes_code(plan: &Plan, detailed: bool) -> ExitCode {
     }
 }
 
+impl Rendered for Plan {
+    fn render(&self, output: Output, color: bool) -> String {
+        let format = match output {
+            Output::Text => Format::Text,
+            Output::Markdown => Format::Markdown,
+            // Plans offer no SARIF (clap refuses it for plan and apply).
+            Output::Json | Output::Sarif => Format::Json,
+        };
+        render::render(self, format, color)
+    }
+}
+
 /// `orgctl plan`.
 pub fn plan(printer: &Printer, s: &PlanCommand) -> CmdResult {
     let (_backend, planned) = make_plan(printer, &s.files, &s.backend, &s.plan)?;
-    printer.out(&render::render(&planned.plan, s.format, printer.color));
+    printer.rendered(&planned.plan);
     posture_gate(printer, &planned.plan, &s.plan)?;
     if let Some(path) = &s.out {
         let json = serde_json::to_string_pretty(&planned.plan).map_err(|e| {
@@ -186,9 +199,10 @@ pub fn apply(printer: &Printer, s: &ApplyCommand) -> CmdResult {
             (backend, planned.plan, planned.secrets)
         }
     };
-    let json = s.format == Format::Json;
+    // JSON is one document: the plan on a dry run, else the apply report.
+    let json = printer.output() == Output::Json;
     if !json {
-        printer.out(&render::render(&plan, s.format, printer.color));
+        printer.rendered(&plan);
     }
     if s.dry_run {
         if json {

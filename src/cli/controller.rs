@@ -3,13 +3,14 @@
 
 use std::process::ExitCode;
 
-use super::args::{ControllerArgs, LogFormat};
+use super::args::LogFormat;
 use super::printer::Printer;
+use super::settings::ControllerProcess;
 use crate::controller::{self, Settings};
 use crate::diagnostic::error_chain;
 
 /// `orgctl controller`.
-pub fn run(printer: &Printer, a: &ControllerArgs, settings: Settings) -> ExitCode {
+pub fn run(printer: &Printer, a: &ControllerProcess, settings: Settings) -> ExitCode {
     init_logging(a, printer.color_err);
     tracing::info!(
         backend = %settings.backend,
@@ -28,9 +29,9 @@ pub fn run(printer: &Printer, a: &ControllerArgs, settings: Settings) -> ExitCod
 }
 
 /// Logs on stderr, coloured only where the printer colours stderr (a
-/// terminal, without `--no-color` / `NO_COLOR`): a log collector or file
+/// terminal under `--color auto`, as `--color` decides): a log collector or file
 /// must not get ANSI escape codes.
-fn init_logging(a: &ControllerArgs, color: bool) {
+fn init_logging(a: &ControllerProcess, color: bool) {
     let directive = match a.log_level.as_str() {
         l @ ("error" | "warn" | "info" | "debug" | "trace") => format!("orgctl={l},kube=warn"),
         other => other.to_string(),

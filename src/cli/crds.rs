@@ -3,14 +3,14 @@
 
 use std::process::ExitCode;
 
-use super::args::CrdsArgs;
 use super::printer::Printer;
+use super::settings::CrdsCommand;
 use super::{CmdResult, Reported};
 use crate::crd;
 use crate::diagnostic::error_chain;
 
 /// `orgctl crds`.
-pub fn crds(printer: &Printer, a: &CrdsArgs) -> CmdResult {
+pub fn crds(printer: &Printer, a: &CrdsCommand) -> CmdResult {
     let failed = |e: crd::RenderError| {
         printer.error(&error_chain(&e));
         Reported

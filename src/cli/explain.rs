@@ -6,9 +6,9 @@
 
 use std::process::ExitCode;
 
-use super::args::{ExplainSigninArgs, ExplainUserArgs, TextOrJson, EXIT_DENIED};
-use super::printer::Printer;
-use super::settings::BackendSettings;
+use super::args::EXIT_DENIED;
+use super::printer::{Output, Printer};
+use super::settings::{ExplainSigninCommand, ExplainUserCommand};
 use super::{open_existing_backend, print_diagnostics, read_sources, CmdResult, Reported};
 use crate::access::{AccessModel, AsOfState, SignInAttempt, SignInContext};
 use crate::backend::asof;
@@ -47,7 +47,7 @@ fn pick(printer: &Printer, named: Option<&str>, available: Vec<Name>) -> Result<
     }
 }
 
-fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdResult {
+fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserCommand) -> CmdResult {
     let Some(explanation) = model.explain_user(&a.name) else {
         let org = model.organization().map(Name::as_str).unwrap_or_default();
         let hint = did_you_mean(&a.name, model.users().map(Name::as_str))
@@ -56,14 +56,9 @@ fn explain(printer: &Printer, model: &AccessModel, a: &ExplainUserArgs) -> CmdRe
         printer.error(&format!("user {:?} is not in organization {org:?}{hint}", a.name));
         return Err(Reported);
     };
-    if a.output == TextOrJson::Json {
-        printer.json(&explanation);
-    } else {
-        printer.out(&render::explain::user(
-            &explanation,
-            model.organization().map(Name::as_str),
-        ));
-    }
+    printer.result(&explanation, |e| {
+        render::explain::user(e, model.organization().map(Name::as_str))
+    });
     Ok(ExitCode::SUCCESS)
 }
 
@@ -84,9 +79,10 @@ fn load_desired(
 }
 
 /// `orgctl explain user NAME`.
-pub fn user(printer: &Printer, a: &ExplainUserArgs, backend: &BackendSettings) -> CmdResult {
-    if !a.files.is_empty() {
-        let desired = load_desired(printer, &a.files, a.organization.as_deref())?;
+pub fn user(printer: &Printer, a: &ExplainUserCommand) -> CmdResult {
+    let (source, backend) = (&a.source, &a.source.backend);
+    if !source.files.is_empty() {
+        let desired = load_desired(printer, &source.files, source.organization.as_deref())?;
         let Some(desired_org) = desired.0.organizations.get(&desired.1) else {
             return Err(Reported);
         };
@@ -103,7 +99,7 @@ pub fn user(printer: &Printer, a: &ExplainUserArgs, backend: &BackendSettings) -
     };
     let org = pick(
         printer,
-        a.organization.as_deref(),
+        source.organization.as_deref(),
         backend.organizations().map_err(fail)?,
     )?;
     let live = backend.snapshot(&org).map_err(fail)?;
@@ -118,7 +114,7 @@ fn explain_signin(
     printer: &Printer,
     model: &AccessModel,
     cx: &SignInContext,
-    a: &ExplainSigninArgs,
+    a: &ExplainSigninCommand,
     as_of: Option<AsOfState>,
 ) -> CmdResult {
     let attempt = SignInAttempt {
@@ -131,7 +127,8 @@ fn explain_signin(
         Reported
     })?;
     explanation.as_of = as_of;
-    if a.output == TextOrJson::Json {
+    // Its JSON predates `formatVersion` and is kept as scripts read it.
+    if printer.output() == Output::Json {
         printer.out(&serde_json::to_string_pretty(&explanation).unwrap_or_default());
     } else {
         printer.out(&render::explain::signin(&explanation));
@@ -144,13 +141,11 @@ fn explain_signin(
 }
 
 /// `orgctl explain signin --user NAME --ip ADDR …`.
-pub fn signin(printer: &Printer, a: &ExplainSigninArgs, backend: &BackendSettings) -> CmdResult {
-    if !a.files.is_empty() {
-        if a.at.is_some() {
-            printer.error("--at needs the live backend's history; it cannot be used with -f");
-            return Err(Reported);
-        }
-        let desired = load_desired(printer, &a.files, a.organization.as_deref())?;
+pub fn signin(printer: &Printer, a: &ExplainSigninCommand) -> CmdResult {
+    let (source, backend) = (&a.source, &a.source.backend);
+    // `--at` with files was refused by the settings.
+    if !source.files.is_empty() {
+        let desired = load_desired(printer, &source.files, source.organization.as_deref())?;
         let Some(desired_org) = desired.0.organizations.get(&desired.1) else {
             return Err(Reported);
         };
@@ -169,7 +164,7 @@ pub fn signin(printer: &Printer, a: &ExplainSigninArgs, backend: &BackendSetting
     };
     let org = pick(
         printer,
-        a.organization.as_deref(),
+        source.organization.as_deref(),
         backend.organizations().map_err(|e| fail(&e))?,
     )?;
     let (live, as_of) = match a.at {

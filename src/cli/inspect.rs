@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::args::{ExportArgs, HistoryArgs, Layout, SchemaArgs, TextOrJson};
-use super::printer::Printer;
-use super::settings::{BackendSettings, DiffCommand};
+use super::args::Layout;
+use super::printer::{Output, Printer};
+use super::settings::DiffCommand;
+use super::settings::{ExportCommand, HistoryCommand, SchemaCommand};
 use super::{
     known_organization, open_backend, open_existing_backend, print_engine_error, read_sources, CmdResult,
     Reported,
@@ -103,14 +104,11 @@ fn without_secrets(kind: Kind, mut spec: Value) -> (Value, usize) {
 }
 
 /// `orgctl export`.
-pub fn export(printer: &Printer, a: &ExportArgs, backend: &BackendSettings) -> CmdResult {
-    let org: Name = a.organization.parse().map_err(|e: String| {
-        printer.error(&format!("--org: {e}"));
-        Reported
-    })?;
-    let backend = open_existing_backend(printer, backend)?;
-    known_organization(printer, backend.as_ref(), &org)?;
-    let live = backend.snapshot(&org).map_err(|e| {
+pub fn export(printer: &Printer, a: &ExportCommand) -> CmdResult {
+    let org = &a.organization;
+    let backend = open_existing_backend(printer, &a.backend)?;
+    known_organization(printer, backend.as_ref(), org)?;
+    let live = backend.snapshot(org).map_err(|e| {
         printer.error(&error_chain(&e));
         Reported
     })?;
@@ -197,36 +195,33 @@ pub fn export(printer: &Printer, a: &ExportArgs, backend: &BackendSettings) -> C
 }
 
 /// `orgctl history`.
-pub fn history(printer: &Printer, a: &HistoryArgs, backend: &BackendSettings) -> CmdResult {
-    let org = match &a.organization {
-        Some(o) => Some(o.parse::<Name>().map_err(|e| {
-            printer.error(&format!("--org: {e}"));
-            Reported
-        })?),
-        None => None,
-    };
-    let backend = open_existing_backend(printer, backend)?;
-    if let Some(org) = &org {
+pub fn history(printer: &Printer, a: &HistoryCommand) -> CmdResult {
+    let org = a.organization.as_ref();
+    let backend = open_existing_backend(printer, &a.backend)?;
+    if let Some(org) = org {
         known_organization(printer, backend.as_ref(), org)?;
     }
-    if let (Some(reason), TextOrJson::Text) = (backend.capabilities().no_history, a.output) {
+    if let (Some(reason), Output::Text) = (backend.capabilities().no_history, printer.output()) {
         printer.out(&format!("No history: {reason}."));
         return Ok(ExitCode::SUCCESS);
     }
-    let entries = backend.history(org.as_ref(), a.limit).map_err(|e| {
+    let entries = backend.history(org, a.limit).map_err(|e| {
         printer.error(&error_chain(&e));
         Reported
     })?;
-    if a.output == TextOrJson::Json {
-        printer.json(&serde_json::json!({ "entries": entries }));
-        return Ok(ExitCode::SUCCESS);
-    }
+    printer.result(&serde_json::json!({ "entries": entries }), |_| {
+        history_text(&entries)
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The history for people: each revision and its changes.
+fn history_text(entries: &[crate::backend::AuditEntry]) -> String {
     if entries.is_empty() {
-        printer.out("No changes have been applied yet.");
-        return Ok(ExitCode::SUCCESS);
+        return "No changes have been applied yet.".to_string();
     }
     let mut out = String::new();
-    for e in &entries {
+    for e in entries {
         let n = e.changes.len();
         out.push_str(&format!(
             "revision {}  {}  {}  {n} change{}\n",
@@ -281,8 +276,7 @@ pub fn history(printer: &Printer, a: &HistoryArgs, backend: &BackendSettings) ->
             }
         }
     }
-    printer.out(&out);
-    Ok(ExitCode::SUCCESS)
+    out
 }
 
 /// The schema accepting any kind: `oneOf` the per-kind schemas, shared `$defs`.
@@ -308,20 +302,10 @@ pub fn combined_schema() -> Value {
 }
 
 /// `orgctl schema`.
-pub fn schema(printer: &Printer, a: &SchemaArgs) -> CmdResult {
-    let schema = match &a.kind {
+pub fn schema(printer: &Printer, a: &SchemaCommand) -> CmdResult {
+    let schema = match a.kind {
         None => combined_schema(),
-        Some(k) => match k.parse::<Kind>() {
-            Ok(kind) => kind.json_schema(),
-            Err(_) => {
-                let names = Kind::ALL.map(Kind::as_str);
-                let hint = crate::diagnostic::did_you_mean(k, names)
-                    .map(|s| format!(", did you mean {s:?}?"))
-                    .unwrap_or_else(|| format!("; expected one of: {}", names.join(", ")));
-                printer.error(&format!("unknown kind {k:?}{hint}"));
-                return Err(Reported);
-            }
-        },
+        Some(kind) => kind.json_schema(),
     };
     printer.out(&serde_json::to_string_pretty(&schema).unwrap_or_default());
     Ok(ExitCode::SUCCESS)

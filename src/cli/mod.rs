@@ -89,42 +89,61 @@ pub fn run(cli: Cli) -> ExitCode {
 /// Resolves the command's settings and runs it.
 fn dispatch(printer: &Printer, cli: &Cli, env: &dyn settings::Environment) -> CmdResult {
     let before = &cli.before_command;
-    let backend = |a: &args::BackendArgs, w: Option<&args::WriteArgs>| settings::backend(a, w, before, env);
     match &cli.command {
-        args::Command::Validate(a) => commands::validate(printer, a),
-        args::Command::Plan(a) => commands::plan(
-            printer,
-            &resolved(printer, settings::plan_command(a, before, env))?,
-        ),
-        args::Command::Apply(a) => commands::apply(
-            printer,
-            &resolved(printer, settings::apply_command(a, before, env))?,
-        ),
+        args::Command::Validate(a) => {
+            let s = settings::validate_command(a);
+            commands::validate(&printer.with_output(s.format.into()), &s)
+        }
+        args::Command::Plan(a) => {
+            let s = resolved(printer, settings::plan_command(a, before, env))?;
+            commands::plan(&printer.with_output(s.format.into()), &s)
+        }
+        args::Command::Apply(a) => {
+            let s = resolved(printer, settings::apply_command(a, before, env))?;
+            commands::apply(&printer.with_output(s.format.into()), &s)
+        }
         args::Command::Diff(a) => inspect::diff(
             printer,
             &resolved(printer, settings::diff_command(a, before, env))?,
         ),
-        args::Command::Export(a) => inspect::export(printer, a, &backend(&a.backend, None)),
-        args::Command::History(a) => inspect::history(printer, a, &backend(&a.backend, None)),
-        args::Command::Schema(a) => inspect::schema(printer, a),
-        args::Command::Crds(a) => crds::crds(printer, a),
+        args::Command::Export(a) => inspect::export(
+            printer,
+            &resolved(printer, settings::export_command(a, before, env))?,
+        ),
+        args::Command::History(a) => {
+            let s = resolved(printer, settings::history_command(a, before, env))?;
+            inspect::history(&printer.with_output(s.format.into()), &s)
+        }
+        args::Command::Schema(a) => {
+            inspect::schema(printer, &resolved(printer, settings::schema_command(a))?)
+        }
+        args::Command::Crds(a) => crds::crds(printer, &settings::crds_command(a)),
         args::Command::Controller(a) => Ok(controller::run(
             printer,
-            a,
+            &settings::controller_process(a),
             resolved(printer, settings::controller(a, before, env))?,
         )),
         args::Command::Explain(a) => match &a.what {
-            args::ExplainWhat::User(u) => explain::user(printer, u, &backend(&u.backend, None)),
-            args::ExplainWhat::Signin(s) => explain::signin(printer, s, &backend(&s.backend, None)),
+            args::ExplainWhat::User(u) => {
+                let s = settings::explain_user_command(u, before, env);
+                explain::user(&printer.with_output(s.source.format.into()), &s)
+            }
+            args::ExplainWhat::Signin(s) => {
+                let s = resolved(printer, settings::explain_signin_command(s, before, env))?;
+                explain::signin(&printer.with_output(s.source.format.into()), &s)
+            }
         },
-        args::Command::Serve(a) => serve::serve(printer, a, &settings::serve(a, before, env)),
-        args::Command::Version(a) => about::version(printer, a),
-        args::Command::Completions(a) => about::completions(printer, a),
-        args::Command::Man(a) => about::man(printer, a),
-        args::Command::Posture(a) => posture::posture(
-            printer,
-            &resolved(printer, settings::posture_command(a, before, env))?,
-        ),
+        args::Command::Serve(a) => serve::serve(printer, &settings::serve(a, before, env)),
+        args::Command::Version(a) => {
+            let s = settings::version_command(a);
+            about::version(&printer.with_output(s.format.into()), &s)
+        }
+        args::Command::Completions(a) => about::completions(printer, &settings::completions_command(a)),
+        args::Command::Man(a) => about::man(printer, &settings::man_command(a)),
+        args::Command::Posture(a) => {
+            let s = resolved(printer, settings::posture_command(a, before, env))?;
+            posture::posture(&printer.with_output(s.format.into()), &s)
+        }
     }
 }
 

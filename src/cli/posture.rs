@@ -5,8 +5,8 @@
 
 use std::process::ExitCode;
 
-use super::args::{PostureFormat, SeverityArg};
-use super::printer::Printer;
+use super::args::SeverityArg;
+use super::printer::{Output, Printer, Rendered};
 use super::settings::PostureCommand;
 use super::{open_backend, open_existing_backend, print_diagnostics, read_sources, CmdResult, Reported};
 use crate::access::AccessModel;
@@ -177,13 +177,7 @@ pub fn posture(printer: &Printer, a: &PostureCommand) -> CmdResult {
             x.name.as_str()
         ));
     }
-    let out = match a.format {
-        PostureFormat::Text => render::text(&report, printer.color),
-        PostureFormat::Json => render::json(&report),
-        PostureFormat::Markdown => render::markdown(&report),
-        PostureFormat::Sarif => render::sarif(&report, env!("CARGO_PKG_VERSION")),
-    };
-    printer.out(&out);
+    printer.rendered(report.as_slice());
     if let Some(level) = a.fail_on {
         let level = Severity::from(level);
         let failing = report
@@ -200,6 +194,17 @@ pub fn posture(printer: &Printer, a: &PostureCommand) -> CmdResult {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+impl Rendered for [OrgPosture] {
+    fn render(&self, output: Output, color: bool) -> String {
+        match output {
+            Output::Text => render::text(self, color),
+            Output::Json => render::json(self),
+            Output::Markdown => render::markdown(self),
+            Output::Sarif => render::sarif(self, env!("CARGO_PKG_VERSION")),
+        }
+    }
 }
 
 /// The organizations to check: the one named, or every one there is.

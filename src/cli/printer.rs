@@ -1,15 +1,18 @@
 //! The one place that writes to the terminal: results to stdout, messages,
 //! logs and progress to stderr. It owns the decisions about them, made once
-//! from [`GlobalSettings`]: colour only on a terminal and never with
-//! `--no-color`/`NO_COLOR`, the log level (`-v`), quiet (`-q`: no notes, no
-//! progress), the progress mode, and the JSON envelope of results. Commands ask it; they never look at a terminal
-//! or a colour flag themselves. A closed pipe ends output quietly instead of
-//! failing.
+//! from [`GlobalSettings`]: colour per stream (`--color auto` colours a
+//! terminal only; `always`, `never`; `--no-color`/`NO_COLOR` mean never),
+//! the log level (`-v`), quiet (`-q`: no notes, no progress), the progress
+//! mode, the command's output format (results are emitted through
+//! [`Printer::result`] and [`Printer::rendered`]) and the JSON envelope of
+//! results. Commands ask it; they never look at a terminal or a colour flag
+//! themselves. A closed pipe ends output quietly instead of failing.
 
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
+use super::args::ColorWhen;
 use super::settings::GlobalSettings;
 
 /// The `formatVersion` of the JSON that `validate`, `history` and `explain
@@ -36,8 +39,72 @@ pub fn versioned_json<T: Serialize>(body: &T) -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
 
+/// What a command's result is printed as, resolved from its `--output`
+/// (each command's clap value enum refuses a format it does not support).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    /// For people.
+    #[default]
+    Text,
+    /// For scripts, carrying `formatVersion`.
+    Json,
+    /// For a pull-request comment (`plan`, `apply`, `posture`).
+    Markdown,
+    /// SARIF 2.1.0, for code scanning (`posture`).
+    Sarif,
+}
+
+impl From<crate::render::Format> for Output {
+    fn from(f: crate::render::Format) -> Self {
+        match f {
+            crate::render::Format::Text => Output::Text,
+            crate::render::Format::Json => Output::Json,
+            crate::render::Format::Markdown => Output::Markdown,
+        }
+    }
+}
+
+impl From<super::args::PostureFormat> for Output {
+    fn from(f: super::args::PostureFormat) -> Self {
+        use super::args::PostureFormat;
+        match f {
+            PostureFormat::Text => Output::Text,
+            PostureFormat::Json => Output::Json,
+            PostureFormat::Markdown => Output::Markdown,
+            PostureFormat::Sarif => Output::Sarif,
+        }
+    }
+}
+
+/// A result that renders itself in the formats its command offers.
+pub trait Rendered {
+    /// The result as `output`; `color` only affects text.
+    fn render(&self, output: Output, color: bool) -> String;
+}
+
+impl From<super::args::TextOrJson> for Output {
+    fn from(o: super::args::TextOrJson) -> Self {
+        match o {
+            super::args::TextOrJson::Text => Output::Text,
+            super::args::TextOrJson::Json => Output::Json,
+        }
+    }
+}
+
+/// Whether a stream is coloured: `auto` colours a terminal only.
+fn colors(when: ColorWhen, terminal: bool) -> bool {
+    match when {
+        ColorWhen::Auto => terminal,
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+    }
+}
+
 /// Writes results and messages.
+#[derive(Debug, Clone)]
 pub struct Printer {
+    /// The format of the command's result.
+    output: Output,
     /// Colour stdout.
     pub color: bool,
     /// Colour stderr.
@@ -54,8 +121,9 @@ impl Printer {
     /// A printer for this process's terminals, as the settings ask.
     pub fn new(settings: &GlobalSettings) -> Self {
         Printer {
-            color: settings.color && std::io::stdout().is_terminal(),
-            color_err: settings.color && std::io::stderr().is_terminal(),
+            output: Output::Text,
+            color: colors(settings.color, std::io::stdout().is_terminal()),
+            color_err: colors(settings.color, std::io::stderr().is_terminal()),
             progress: if settings.quiet {
                 super::progress::Mode::Off
             } else {
@@ -85,6 +153,35 @@ impl Printer {
             .with_ansi(self.color_err)
             .with_target(false)
             .try_init();
+    }
+
+    /// This printer for a command whose result is printed as `output`.
+    pub fn with_output(&self, output: Output) -> Printer {
+        Printer {
+            output,
+            ..self.clone()
+        }
+    }
+
+    /// The format of the command's result.
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    /// Writes the command's result to stdout in its format: `body` as JSON
+    /// carrying `formatVersion`, or `text(body)`.
+    pub fn result<T: Serialize>(&self, body: &T, text: impl FnOnce(&T) -> String) {
+        match self.output {
+            Output::Json => self.json(body),
+            // Commands with only text and JSON: clap refuses the others.
+            Output::Text | Output::Markdown | Output::Sarif => self.out(&text(body)),
+        }
+    }
+
+    /// Writes a rendered result to stdout in the printer's format and
+    /// colour.
+    pub fn rendered<R: Rendered + ?Sized>(&self, result: &R) {
+        self.out(&result.render(self.output, self.color));
     }
 
     /// Writes `body` to stdout as JSON carrying `formatVersion`.

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::args::{
-    ApplyArgs, BackendArgs, BeforeCommandArgs, Cli, Command, ControllerArgs, DiffArgs, ExplainWhat, FileArgs,
-    OutputFormat, PlanArgs, PlanFlags, PostureArgs, PostureFormat, ProgressArgs, ServeArgs, SeverityArg,
-    WriteArgs,
+    ApplyArgs, BackendArgs, BeforeCommandArgs, Cli, ColorWhen, Command, ControllerArgs, DiffArgs,
+    ExplainWhat, FileArgs, OutputFormat, PlanArgs, PlanFlags, PostureArgs, PostureFormat, ProgressArgs,
+    SeverityArg, WriteArgs,
 };
 use crate::backend::http::{token_from, HttpOptions};
 use crate::backend::{self, BackendError, PolicyCombination};
@@ -58,9 +58,29 @@ pub enum SettingsError {
         /// The command it was written before.
         command: &'static str,
     },
+    /// A name that is not valid; the reason already quotes the value.
+    #[error("{origin}: {reason}")]
+    InvalidName {
+        /// `--org`.
+        origin: &'static str,
+        /// What is wrong with it, value included.
+        reason: String,
+    },
     /// `--leader-election` without a namespace for its Lease.
     #[error("--leader-election needs --lease-namespace (or POD_NAMESPACE)")]
     LeaseNamespaceMissing,
+    /// `schema` given a kind that does not exist; `hint` is a did-you-mean
+    /// or the list of kinds.
+    #[error("unknown kind {value:?}{hint}")]
+    UnknownKind {
+        /// The kind given.
+        value: String,
+        /// `, did you mean "User"?` or `; expected one of: …`.
+        hint: String,
+    },
+    /// `explain signin --at` with files: only the backend has a history.
+    #[error("--at needs the live backend's history; it cannot be used with -f")]
+    AtWithFiles,
 }
 
 /// The default of `--request-timeout`, in seconds.
@@ -72,9 +92,9 @@ const DEFAULT_PARALLELISM: u16 = 8;
 /// progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlobalSettings {
-    /// Colour is allowed (no `--no-color`, no `NO_COLOR`); the printer still
-    /// colours only terminals.
-    pub color: bool,
+    /// When to colour: `--color`, else `never` with `--no-color` or a
+    /// truthy `NO_COLOR`, else `auto` (the printer decides per stream).
+    pub color: ColorWhen,
     /// `-v` count.
     pub verbose: u8,
     /// `-q`: results, warnings and errors only.
@@ -361,15 +381,6 @@ pub fn posture_command(
     })
 }
 
-/// What `orgctl serve` takes its accepted tokens from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServeSettings {
-    /// The token file (`--token-file` or `ORGCTL_TOKEN_FILE`).
-    pub token_file: Option<PathBuf>,
-    /// One more accepted token (`ORGCTL_SERVE_TOKEN`).
-    pub token: Option<String>,
-}
-
 /// The kinds of option a command may take before its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Takes {
@@ -457,7 +468,13 @@ pub fn global(cli: &Cli, env: &dyn Environment) -> Result<GlobalSettings, Settin
         _ => false,
     } || cli.before_command.progress.progress;
     Ok(GlobalSettings {
-        color: !cli.global.no_color && !env.var("NO_COLOR").is_some_and(|v| truthy(&v)),
+        color: match cli.global.color {
+            Some(when) => when,
+            None if cli.global.no_color || env.var("NO_COLOR").is_some_and(|v| truthy(&v)) => {
+                ColorWhen::Never
+            }
+            None => ColorWhen::Auto,
+        },
         verbose: cli.global.verbose,
         quiet: cli.global.quiet,
         progress,
@@ -589,22 +606,6 @@ fn parse_name(value: &str, origin: &str) -> Result<Name, SettingsError> {
     })
 }
 
-/// The token sources of `orgctl serve`.
-pub fn serve(args: &ServeArgs, before: &BeforeCommandArgs, env: &dyn Environment) -> ServeSettings {
-    ServeSettings {
-        token_file: args
-            .token_file
-            .clone()
-            .or_else(|| before.backend.token_file.clone())
-            .or_else(|| {
-                env.var("ORGCTL_TOKEN_FILE")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from)
-            }),
-        token: env.var("ORGCTL_SERVE_TOKEN"),
-    }
-}
-
 /// The controller's settings: its default backend (the token file is
 /// re-read at every reconcile, so only its path is kept), the Lease and the
 /// replica's name (`POD_NAME`, else `HOSTNAME`).
@@ -645,6 +646,9 @@ pub fn controller(
         ..crate::controller::Settings::default()
     })
 }
+
+mod commands;
+pub use commands::*;
 
 #[cfg(test)]
 mod tests;

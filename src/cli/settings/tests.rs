@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use clap::FromArgMatches;
 
 use super::*;
+use crate::cli::args::{Layout, TextOrJson};
 
 impl Environment for BTreeMap<&'static str, &'static str> {
     fn var(&self, name: &str) -> Option<String> {
@@ -103,15 +104,27 @@ fn http_client_options_default_and_come_from_flags() {
 }
 
 #[test]
-fn no_color_flag_or_a_truthy_variable_turns_colour_off() {
+fn color_flag_beats_no_color_and_a_truthy_variable_which_mean_never() {
+    use crate::cli::args::ColorWhen::{Always, Auto, Never};
     let on = |args: &[&str], vars: &[(&'static str, &'static str)]| {
         global(&parse(args), &env(vars)).map(|g| g.color)
     };
-    assert_eq!(on(&["validate", "-f", "x"], &[]), Ok(true));
-    assert_eq!(on(&["validate", "-f", "x", "--no-color"], &[]), Ok(false));
-    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "1")]), Ok(false));
-    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "0")]), Ok(true));
-    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "")]), Ok(true));
+    assert_eq!(on(&["validate", "-f", "x"], &[]), Ok(Auto));
+    assert_eq!(on(&["validate", "-f", "x", "--no-color"], &[]), Ok(Never));
+    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "1")]), Ok(Never));
+    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "0")]), Ok(Auto));
+    assert_eq!(on(&["validate", "-f", "x"], &[("NO_COLOR", "")]), Ok(Auto));
+    assert_eq!(
+        on(
+            &["--color", "always", "validate", "-f", "x"],
+            &[("NO_COLOR", "1")]
+        ),
+        Ok(Always)
+    );
+    assert_eq!(on(&["validate", "-f", "x", "--color", "never"], &[]), Ok(Never));
+    assert!(crate::cli::args::command()
+        .try_get_matches_from(["orgctl", "--color", "always", "--no-color", "validate", "-f", "x"])
+        .is_err());
 }
 
 #[test]
@@ -263,4 +276,168 @@ fn controller_takes_its_lease_namespace_and_identity_from_the_pod() {
     );
     let missing = controller(a, &cli.before_command, &env(&[])).map(|_| ());
     assert_eq!(missing, Err(SettingsError::LeaseNamespaceMissing));
+}
+
+#[test]
+fn validate_keeps_its_files_and_format() {
+    let cli = parse(&["validate", "-f", "a.yaml", "-f", "b", "--output", "json"]);
+    let Command::Validate(a) = &cli.command else {
+        panic!("not validate")
+    };
+    let s = validate_command(a);
+    assert_eq!(s.files, vec![PathBuf::from("a.yaml"), PathBuf::from("b")]);
+    assert_eq!(s.format, TextOrJson::Json);
+}
+
+fn export_of(args: &[&str], vars: &[(&'static str, &'static str)]) -> Result<ExportCommand, SettingsError> {
+    let cli = parse(args);
+    let Command::Export(a) = &cli.command else {
+        panic!("not export: {args:?}")
+    };
+    export_command(a, &cli.before_command, &env(vars))
+}
+
+#[test]
+fn export_takes_its_backend_from_the_variable_and_refuses_a_bad_org() {
+    let s = export_of(
+        &["export", "--org", "acme"],
+        &[("ORGCTL_BACKEND", "sqlite:env.db")],
+    )
+    .unwrap();
+    assert_eq!(s.organization.as_str(), "acme");
+    assert_eq!(s.backend.address, "sqlite:env.db");
+    assert_eq!(s.layout, Layout::Kind);
+    assert_eq!(s.dir, None);
+    let e = export_of(&["export", "--org", "Not A Name"], &[]).unwrap_err();
+    assert!(
+        e.to_string().starts_with("--org: invalid name \"Not A Name\": "),
+        "{e}"
+    );
+}
+
+#[test]
+fn history_defaults_to_twenty_text_entries_of_every_organization() {
+    let cli = parse(&["history"]);
+    let Command::History(a) = &cli.command else {
+        panic!("not history")
+    };
+    let s = history_command(a, &cli.before_command, &env(&[])).unwrap();
+    assert_eq!((s.organization, s.limit, s.format), (None, 20, TextOrJson::Text));
+    assert_eq!(s.backend.address, backend::DEFAULT_ADDRESS);
+    let cli = parse(&["history", "--org", "x y"]);
+    let Command::History(a) = &cli.command else {
+        panic!("not history")
+    };
+    let e = history_command(a, &cli.before_command, &env(&[])).unwrap_err();
+    assert!(e.to_string().starts_with("--org: invalid name \"x y\": "), "{e}");
+}
+
+#[test]
+fn schema_resolves_a_kind_or_refuses_it_with_a_hint() {
+    let schema = |args: &[&str]| {
+        let cli = parse(args);
+        let Command::Schema(a) = &cli.command else {
+            panic!("not schema")
+        };
+        schema_command(a)
+    };
+    assert_eq!(schema(&["schema"]).unwrap().kind, None);
+    assert_eq!(
+        schema(&["schema", "User"]).unwrap().kind,
+        Some(crate::model::Kind::User)
+    );
+    assert_eq!(
+        schema(&["schema", "Usr"]).unwrap_err().to_string(),
+        "unknown kind \"Usr\", did you mean \"User\"?"
+    );
+}
+
+#[test]
+fn crds_man_completions_and_version_keep_their_values() {
+    let cli = parse(&["crds", "--dir", "out"]);
+    let Command::Crds(a) = &cli.command else {
+        panic!("not crds")
+    };
+    assert_eq!(crds_command(a).dir, Some(PathBuf::from("out")));
+    let cli = parse(&["man", "--out", "pages"]);
+    let Command::Man(a) = &cli.command else {
+        panic!("not man")
+    };
+    assert_eq!(man_command(a).out, PathBuf::from("pages"));
+    let cli = parse(&["completions", "zsh"]);
+    let Command::Completions(a) = &cli.command else {
+        panic!("not completions")
+    };
+    assert_eq!(completions_command(a).shell, clap_complete::Shell::Zsh);
+    let cli = parse(&["version"]);
+    let Command::Version(a) = &cli.command else {
+        panic!("not version")
+    };
+    assert_eq!(version_command(a).format, TextOrJson::Text);
+}
+
+#[test]
+fn explain_reads_the_backend_variable_and_signin_at_refuses_files() {
+    let vars = [("ORGCTL_BACKEND", "sqlite:env.db")];
+    let cli = parse(&["explain", "user", "alice", "--output", "json"]);
+    let Command::Explain(e) = &cli.command else {
+        panic!("not explain")
+    };
+    let ExplainWhat::User(u) = &e.what else {
+        panic!("not user")
+    };
+    let s = explain_user_command(u, &cli.before_command, &env(&vars));
+    assert_eq!(s.name, "alice");
+    assert_eq!(s.source.backend.address, "sqlite:env.db");
+    assert_eq!(s.source.format, TextOrJson::Json);
+    let signin = |args: &[&str]| {
+        let cli = parse(args);
+        let Command::Explain(e) = &cli.command else {
+            panic!("not explain")
+        };
+        let ExplainWhat::Signin(a) = &e.what else {
+            panic!("not signin")
+        };
+        explain_signin_command(a, &cli.before_command, &env(&vars))
+    };
+    let s = signin(&["explain", "signin", "--user", "bob", "--ip", "10.0.0.1"]).unwrap();
+    assert_eq!(
+        (s.user.as_str(), s.ip.to_string()),
+        ("bob", "10.0.0.1".to_string())
+    );
+    assert_eq!(s.source.backend.address, "sqlite:env.db");
+    let e = signin(&[
+        "explain",
+        "signin",
+        "--user",
+        "bob",
+        "--ip",
+        "10.0.0.1",
+        "--at",
+        "2026-01-01T00:00:00Z",
+        "-f",
+        "x",
+    ])
+    .unwrap_err();
+    assert_eq!(e, SettingsError::AtWithFiles);
+}
+
+#[test]
+fn serve_defaults_its_limits_and_takes_tokens_from_variables() {
+    let cli = parse(&["serve", "--db", "d.db", "--listen", "127.0.0.1:0"]);
+    let Command::Serve(a) = &cli.command else {
+        panic!("not serve")
+    };
+    let vars = [
+        ("ORGCTL_TOKEN_FILE", "tokens"),
+        ("ORGCTL_SERVE_TOKEN", "s3cret-serve-token"),
+    ];
+    let s = serve(a, &cli.before_command, &env(&vars));
+    assert_eq!(s.token_file, Some(PathBuf::from("tokens")));
+    assert_eq!(s.token.as_deref(), Some("s3cret-serve-token"));
+    assert_eq!(s.db, PathBuf::from("d.db"));
+    assert_eq!(s.tls, None);
+    assert_eq!(s.limits.header_timeout, Duration::from_secs(10));
+    assert_eq!(s.limits.body_timeout, Duration::from_secs(30));
+    assert_eq!(s.limits.max_connections, 512);
 }

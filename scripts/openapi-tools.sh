@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The OpenAPI checkers of tests/openapi.rs: `openapi-tools.sh install`
+# The OpenAPI checkers of tests/suite/openapi.rs: `openapi-tools.sh install`
 # installs openapi-spec-validator and schemathesis from PyPI into a
 # virtualenv cached outside the clone (keyed by the versions in
-# versions.env) and prints the environment tests/openapi.rs reads
+# versions.env) and prints the environment tests/suite/openapi.rs reads
 # (ORGCTL_TEST_OPENAPI_BIN: the virtualenv's bin directory).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

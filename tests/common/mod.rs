@@ -240,16 +240,15 @@ pub fn keycloak(suite: &str) -> Option<Keycloak> {
                 var("ORGCTL_TEST_REQUIRE_SERVERS").is_none(),
                 "{suite}: ORGCTL_TEST_REQUIRE_SERVERS is set but no Keycloak is (ORGCTL_TEST_KEYCLOAK_URL)"
             );
-            // Once per test binary, straight to stderr: the harness captures
+            // Once per suite (all share one test binary), straight to stderr: the harness captures
             // eprintln! of passing tests, and this line must be seen.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
+            if first_skip(suite) {
                 use std::io::Write as _;
                 let _ = writeln!(
                     std::io::stderr(),
                     "{suite}: skipped, no Keycloak server (ORGCTL_TEST_KEYCLOAK_URL unset); run scripts/test-all.sh to start one and run these tests"
                 );
-            });
+            }
             None
         }
     }
@@ -411,14 +410,13 @@ pub fn real_kanidm(suite: &str) -> Option<RealKanidm> {
                 var("ORGCTL_TEST_REQUIRE_KANIDM").is_none(),
                 "{suite}: ORGCTL_TEST_REQUIRE_KANIDM is set but ORGCTL_TEST_KANIDM_URL and ORGCTL_TEST_KANIDM_TOKEN are not"
             );
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
+            if first_skip(suite) {
                 use std::io::Write as _;
                 let _ = writeln!(
                     std::io::stderr(),
                     "{suite}: skipped, no real Kanidm (set ORGCTL_TEST_KANIDM_URL and ORGCTL_TEST_KANIDM_TOKEN, see docs/kanidm.md); the simulator cases ran"
                 );
-            });
+            }
             None
         }
     }
@@ -510,4 +508,14 @@ impl RealKanidm {
             assert_eq!(s, 200, "reset {attr}: {v}");
         }
     }
+}
+
+/// True the first time `suite` skips: all suites share one test binary, and
+/// each still prints its own skip line once.
+fn first_skip(suite: &str) -> bool {
+    static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    SAID.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(suite.to_string())
 }

@@ -17,8 +17,10 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{json, Map, Value as J};
 
-use crate::manifests::{args, container, flag, labels_select, pod_spec, quantity, sts_pod_spec, Manifests};
-use crate::{kube, repo, Kube};
+use crate::kube_real::manifests::{
+    args, container, flag, labels_select, pod_spec, quantity, sts_pod_spec, Manifests,
+};
+use crate::kube_real::{kube, repo, Kube};
 
 const NAMESPACE: &str = "orgctl-system";
 

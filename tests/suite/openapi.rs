@@ -8,7 +8,7 @@
 //! without them each test prints one skip line, or fails when
 //! `ORGCTL_TEST_REQUIRE_SERVERS=1`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

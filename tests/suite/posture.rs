@@ -3,7 +3,7 @@
 //! embedded directory in a temporary folder; SARIF validated against the
 //! SARIF 2.1.0 JSON Schema; exceptions with and without expiry.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

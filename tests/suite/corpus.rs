@@ -3,7 +3,7 @@
 //! `NN-name.d/` exists, its `.yaml` files after it). Each must fail with exit
 //! code 1, print nothing on stdout, and print exactly `NN-name.stderr`.
 //!
-//! Regenerate the expectations with `CORPUS_BLESS=1 cargo test --test corpus`,
+//! Regenerate the expectations with `CORPUS_BLESS=1 cargo test --test suite corpus::`,
 //! then read every changed `.stderr` file: it is what a user will see.
 
 use std::path::{Path, PathBuf};

@@ -6,16 +6,11 @@
 //! checked without a cluster: the Helm chart's files (`chart_files`) and the
 //! Kubernetes example (`examples`).
 //!
-//! Regenerate the committed files with `ORGCTL_BLESS=1 cargo test --test crds`.
+//! Regenerate the committed files with `ORGCTL_BLESS=1 cargo test --test suite crds::`.
 
-#[path = "crds/chart_files.rs"]
 mod chart_files;
-#[path = "support/crd_corpus.rs"]
-mod crd_corpus;
-#[path = "crds/examples.rs"]
+use crate::crd_corpus;
 mod examples;
-#[path = "support/strict.rs"]
-mod strict;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,7 +20,7 @@ use orgctl::crd::schema::COLLECTION_NOTE;
 use orgctl::model::Kind;
 use serde_json::{json, Value};
 
-const REGENERATE: &str = "ORGCTL_BLESS=1 cargo test --test crds";
+const REGENERATE: &str = "ORGCTL_BLESS=1 cargo test --test suite crds::";
 
 /// Where the generated CRDs are committed.
 const COMMITTED_DIRS: [&str; 2] = ["crds", "charts/orgctl/crds"];

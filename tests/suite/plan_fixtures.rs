@@ -222,7 +222,7 @@ fn plan_case(dir: &Path) -> String {
 
 #[test]
 fn plan_fixtures() {
-    insta::glob!("fixtures/*/desired.yaml", |path| {
+    insta::glob!("../fixtures", "*/desired.yaml", |path| {
         let dir = path.parent().expect("fixture folder");
         insta::assert_snapshot!(plan_case(dir));
     });

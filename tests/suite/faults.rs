@@ -5,7 +5,7 @@
 //! token), and two appliers racing on one organization (one wins, the other
 //! reports a conflict, no update is lost).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

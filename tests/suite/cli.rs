@@ -1,8 +1,7 @@
 //! CLI behaviour as users see it: exit codes, stdout and stderr of real runs
 //! of the binary against an embedded directory in a temporary folder.
 
-mod common;
-#[path = "cli/help.rs"]
+use crate::common;
 mod help;
 
 use std::path::{Path, PathBuf};

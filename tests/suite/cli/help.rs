@@ -2,13 +2,13 @@
 //! option names of every command are pinned (names only, so a wording edit
 //! does not churn), and the option tables of `docs/cli.md` are generated from
 //! the same clap definition. Regenerate both with
-//! `ORGCTL_BLESS=1 cargo test --test cli help::`.
+//! `ORGCTL_BLESS=1 cargo test --test suite cli::help::`.
 
 use std::path::{Path, PathBuf};
 
 use super::Env;
 
-const REGENERATE: &str = "ORGCTL_BLESS=1 cargo test --test cli help::";
+const REGENERATE: &str = "ORGCTL_BLESS=1 cargo test --test suite cli::help::";
 
 /// Every command path, as typed after `orgctl`.
 const COMMANDS: &[&[&str]] = &[
@@ -158,7 +158,7 @@ fn option_names_of_every_command_match_the_committed_list() {
     expect_file("tests/data/cli-options.txt", &out);
 }
 
-const BEGIN: &str = "<!-- BEGIN generated options: do not edit; regenerate with `ORGCTL_BLESS=1 cargo test --test cli help::` -->\n";
+const BEGIN: &str = "<!-- BEGIN generated options: do not edit; regenerate with `ORGCTL_BLESS=1 cargo test --test suite cli::help::` -->\n";
 const END: &str = "<!-- END generated options -->\n";
 
 /// One Markdown table of the visible options of `cmd` (help and version excluded).

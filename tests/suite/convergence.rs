@@ -11,9 +11,8 @@
 //! `tests/data/small-kanidm`: the same eight objects, a rule over group
 //! membership and a last name to edit instead.
 
-mod common;
-#[path = "support/kanidm_sim.rs"]
-mod kanidm_sim;
+use crate::common;
+use crate::kanidm_sim;
 
 use std::path::PathBuf;
 use std::process::Output;

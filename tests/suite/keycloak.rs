@@ -8,7 +8,7 @@
 //! the suite says so in one line and runs nothing; `scripts/test-all.sh`
 //! starts one and makes its absence a failure.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write as _};
 use std::net::{TcpListener, TcpStream};

@@ -10,15 +10,10 @@
 //! return; with `ORGCTL_TEST_REQUIRE_SERVERS=1` (set by test-all.sh) a
 //! missing control plane fails them instead.
 
-#[path = "kube_real/chart.rs"]
 mod chart;
-mod common;
-#[path = "support/crd_corpus.rs"]
-mod crd_corpus;
-#[path = "kube_real/manifests.rs"]
+use crate::common;
+use crate::crd_corpus;
 mod manifests;
-#[path = "support/strict.rs"]
-mod strict;
 
 use std::collections::BTreeSet;
 use std::io::Write as _;

@@ -9,7 +9,7 @@
 //! to update, what the comment says, how a huge plan is cut) are checked on
 //! its output.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! the files of examples/acme and against an embedded directory in a
 //! temporary folder (filled by `orgctl apply`), including `--at`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

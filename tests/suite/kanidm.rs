@@ -4,9 +4,8 @@
 //! costs four list reads, and the simulator keeps the quirks of the real
 //! server the reference verified.
 
-mod common;
-#[path = "support/kanidm_sim.rs"]
-mod kanidm_sim;
+use crate::common;
+use crate::kanidm_sim;
 
 use std::path::Path;
 

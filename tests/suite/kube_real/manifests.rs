@@ -14,9 +14,9 @@ use k8s_openapi::Resource;
 use serde::de::DeserializeOwned;
 use serde_json::Value as J;
 
-use crate::chart::Rendered;
+use crate::kube_real::chart::Rendered;
+use crate::kube_real::Kube;
 use crate::strict::strict;
-use crate::Kube;
 
 /// One rendered document: where it came from, its JSON, its kind and name.
 #[derive(Debug, Clone)]

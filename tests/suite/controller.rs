@@ -3,10 +3,8 @@
 //! a real `kube::Client`) and a real SQLite backend in a temporary
 //! directory. Each test starts its own API server, backend and controller.
 
-#[path = "support/fake_api.rs"]
-mod fake_api;
-#[path = "support/kanidm_sim.rs"]
-mod kanidm_sim;
+use crate::fake_api;
+use crate::kanidm_sim;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -924,8 +922,7 @@ async fn deleting_a_whole_organization_with_delete_tears_it_down() {
     assert!(env.live().objects.is_empty(), "{:?}", env.live().objects.keys());
 }
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 /// base64 of `s` (Secret data), without a dependency for four lines.
 fn base64(s: &str) -> String {

@@ -4,7 +4,7 @@
 //! nothing), secrets kept out of answers and logs, the OpenAPI document in
 //! sync, graceful shutdown and TLS.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -654,7 +654,7 @@ fn the_openapi_document_is_served_committed_and_routed() {
     let committed = std::fs::read_to_string(&committed_path).unwrap_or_default();
     assert!(
         committed == generated,
-        "openapi.json is out of date: run ORGCTL_BLESS=1 cargo test --test serve"
+        "openapi.json is out of date: run ORGCTL_BLESS=1 cargo test --test suite serve::"
     );
     let (s, served) = answer(
         server

@@ -1034,3 +1034,34 @@ fn color_always_colours_a_piped_plan_and_the_default_does_not() {
     let r = env.run(&["plan", "-f", &small(), "--color", "always"]);
     assert!(r.stdout.contains("\x1b["), "{}", r.stdout);
 }
+
+#[test]
+fn bad_values_of_the_new_flags_are_usage_errors_with_the_accepted_values() {
+    let env = Env::new();
+    let color = env.run(&["--color", "sometimes", "validate", "-f", "x"]);
+    assert_eq!(color.code, 1, "{}", color.transcript());
+    assert_eq!(
+        color.stderr.lines().take(2).collect::<Vec<_>>(),
+        [
+            "error: invalid value 'sometimes' for '--color <WHEN>'",
+            "  [possible values: auto, always, never]"
+        ]
+    );
+    let both = env.run(&["--color", "always", "--no-color", "validate", "-f", "x"]);
+    assert_eq!(both.code, 1, "{}", both.transcript());
+    assert!(both.stderr.contains("cannot be used with"), "{}", both.stderr);
+    let body = env.run(&[
+        "serve",
+        "--db",
+        "d.db",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-body-size",
+        "10",
+    ]);
+    assert_eq!(body.code, 1, "{}", body.transcript());
+    assert_eq!(
+        body.stderr.lines().next(),
+        Some("error: invalid value '10' for '--max-body-size <BYTES>': 10 is not in 4096..=1073741824")
+    );
+}

@@ -94,3 +94,34 @@ pub(crate) fn live_object(
         fingerprint,
     })
 }
+
+/// The ids a snapshot found, per organization, kept until the next write of
+/// that organization takes them (so an apply does not read them again).
+pub(crate) struct IndexCache<I>(std::sync::Mutex<std::collections::BTreeMap<Name, I>>);
+
+impl<I> Default for IndexCache<I> {
+    fn default() -> Self {
+        IndexCache(std::sync::Mutex::new(std::collections::BTreeMap::new()))
+    }
+}
+
+impl<I> IndexCache<I> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<Name, I>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps the index a snapshot of `organization` built.
+    pub(crate) fn keep(&self, organization: &Name, index: I) {
+        self.lock().insert(organization.clone(), index);
+    }
+
+    /// Takes the kept index of `organization`: a write trusts it only once.
+    pub(crate) fn take(&self, organization: &Name) -> Option<I> {
+        self.lock().remove(organization)
+    }
+
+    /// Reads something of the kept index of `organization`, if any.
+    pub(crate) fn peek<R>(&self, organization: &Name, f: impl FnOnce(&I) -> R) -> Option<R> {
+        self.lock().get(organization).map(f)
+    }
+}

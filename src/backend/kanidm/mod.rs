@@ -20,7 +20,6 @@ mod read;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +67,7 @@ struct Index {
 pub struct KanidmBackend {
     client: client::Client,
     address: String,
-    indexes: Mutex<BTreeMap<Name, Index>>,
+    indexes: crate::backend::remote::IndexCache<Index>,
 }
 
 impl KanidmBackend {
@@ -88,7 +87,7 @@ impl KanidmBackend {
         Ok(KanidmBackend {
             client: client::Client::new(base, settings)?,
             address: address.trim_end_matches('/').to_string(),
-            indexes: Mutex::new(BTreeMap::new()),
+            indexes: Default::default(),
         })
     }
 
@@ -150,10 +149,7 @@ impl Backend for KanidmBackend {
     fn snapshot(&self, organization: &Name) -> Result<LiveOrg, BackendError> {
         let index = read::index(&self.client)?;
         let live = read::snapshot(&index, organization)?;
-        self.indexes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(organization.clone(), index);
+        self.indexes.keep(organization, index);
         Ok(live)
     }
 
@@ -162,11 +158,7 @@ impl Backend for KanidmBackend {
         request: WriteRequest,
         progress: &mut dyn FnMut(usize),
     ) -> Result<WriteOutcome, BackendError> {
-        let cached = self
-            .indexes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&request.organization);
+        let cached = self.indexes.take(&request.organization);
         let index = match cached {
             Some(i) => i,
             None => read::index(&self.client)?,

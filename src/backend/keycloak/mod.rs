@@ -17,7 +17,6 @@ mod wave;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -227,7 +226,7 @@ fn digest_key_of(index_key: Option<&DigestKey>) -> &DigestKey {
 pub struct KeycloakBackend {
     client: client::Client,
     address: String,
-    indexes: Mutex<BTreeMap<Name, Index>>,
+    indexes: crate::backend::remote::IndexCache<Index>,
 }
 
 impl KeycloakBackend {
@@ -251,7 +250,7 @@ impl KeycloakBackend {
         Ok(KeycloakBackend {
             client: client::Client::new(base, credentials)?,
             address: address.trim_end_matches('/').to_string(),
-            indexes: Mutex::new(BTreeMap::new()),
+            indexes: Default::default(),
         })
     }
 
@@ -305,10 +304,7 @@ impl Backend for KeycloakBackend {
 
     fn snapshot(&self, organization: &Name) -> Result<LiveOrg, BackendError> {
         let (live, index) = self.snapshot_indexed(organization)?;
-        self.indexes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(organization.clone(), index);
+        self.indexes.keep(organization, index);
         Ok(live)
     }
 
@@ -317,11 +313,7 @@ impl Backend for KeycloakBackend {
         request: WriteRequest,
         progress: &mut dyn FnMut(usize),
     ) -> Result<WriteOutcome, BackendError> {
-        let cached = self
-            .indexes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&request.organization);
+        let cached = self.indexes.take(&request.organization);
         let index = match cached {
             Some(i) => i,
             None => self.snapshot_indexed(&request.organization)?.1,
@@ -343,12 +335,7 @@ impl Backend for KeycloakBackend {
         organization: &Name,
         values: &[&SecretValue],
     ) -> Result<Vec<String>, BackendError> {
-        let cached = self
-            .indexes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(organization)
-            .map(|i| i.digest_key.clone());
+        let cached = self.indexes.peek(organization, |i| i.digest_key.clone());
         let key = match cached {
             Some(k) => k,
             None => read::realm_digest_key(&self.client, organization)?,

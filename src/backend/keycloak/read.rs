@@ -68,33 +68,19 @@ fn all_users(client: &Client, r: &str) -> Result<Vec<Value>, BackendError> {
     let firsts: Vec<usize> = (0..count.div_ceil(USER_PAGE).max(1))
         .map(|p| p * USER_PAGE)
         .collect();
-    let pages = parallel(&firsts, &|first: &usize| match client
-        .get(&format!("{list}&first={first}&max={USER_PAGE}"), "users")?
-    {
+    let page = |first: usize| match client.get(&format!("{list}&first={first}&max={USER_PAGE}"), "users")? {
         Value::Array(items) => Ok(items),
         _ => Err(BackendError::Remote(
             "keycloak: reading users: expected a list".into(),
         )),
-    })?;
-    let last_full = pages.last().is_some_and(|p| p.len() == USER_PAGE);
+    };
+    let pages = parallel(&firsts, &|first: &usize| page(*first))?;
+    let mut full = pages.last().is_some_and(|p| p.len() == USER_PAGE);
     let mut users: Vec<Value> = pages.into_iter().flatten().collect();
-    if last_full {
-        let mut first = users.len();
-        loop {
-            let Value::Array(items) =
-                client.get(&format!("{list}&first={first}&max={USER_PAGE}"), "users")?
-            else {
-                return Err(BackendError::Remote(
-                    "keycloak: reading users: expected a list".into(),
-                ));
-            };
-            let n = items.len();
-            users.extend(items);
-            first += n;
-            if n < USER_PAGE {
-                break;
-            }
-        }
+    while full {
+        let items = page(users.len())?;
+        full = items.len() == USER_PAGE;
+        users.extend(items);
     }
     // A user created during the reads shifts the pages after it: one seen
     // twice counts once.
